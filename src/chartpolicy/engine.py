@@ -1,0 +1,414 @@
+"""Rendering engines: the one place that calls Helm.
+
+The default engine embeds Helm's Go SDK through helm-python-sdk (pinned in
+pyproject.toml); every call into that package is in this module.  An
+alternative engine shells out to a ``helm`` binary (``helm template``) and is
+used only when asked for (``--engine helm``).  Both return the same model:
+``{template path relative to the chart root: rendered text}``.
+
+Charts are loaded once and kept as an in-memory map of their files, so that
+policies can render a changed copy (a perturbed template, a bumped chart
+version) without touching the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+#: The Kubernetes version a subject renders for when nobody names one.
+DEFAULT_KUBE_VERSION = "1.34.0"
+#: API versions that the ``openshift`` profile adds to ``.Capabilities.APIVersions``.
+OPENSHIFT_API_VERSIONS = ("security.openshift.io/v1", "route.openshift.io/v1", "apps.openshift.io/v1")
+
+MODES = ("install", "upgrade")
+
+
+class ChartError(Exception):
+    """A user-facing failure of a chart, values file or render.
+
+    ``file`` and ``line`` locate the problem where they are known; the
+    message never carries a Python traceback.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.file or ""
+        if where and self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything besides the chart and values that changes what renders."""
+
+    release: str
+    namespace: str
+    kube_version: str = DEFAULT_KUBE_VERSION
+    api_versions: tuple[str, ...] = ()
+    mode: str = "install"
+    revision: int | None = None
+
+    @property
+    def effective_revision(self) -> int:
+        # Helm numbers an install 1; an upgrade is at least revision 2.
+        if self.revision is not None:
+            return self.revision
+        return 1 if self.mode == "install" else 2
+
+
+@dataclass
+class ChartFiles:
+    """A chart as an immutable map of its files, relative to the chart root.
+
+    ``digest`` identifies the content (not mtimes): render caches key on it.
+    """
+
+    source: str
+    name: str
+    files: dict[str, bytes]
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        h = hashlib.sha256()
+        for path in sorted(self.files):
+            h.update(path.encode())
+            h.update(b"\0")
+            h.update(hashlib.sha256(self.files[path]).digest())
+        self.digest = h.hexdigest()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return _load_yaml_mapping(self.files.get("Chart.yaml", b""), f"{self.source}/Chart.yaml")
+
+    def text(self, path: str) -> str:
+        return self.files[path].decode("utf-8", errors="replace")
+
+    def with_changes(self, changes: Mapping[str, str | bytes]) -> "ChartFiles":
+        files = dict(self.files)
+        for path, content in changes.items():
+            files[path] = content.encode() if isinstance(content, str) else content
+        return ChartFiles(source=self.source, name=self.name, files=files)
+
+    def archive(self) -> bytes:
+        """The chart as ``.tgz`` bytes, laid out as ``helm package`` does."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+            for path in sorted(self.files):
+                data = self.files[path]
+                info = tarfile.TarInfo(f"{self.name}/{path}")
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+
+def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.load(data, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ChartError(
+            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            file=where,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ChartError(f"expected a mapping, found {type(loaded).__name__}", file=where)
+    return loaded
+
+
+def load_values_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read one ``--values`` file; errors name the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ChartError("values file not found", file=str(path))
+    return _load_yaml_mapping(p.read_bytes(), str(path))
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Layer ``override`` over ``base`` the way Helm layers values files."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def layer_values(files: list[str], overrides: list[str]) -> dict[str, Any]:
+    """Values files in order, then ``--set`` expressions in order, as Helm does."""
+    values: dict[str, Any] = {}
+    for path in files:
+        values = merge_values(values, load_values_file(path))
+    for expression in overrides:
+        values = merge_values(values, parse_set(expression))
+    return values
+
+
+def parse_set(expression: str) -> dict[str, Any]:
+    """Parse ``--set`` syntax with Helm's own parser."""
+    import helm_python
+
+    try:
+        return helm_python.parse_set_string(expression)
+    except helm_python.HelmError as exc:
+        raise ChartError(f"invalid --set expression {expression!r}: {exc.detail}") from None
+
+
+_TEMPLATE_LOCATION = re.compile(r"(?P<chart>[\w.-]+)/(?P<path>(?:charts/[\w.-]+/)*templates/[^\s:\"]+):(?P<line>\d+)")
+
+
+def _render_error(source: str, detail: str) -> ChartError:
+    """Turn Helm's error text into a ChartError located at the template."""
+    match = _TEMPLATE_LOCATION.search(detail)
+    if match:
+        return ChartError(detail.strip(), file=match.group("path"), line=int(match.group("line")))
+    return ChartError(detail.strip(), file=source)
+
+
+def _strip_chart_prefix(rendered: Mapping[str, str]) -> dict[str, str]:
+    """``airflow/templates/x.yaml`` -> ``templates/x.yaml``; NOTES.txt is not a manifest."""
+    files: dict[str, str] = {}
+    for path, text in rendered.items():
+        relative = path.split("/", 1)[1] if "/" in path else path
+        if relative.endswith("NOTES.txt"):
+            continue
+        files[relative] = text
+    return files
+
+
+class EmbeddedEngine:
+    """Renders with Helm's Go SDK in-process (no ``helm`` binary)."""
+
+    name = "embedded"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: dict[str, Any] = {}
+
+    @property
+    def version(self) -> str:
+        import helm_python
+
+        return f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()})"
+
+    def load(self, path: str | os.PathLike[str]) -> ChartFiles:
+        """Load a chart directory or packaged ``.tgz`` into memory."""
+        import helm_python
+
+        p = Path(path)
+        if not p.exists():
+            raise ChartError("chart not found", file=str(path))
+        if p.is_dir() and not (p / "Chart.yaml").is_file():
+            raise ChartError("not a chart: no Chart.yaml", file=str(path))
+        if p.is_dir():
+            # Chart.yaml errors are clearer from the YAML parser than from Helm's loader.
+            _load_yaml_mapping((p / "Chart.yaml").read_bytes(), f"{path}/Chart.yaml")
+        try:
+            with helm_python.Chart.load(p) as chart:
+                name = chart.name
+                # Saving through Helm applies .helmignore and packs subcharts
+                # exactly as Helm sees them; the archive is our canonical copy.
+                with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
+                    archive = Path(chart.save(tmp)).read_bytes()
+        except helm_python.HelmError as exc:
+            raise ChartError(f"cannot load chart: {exc.detail}", file=str(path)) from None
+        return ChartFiles(source=str(path), name=name, files=_unpack(archive, name))
+
+    def _chart(self, chart: ChartFiles) -> Any:
+        import helm_python
+
+        with self._lock:
+            handle = self._handles.get(chart.digest)
+            if handle is None:
+                try:
+                    handle = helm_python.Chart.load_archive(chart.archive())
+                except helm_python.HelmError as exc:
+                    raise ChartError(f"cannot load chart: {exc.detail}", file=chart.source) from None
+                # Bounded: perturbation copies come and go, the originals stay.
+                if len(self._handles) > 64:
+                    self._handles.pop(next(iter(self._handles))).close()
+                self._handles[chart.digest] = handle
+            return handle
+
+    def default_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The chart's defaults coalesced with ``values``, as an install sees them."""
+        import helm_python
+
+        try:
+            return self._chart(chart).merge_values(dict(values))
+        except helm_python.HelmError as exc:
+            raise ChartError(f"invalid values: {exc.detail}", file=chart.source) from None
+
+    def render(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
+        from helm_python import HelmError, _native
+
+        native_options = {
+            "name": options.release,
+            "namespace": options.namespace,
+            "revision": options.effective_revision,
+            "is_install": options.mode == "install",
+            "is_upgrade": options.mode == "upgrade",
+            # Not exposed by Chart.render, but accepted by the native call.
+            "kube_version": "v" + options.kube_version.lstrip("v"),
+            "api_versions": list(options.api_versions),
+        }
+        handle = self._chart(chart)
+        try:
+            rendered = _native.call_string(
+                "helm_render", handle._raw(), json.dumps(dict(values)), json.dumps(native_options)
+            )
+        except HelmError as exc:
+            raise _render_error(chart.source, exc.detail) from None
+        return _strip_chart_prefix(json.loads(rendered))
+
+    def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
+        """(dependencies declared in Chart.yaml, names of subcharts actually present)."""
+        declared = chart.metadata.get("dependencies") or []
+        present = {dep.get("name") for dep in self._chart(chart).dependencies}
+        return declared, present
+
+
+def _unpack(archive: bytes, name: str) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            _, _, relative = member.name.partition("/")
+            extracted = tar.extractfile(member)
+            if extracted is not None and relative:
+                files[relative] = extracted.read()
+    return files
+
+
+class HelmBinaryEngine(EmbeddedEngine):
+    """Renders by running ``helm template``; chosen with ``--engine helm``.
+
+    Loading and values coalescing still use the SDK (they never differ between
+    the two); only rendering goes through the binary, split back into files by
+    its ``# Source:`` comments.
+    """
+
+    name = "helm"
+
+    def __init__(self, binary: str | None = None) -> None:
+        super().__init__()
+        self.binary = binary or shutil.which("helm")
+        if not self.binary:
+            raise ChartError("--engine helm: no helm binary on PATH")
+
+    @property
+    def version(self) -> str:
+        out = subprocess.run([self.binary, "version", "--short"], capture_output=True, text=True, check=False)
+        return f"helm binary {out.stdout.strip()}"
+
+    def render(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
+        with tempfile.TemporaryDirectory(prefix="chartpolicy-helm-") as tmp:
+            archive = Path(tmp, f"{chart.name}.tgz")
+            archive.write_bytes(chart.archive())
+            values_file = Path(tmp, "values.json")
+            values_file.write_text(json.dumps(dict(values)))
+            command = [
+                self.binary, "template", options.release, str(archive),
+                "--namespace", options.namespace,
+                "--kube-version", options.kube_version,
+                "--values", str(values_file),
+            ]
+            for api_version in options.api_versions:
+                command += ["--api-versions", api_version]
+            if options.mode == "upgrade":
+                command.append("--is-upgrade")
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise _render_error(chart.source, result.stderr)
+        return split_by_source(result.stdout)
+
+
+_SOURCE_COMMENT = re.compile(r"^# Source: (?P<path>.+)$", re.MULTILINE)
+
+
+def split_by_source(stream: str) -> dict[str, str]:
+    """Split ``helm template`` output into ``{template path: text}``."""
+    files: dict[str, list[str]] = {}
+    for document in re.split(r"^---\s*$", stream, flags=re.MULTILINE):
+        match = _SOURCE_COMMENT.search(document)
+        if not match:
+            continue
+        files.setdefault(match.group("path").strip(), []).append(document[match.end():].strip("\n"))
+    return _strip_chart_prefix({path: "\n---\n".join(docs) + "\n" for path, docs in files.items()})
+
+
+def make_engine(name: str) -> EmbeddedEngine:
+    if name == "embedded":
+        return EmbeddedEngine()
+    if name == "helm":
+        return HelmBinaryEngine()
+    raise ChartError(f"unknown engine {name!r}: use 'embedded' or 'helm'")
+
+
+def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_values: Mapping[str, Any]) -> list[str]:
+    """Declared, enabled dependencies that are absent from ``charts/``.
+
+    Helm's SDK drops them without a word, which would let every policy pass
+    over objects that were never rendered; we name each one.
+    """
+    declared, present = engine.declared_dependencies(chart)
+    problems = []
+    for dependency in declared:
+        name = dependency.get("name")
+        if name in present or not _dependency_enabled(dependency, merged_values):
+            continue
+        condition = dependency.get("condition")
+        why = f" (enabled by {condition})" if condition else ""
+        problems.append(
+            f"dependency {name!r}{why} is declared in Chart.yaml but missing from charts/: "
+            "run `helm dependency build`"
+        )
+    return problems
+
+
+def _dependency_enabled(dependency: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    # Helm: the first condition path that resolves to a boolean decides; then tags.
+    for path in str(dependency.get("condition") or "").split(","):
+        value = _lookup(values, path.strip())
+        if isinstance(value, bool):
+            return value
+    tags = dependency.get("tags") or []
+    tag_values = (values.get("tags") or {}) if isinstance(values.get("tags"), Mapping) else {}
+    decided = [tag_values[t] for t in tags if isinstance(tag_values.get(t), bool)]
+    if decided:
+        return any(decided)
+    return True
+
+
+def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for part in dotted.split(".") if dotted else []:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node if dotted else None

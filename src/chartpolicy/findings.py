@@ -1,0 +1,173 @@
+"""Findings: what a policy reports, waivers, and the verdict of an item.
+
+A policy receives a :class:`Violations` collector and calls ``add`` once
+per violation (per object, per container, or per consumer/consumed pair).
+After the policy returns, the plugin judges the item: unwaived findings fail
+it, findings that are all validly waived make it an xfail, and a finding
+covered only by an expired waiver fails it with the waiver named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from chartpolicy.objects import K8sObject, ObjectRef, Workload
+from chartpolicy.redaction import scrub
+from chartpolicy.scenarios import Subject, Waiver
+
+WAIVE_ANNOTATION = "chartpolicy.io/waive"
+# Names under which items carry their results in ``user_properties``: they
+# travel from pytest-xdist workers to the controller with the test reports.
+FINDINGS_PROPERTY = "chartpolicy.findings"
+NOTICES_PROPERTY = "chartpolicy.notices"
+SUBJECT_PROPERTY = "chartpolicy.subject"
+EXAMINED_PROPERTY = "chartpolicy.examined"
+
+
+@dataclass(frozen=True)
+class Finding:
+    policy: str
+    outcome: str  # fail | waived | error
+    object: ObjectRef
+    message: str
+    source: str | None = None
+    container: str | None = None
+    related: tuple[ObjectRef, ...] = ()
+    chart: str | None = None
+    scenario: str | None = None
+    kube_version: str | None = None
+    mode: str | None = None
+    waiver: Waiver | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "outcome": self.outcome,
+            "chart": self.chart,
+            "scenario": self.scenario,
+            "kube_version": self.kube_version,
+            "mode": self.mode,
+            "object": self.object.as_dict(),
+            "container": self.container,
+            "source": self.source,
+            "related": [r.as_dict() for r in self.related],
+            "message": scrub(self.message),
+        }
+
+    def describe(self) -> str:
+        where = f" container {self.container}" if self.container else ""
+        source = f" ({self.source})" if self.source else ""
+        return scrub(f"{self.object}{where}{source}: {self.message}")
+
+
+@dataclass(frozen=True)
+class Notice:
+    policy: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "message": scrub(self.message)}
+
+
+def subject_fields(subject: Subject | None) -> dict[str, str | None]:
+    if subject is None:
+        return {"chart": None, "scenario": None, "kube_version": None, "mode": None}
+    return {"chart": subject.chart.key, "scenario": subject.scenario.name,
+            "kube_version": subject.kube_version, "mode": subject.mode}
+
+
+@dataclass
+class Violations:
+    """The collector a policy reports into (the ``violations`` fixture)."""
+
+    policy: str
+    subject: Subject | None
+    findings: list[Finding] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    #: How many things the policy looked at; zero across a whole run is reported.
+    examined: int = 0
+    _objects: dict[ObjectRef, K8sObject] = field(default_factory=dict, repr=False)
+
+    def add(self, target: K8sObject | Workload, message: str, *, container: str | None = None,
+            related: Iterable[K8sObject | ObjectRef] = ()) -> None:
+        """Report one violation on ``target`` (the object that lacks or breaks something)."""
+        obj = target.obj if isinstance(target, Workload) else target
+        self._objects[obj.ref] = obj
+        related_refs = tuple(r if isinstance(r, ObjectRef) else r.ref for r in related)
+        self.findings.append(Finding(
+            policy=self.policy, outcome="fail", object=obj.ref, message=message, source=obj.source or None,
+            container=container, related=related_refs, **subject_fields(self.subject),
+        ))
+
+    def notice(self, message: str) -> None:
+        """Something a user must know that is not a violation (config missing, unproven case)."""
+        notice = Notice(self.policy, message)
+        if notice not in self.notices:
+            self.notices.append(notice)
+
+    def examine(self, things: Iterable[Any]) -> Iterable[Any]:
+        """Iterate over ``things``, counting each as examined."""
+        for thing in things:
+            self.examined += 1
+            yield thing
+
+    def object_of(self, finding: Finding) -> K8sObject | None:
+        return self._objects.get(finding.object)
+
+
+def _waiver_matches(waiver: Waiver, finding: Finding) -> bool:
+    if waiver.policy != finding.policy:
+        return False
+    if waiver.scenario and waiver.scenario != finding.scenario:
+        return False
+    if waiver.object and waiver.object != str(finding.object):
+        return False
+    if waiver.container and waiver.container != finding.container:
+        return False
+    return True
+
+
+def annotation_waiver(obj: K8sObject | None, policy_id: str) -> Waiver | None:
+    """``chartpolicy.io/waive: "<policy-id>: <reason>"`` on the rendered object (one per line)."""
+    if obj is None:
+        return None
+    for line in str(obj.annotations.get(WAIVE_ANNOTATION) or "").splitlines():
+        waived_id, _, reason = line.partition(":")
+        if waived_id.strip() == policy_id and reason.strip():
+            return Waiver(policy=policy_id, reason=reason.strip(), origin="annotation")
+    return None
+
+
+@dataclass
+class Verdict:
+    findings: list[Finding]
+    failures: list[Finding]
+    expired: list[tuple[Finding, Waiver]]
+    used_waivers: set[Waiver]
+
+    @property
+    def waived(self) -> list[Finding]:
+        return [f for f in self.findings if f.outcome == "waived"]
+
+
+def judge(violations: Violations, waivers: Iterable[Waiver], today: dt.date) -> Verdict:
+    """Apply waivers to the findings of one item."""
+    waivers = list(waivers)
+    judged, failures, expired, used = [], [], [], set()
+    for finding in violations.findings:
+        waiver = next((w for w in waivers if _waiver_matches(w, finding)), None)
+        waiver = waiver or annotation_waiver(violations.object_of(finding), finding.policy)
+        if waiver is None:
+            judged.append(finding)
+            failures.append(finding)
+            continue
+        used.add(waiver)
+        if waiver.expires is not None and waiver.expires < today:
+            expired.append((finding, waiver))
+            judged.append(replace(finding, message=f"{finding.message} [waiver expired on {waiver.expires}]"))
+            failures.append(judged[-1])
+        else:
+            judged.append(replace(finding, outcome="waived", waiver=waiver))
+    return Verdict(judged, failures, expired, used)

@@ -1,0 +1,383 @@
+"""Does changing X change Y?  Answered by rendering changed charts.
+
+Checksum coverage is a semantic question: when the content of a consumed
+Secret or ConfigMap changes, does the consuming pod template change (so its
+pods roll)?  Recomputing hashes is a trap (``<no value>`` renders as an empty
+string but ``include`` still sees it; a checksum over a template that calls
+``randAlphaNum`` re-runs the generator), so we change things and look:
+
+* **Template perturbation**: append a harmless comment to the template file
+  of each consumed object, behind an empty action so a trailing ``-}}``
+  cannot swallow it, and see which pod-template fields change.
+* **Constant-weight codes**: with k templates to tell apart, render n times,
+  perturbing in render b the templates whose code has bit b set; every code
+  has the same number of bits, so a field whose change signature equals a
+  template's code must depend on that template (an OR of other codes of the
+  same weight is never another code).  n is about log2(k), not k.
+* **Neutralised randomness**: every perturbation render, and the baseline it
+  is compared with, replaces ``rand*``/``gen*``/``uuidv4``/``now`` and friends
+  by deterministic stand-ins, so randomness elsewhere cannot make everything
+  look covered.
+* **Values perturbation**: charts also hash values or named templates
+  (``toYaml .Values.x | sha256sum``), which a file change does not reach;
+  before reporting a gap we change the values the template reads and check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from chartpolicy.engine import ChartError, ChartFiles
+from chartpolicy.objects import K8sObject, ObjectSet, Workload
+
+MARKER = "chartpolicy-perturbation"
+PERTURBED_STRING = "chartpolicy-perturbed"
+
+#: Nondeterministic template functions and deterministic stand-ins that take
+#: the same arguments and return a value of a usable type.
+_STAND_INS = {
+    "randAlphaNum": "toString", "randAlpha": "toString", "randNumeric": "toString",
+    "randAscii": "toString", "randBytes": "toString", "randInt": "add", "shuffle": "toString",
+    "uuidv4": '"00000000-0000-4000-8000-000000000000"',
+    "genPrivateKey": "toString", "bcrypt": "toString",
+    "htpasswd": 'printf "%s:%s"', "encryptAES": 'printf "%s%s"',
+    "now": '(toDate "2006-01-02" "2024-01-01")',
+    # Certificates are used through fields (.Cert, .Key); a dict has them and
+    # swallows the original arguments as further keys.
+    "genCA": 'dict "Cert" "cert" "Key" "key" "_"',
+    "genCAWithKey": 'dict "Cert" "cert" "Key" "key" "_"',
+    "genSelfSignedCert": 'dict "Cert" "cert" "Key" "key" "_"',
+    "genSelfSignedCertWithKey": 'dict "Cert" "cert" "Key" "key" "_"',
+    "genSignedCert": 'dict "Cert" "cert" "Key" "key" "_"',
+    "genSignedCertWithKey": 'dict "Cert" "cert" "Key" "key" "_"',
+}
+_RANDOM_FUNCTION = re.compile(r"(?<![\w.$])(" + "|".join(sorted(_STAND_INS, key=len, reverse=True)) + r")\b")
+_ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`')
+_VALUES_REFERENCE = re.compile(r"\$?\.Values((?:\.[A-Za-z_][\w-]*)+)")
+_INCLUDE = re.compile(r'(?:include|template)\s+"([^"]+)"')
+_DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"\s*-?\}\}(.*?)\{\{-?\s*end\s*-?\}\}', re.DOTALL)
+_HASH_LIKE = re.compile(r"^[0-9a-f]{32,}$")
+
+
+def uses_randomness(text: str) -> bool:
+    return any(_RANDOM_FUNCTION.search(_code_only(m.group(1))) for m in _ACTION.finditer(text))
+
+
+def _code_only(action: str) -> str:
+    return _STRING_LITERAL.sub('""', action)
+
+
+def _neutralise_action(match: re.Match[str]) -> str:
+    action = match.group(1)
+    pieces, last = [], 0
+    for literal in _STRING_LITERAL.finditer(action):
+        pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:literal.start()]))
+        pieces.append(literal.group(0))
+        last = literal.end()
+    pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:]))
+    return "{{" + "".join(pieces) + "}}"
+
+
+def neutralise(chart: ChartFiles) -> ChartFiles:
+    """The chart with every nondeterministic template function made deterministic."""
+    changes = {}
+    for path in chart.files:
+        if "templates/" not in path or not path.endswith((".yaml", ".yml", ".tpl", ".txt", ".json")):
+            continue
+        text = chart.text(path)
+        new = _ACTION.sub(_neutralise_action, text)
+        if new != text:
+            changes[path] = new
+    return chart.with_changes(changes) if changes else chart
+
+
+def perturb_template(text: str, marker: str) -> str:
+    # The empty action stops a trailing `-}}` from trimming the newline, so
+    # the comment cannot glue itself onto the last line of the output.
+    return f'{text}\n{{{{ "" }}}}\n# {MARKER} {marker}\n'
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a nested structure by path (``spec.containers[0].image``)."""
+    leaves: dict[str, Any] = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            leaves.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            leaves.update(flatten(value, f"{prefix}[{index}]"))
+    else:
+        leaves[prefix] = node
+    return leaves
+
+
+def constant_weight_codes(k: int) -> tuple[int, list[int]]:
+    """(bits, k distinct codes of equal popcount) with the fewest bits."""
+    if k == 0:
+        return 0, []
+    bits = 1
+    while math.comb(bits, bits // 2) < k:
+        bits += 1
+    weight = bits // 2
+    codes = [sum(1 << b for b in combo) for combo in itertools.combinations(range(bits), weight)]
+    return bits, codes[:k]
+
+
+def _pod_leaves(objects: ObjectSet) -> dict[str, dict[str, Any]]:
+    return {w.name: flatten(w.pod) for w in objects.workloads}
+
+
+def _changed_leaves(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> set[str]:
+    if after is None:
+        return set(before) or {"<removed>"}
+    return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+
+
+@dataclass
+class Gap:
+    """A consumer whose pod template does not follow the content of what it consumes."""
+
+    workload: Workload
+    consumed: K8sObject
+    template: str
+    values_path: str | None = None
+
+
+@dataclass
+class CoverageResult:
+    gaps: list[Gap] = field(default_factory=list)
+    covered: list[tuple[Workload, K8sObject]] = field(default_factory=list)
+    unproven: list[str] = field(default_factory=list)
+    rejected_perturbations: int = 0
+
+
+class CoverageProbe:
+    """Answers checksum coverage for one rendered subject (see module docs)."""
+
+    def __init__(self, rendered: Any, *, purpose: str = "checksum-coverage"):
+        self.rendered = rendered
+        self.purpose = purpose
+        self.neutral_chart = neutralise(rendered.chart)
+        self._baseline: ObjectSet | None = None
+
+    def _render(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> ObjectSet:
+        return self.rendered.rerender(purpose=self.purpose, chart=chart, values=values)
+
+    @property
+    def baseline(self) -> ObjectSet:
+        if self._baseline is None:
+            self._baseline = self._render(self.neutral_chart)
+        return self._baseline
+
+    def pairs(self) -> list[tuple[Workload, K8sObject]]:
+        """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""
+        found: dict[tuple[str, Any], tuple[Workload, K8sObject]] = {}
+        objects = self.rendered.objects
+        for workload in objects.workloads:
+            if not workload.long_running:
+                continue
+            for consumption in workload.consumptions:
+                if consumption.kind not in ("Secret", "ConfigMap") or consumption.via == "imagePullSecrets":
+                    continue
+                target = objects.resolve(consumption)
+                if target is not None:
+                    found.setdefault((workload.name, target.ref), (workload, target))
+        return list(found.values())
+
+    def run(self) -> CoverageResult:
+        result = CoverageResult()
+        pairs = self.pairs()
+        templates = sorted({obj.source for _, obj in pairs})
+        editable = [t for t in templates if t in self.rendered.chart.files]
+        for template in sorted(set(templates) - set(editable)):
+            result.unproven.append(f"{template} is inside a packaged subchart and cannot be perturbed")
+        if not editable:
+            return result
+        bits, codes = constant_weight_codes(len(editable))
+        code_of = dict(zip(editable, codes))
+        base = _pod_leaves(self.baseline)
+        signatures: dict[str, dict[str, int]] = {name: {} for name in base}
+        for bit in range(bits):
+            changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#{bit}")
+                       for t in editable if code_of[t] >> bit & 1}
+            try:
+                perturbed = _pod_leaves(self._render(self.neutral_chart.with_changes(changes)))
+            except ChartError as error:
+                result.unproven.append(f"a perturbed render failed, so coverage is unknown: {error}")
+                return result
+            for name, leaves in base.items():
+                for path in _changed_leaves(leaves, perturbed.get(name)):
+                    signatures[name][path] = signatures[name].get(path, 0) | 1 << bit
+        for workload, consumed in pairs:
+            if consumed.source not in code_of:
+                continue
+            code = code_of[consumed.source]
+            reacting = [s for s in signatures.get(workload.name, {}).values() if s & code == code]
+            if code in reacting:
+                result.covered.append((workload, consumed))
+            elif reacting and self._reacts_alone(workload, consumed.source):
+                result.covered.append((workload, consumed))
+            else:
+                self._confirm_gap(workload, consumed, signatures.get(workload.name, {}), result)
+        return result
+
+    def _reacts_alone(self, workload: Workload, template: str) -> bool:
+        """Tell an ambiguous signature apart with a render that perturbs only ``template``."""
+        changed = self._render(self.neutral_chart.with_changes(
+            {template: perturb_template(self.neutral_chart.text(template), template)}))
+        after = changed.workload(workload.name)
+        return bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)), after and flatten(after.pod)))
+
+    def _confirm_gap(self, workload: Workload, consumed: K8sObject, signatures: dict[str, int],
+                     result: CoverageResult) -> None:
+        """A file change did not reach the pod template: is that the whole story?"""
+        verdict = self._values_verdict(workload, consumed, result)
+        if verdict == "covered":
+            result.covered.append((workload, consumed))
+            return
+        if isinstance(verdict, str):
+            result.gaps.append(Gap(workload, consumed, consumed.source, values_path=verdict))
+            return
+        # No value changes the consumed object.  A hash-like annotation that
+        # reacted to no template file may hash a named template or values we
+        # could not reach: then the gap is unproven, not a violation.
+        pod = workload_pod(self.baseline, workload)
+        unexplained = [
+            key for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items()
+            if isinstance(value, str) and _HASH_LIKE.match(value) and not signatures.get(f"metadata.annotations.{key}")
+        ]
+        if unexplained:
+            result.unproven.append(
+                f"{workload.name}: could not prove that annotation(s) {', '.join(sorted(unexplained))} "
+                f"do not cover {consumed.ref} (they react to no template file we changed)"
+            )
+            return
+        result.gaps.append(Gap(workload, consumed, consumed.source))
+
+    def _values_verdict(self, workload: Workload, consumed: K8sObject, result: CoverageResult) -> str | None:
+        """``"covered"``, a values path proving the gap, or None when no value changes the object."""
+        merged = self.rendered.merged_values()
+        base_obj = self.baseline.get(consumed.ref)
+        base_pod = flatten(workload_pod(self.baseline, workload))
+        for path in values_read_by(self.rendered.chart, consumed.source):
+            values = perturb_values(merged, path)
+            if values is None:
+                continue
+            try:
+                objects = self._render(self.neutral_chart, values)
+            except ChartError:
+                result.rejected_perturbations += 1
+                continue
+            after_obj = objects.get(consumed.ref)
+            if after_obj is None or base_obj is None or after_obj.body == base_obj.body:
+                continue  # removed or untouched: this value does not feed its content
+            after_workload = objects.workload(workload.name)
+            if after_workload is None:
+                continue
+            if _changed_leaves(base_pod, flatten(after_workload.pod)):
+                return "covered"
+            return ".".join(path)
+        return None
+
+
+def workload_pod(objects: ObjectSet, workload: Workload) -> dict[str, Any]:
+    found = objects.workload(workload.name)
+    return found.pod if found else {}
+
+
+def _defines(chart: ChartFiles) -> dict[str, str]:
+    bodies: dict[str, str] = {}
+    for path in chart.files:
+        if "templates/" in path and path.endswith((".tpl", ".yaml", ".yml")):
+            for name, body in _DEFINE.findall(chart.text(path)):
+                bodies[name] = body
+    return bodies
+
+
+def values_read_by(chart: ChartFiles, template: str) -> list[tuple[str, ...]]:
+    """Values paths a template reads, directly or through the named templates it includes."""
+    defines = _defines(chart)
+    texts, seen, queue = [chart.text(template)], set(), list(_INCLUDE.findall(chart.text(template)))
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in defines:
+            continue
+        seen.add(name)
+        texts.append(defines[name])
+        queue.extend(_INCLUDE.findall(defines[name]))
+    paths: dict[tuple[str, ...], None] = {}
+    for text in texts:
+        for match in _VALUES_REFERENCE.finditer(text):
+            paths.setdefault(tuple(match.group(1).strip(".").split(".")), None)
+    return list(paths)
+
+
+def perturb_values(values: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """``values`` with the leaf at ``path`` changed (None when it cannot be changed harmlessly)."""
+    node: Any = values
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None and not isinstance(node, Mapping):
+            return None
+    current = node.get(path[-1]) if isinstance(node, Mapping) else None
+    replacement = perturbed_value(current)
+    if replacement is _UNCHANGEABLE:
+        return None
+    return _set_path(values, path, replacement)
+
+
+_UNCHANGEABLE = object()
+
+
+def perturbed_value(current: Any) -> Any:
+    """A value of the same shape that differs from ``current``; booleans are not flipped
+    (that switches features on and off, a structural change, not a content change)."""
+    if isinstance(current, bool):
+        return _UNCHANGEABLE
+    if current is None or current == "":
+        return PERTURBED_STRING
+    if isinstance(current, str):
+        return current + "-" + PERTURBED_STRING
+    if isinstance(current, int):
+        return current + 1
+    if isinstance(current, float):
+        return current + 1.5
+    if isinstance(current, Mapping):
+        return {**current, "chartpolicyPerturbation": PERTURBED_STRING}
+    if isinstance(current, list) and all(isinstance(v, str) for v in current):
+        return [*current, PERTURBED_STRING]
+    return _UNCHANGEABLE
+
+
+def _set_path(values: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    copy = dict(values)
+    node = copy
+    for part in path[:-1]:
+        child = node.get(part)
+        node[part] = dict(child) if isinstance(child, Mapping) else {}
+        node = node[part]
+    node[path[-1]] = value
+    return copy
+
+
+def leaves_of_values(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every leaf path of merged values (maps are walked, everything else is a leaf)."""
+    for key, value in values.items():
+        path = prefix + (str(key),)
+        if isinstance(value, Mapping) and value:
+            yield from leaves_of_values(value, path)
+        else:
+            yield path
+
+
+def hash_like(value: Any) -> bool:
+    return isinstance(value, str) and bool(_HASH_LIKE.match(value))
+
+
+def describe_paths(paths: Iterable[tuple[str, ...]]) -> str:
+    return ", ".join("`" + ".".join(p) + "`" for p in paths)

@@ -1,0 +1,402 @@
+"""The pytest plugin: collect the policy catalog, parametrize it over subjects, judge findings.
+
+How a run goes:
+
+1. ``pytest_configure`` reads the subjects to check: ``--chart`` (ad hoc) or
+   the manifest (``charts_under_test/charts.yaml`` by default).
+2. The built-in catalog (``chartpolicy.policies``, the repository's
+   ``policies/``) is collected beside whatever pytest collects anyway.
+3. Every policy is parametrized over the subjects it applies to.
+4. One ``render[...]`` item per subject renders it (once) and fails with the
+   template error when it cannot; that subject's policy items then skip.
+   Items are ordered subject by subject, so a subject's objects can be
+   released from memory after its last policy.
+5. After a policy returns, its findings are judged against the waivers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartpolicy import catalog
+from chartpolicy.engine import ChartError, make_engine
+from chartpolicy.findings import (
+    EXAMINED_PROPERTY,
+    FINDINGS_PROPERTY,
+    NOTICES_PROPERTY,
+    SUBJECT_PROPERTY,
+    Finding,
+    Notice,
+    Violations,
+    judge,
+    subject_fields,
+)
+from chartpolicy.objects import ObjectRef
+from chartpolicy.rendering import Renderer
+from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart, expand, load_manifest
+
+pytest_plugins = ["chartpolicy.report"]
+
+STATE = pytest.StashKey["PolicySession"]()
+DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
+
+
+def catalog_dir() -> Path:
+    import chartpolicy.policies
+
+    return Path(chartpolicy.policies.__file__).resolve().parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chartpolicy", "chartpolicy: Helm chart policies")
+    group.addoption("--manifest", metavar="PATH",
+                    help=f"scenario manifest (default: {DEFAULT_MANIFEST} under the rootdir)")
+    group.addoption("--chart", metavar="PATH", help="check this chart (directory or .tgz) instead of the manifest")
+    group.addoption("--values", metavar="FILE", action="append", default=[],
+                    help="values file for --chart, repeatable, layered in order like helm -f")
+    group.addoption("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
+                    help="value override for --chart, repeatable, like helm --set")
+    group.addoption("--values-dir", metavar="DIR",
+                    help="one scenario per YAML file in DIR (named by the file's stem)")
+    group.addoption("--kube-version", metavar="X.Y.Z", action="append", default=[],
+                    help="Kubernetes version to render for, repeatable (default: the manifest's, else 1.34.0)")
+    group.addoption("--release", metavar="NAME", help="release name (for --chart: default 'rel')")
+    group.addoption("--namespace", metavar="NS", help="release namespace (for --chart: default 'default')")
+    group.addoption("--mode", choices=("install", "upgrade", "both"), default="both",
+                    help="render as install, upgrade or both (default: both)")
+    group.addoption("--profile", metavar="NAME", action="append", default=[],
+                    help="mark every --chart scenario with a profile (openshift, gitops), repeatable")
+    group.addoption("--engine", choices=("embedded", "helm"), default="embedded",
+                    help="embedded Helm SDK (default) or a helm binary on PATH")
+    group.addoption("--today", metavar="YYYY-MM-DD",
+                    help="judge waiver expiry as of this date (default: today)")
+    parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
+
+
+class PolicySession:
+    """Everything a run shares: subjects, the renderer, waivers' date, notices."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.charts: list[ChartSpec] = []
+        self.subjects: list[Subject] = []
+        self.setup_error: ChartError | None = None
+        self.session_notices: list[Notice] = []
+        self._renderer: Renderer | None = None
+        self.today = _today(config)
+        try:
+            self.charts = self._load_charts()
+            self.subjects = expand(self.charts)
+        except ChartError as error:
+            self.setup_error = error
+
+    @property
+    def active(self) -> bool:
+        """Whether this run checks charts (a manifest exists or --chart was given)."""
+        return bool(self.subjects) or self.setup_error is not None
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer(make_engine(self.config.getoption("engine")))
+        return self._renderer
+
+    def _load_charts(self) -> list[ChartSpec]:
+        option = self.config.getoption
+        if option("chart"):
+            return [adhoc_chart(AdHocOptions(
+                chart=option("chart"), values=tuple(option("values")), overrides=tuple(option("set_values")),
+                values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
+                release=option("release"), namespace=option("namespace"), mode=option("mode"),
+                profiles=tuple(option("profile")),
+            ))]
+        manifest = option("manifest")
+        if manifest is None:
+            default = Path(self.config.rootpath, self.config.getini("chartpolicy_manifest"))
+            if not default.is_file():
+                return []
+            manifest = str(default)
+        charts = load_manifest(manifest)
+        if option("kube_version"):
+            charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
+        return charts
+
+    def subjects_for(self, info: catalog.PolicyInfo) -> list[Subject]:
+        if "offline" not in info.tiers:
+            return []
+        matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
+        if info.per == "scenario":
+            first_per_scenario: dict[str, Subject] = {}
+            for s in matching:
+                first_per_scenario.setdefault(s.scenario_id, s)
+            return list(first_per_scenario.values())
+        return matching
+
+    def waivers_for(self, subject: Subject | None):
+        return subject.chart.waivers if subject else ()
+
+
+def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:
+    from dataclasses import replace
+
+    normalised = tuple(v.lstrip("v") if v.count(".") == 2 else v.lstrip("v") + ".0" for v in versions)
+    return replace(chart, scenarios=tuple(replace(s, kube_versions=normalised) for s in chart.scenarios))
+
+
+def _today(config: pytest.Config) -> dt.date:
+    value = config.getoption("today")
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"--today {value!r}: expected YYYY-MM-DD") from None
+
+
+def state_of(config: pytest.Config) -> PolicySession:
+    return config.stash[STATE]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "policy(id): a chartpolicy policy, by its stable id")
+    config.addinivalue_line("markers", "offline: policies of the offline tier (rendered charts)")
+    config.addinivalue_line("markers", "live: policies of the live tier (a deployed release)")
+    state = PolicySession(config)
+    config.stash[STATE] = state
+    if _should_collect_catalog(config, state):
+        directory = str(catalog_dir())
+        if not any(_covers(arg, directory, config) for arg in config.args):
+            config.args.append(directory)
+
+
+def _should_collect_catalog(config: pytest.Config, state: PolicySession) -> bool:
+    if config.getoption("chart"):
+        return True
+    if getattr(config.option, "chartpolicy_live_requested", False):
+        return True
+    return config.args_source != pytest.Config.ArgsSource.ARGS and state.active
+
+
+def _covers(arg: str, directory: str, config: pytest.Config) -> bool:
+    path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+    return directory == str(path) or directory.startswith(str(path) + os.sep)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    """The catalog's modules are named by family (probes.py), not test_*.py: collect them."""
+    if file_path.suffix != ".py" or file_path.name.startswith("_") or file_path.name == "conftest.py":
+        return None
+    if file_path.parent != catalog_dir() or parent.session.isinitpath(file_path):
+        return None
+    patterns = parent.config.getini("python_files")
+    if any(file_path.match(p) for p in patterns):
+        return None
+    return pytest.Module.from_parent(parent, path=file_path)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    info = catalog.info_of(metafunc.function)
+    if info is None or "subject" not in metafunc.fixturenames:
+        return
+    subjects = state_of(metafunc.config).subjects_for(info)
+    ids = [s.scenario_id if info.per == "scenario" else s.id for s in subjects]
+    metafunc.parametrize("subject", subjects, ids=ids, indirect=True)
+
+
+class RenderItem(pytest.Item):
+    """Renders one subject; fails with the template error, names the chart and scenario."""
+
+    def __init__(self, *, subject: Subject, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.subject = subject
+        self.add_marker(pytest.mark.offline)
+
+    def runtest(self) -> None:
+        state = state_of(self.config)
+        fields = subject_fields(self.subject)
+        try:
+            rendered = state.renderer.subject(self.subject)
+        except ChartError as error:
+            self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
+            self._record_error(str(error), error.file)
+            raise
+        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
+        if rendered.problems:
+            for problem in rendered.problems:
+                self._record_error(problem, "Chart.yaml")
+            raise ChartError("\n".join(rendered.problems), file=f"{self.subject.chart.path}/Chart.yaml")
+
+    def _record_error(self, message: str, source: str | None) -> None:
+        finding = Finding(policy="render", outcome="error", object=ObjectRef("Chart", None, self.subject.chart.key),
+                          message=message, source=source, **subject_fields(self.subject))
+        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        if isinstance(excinfo.value, ChartError):
+            return f"{self.subject.id} did not render cleanly (chart {self.subject.chart.path}):\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.subject.chart.path, None, f"render {self.subject.id}"
+
+
+class SetupErrorItem(pytest.Item):
+    """Stands for a manifest or --chart problem that stops subjects from being known."""
+
+    def __init__(self, *, error: ChartError, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        finding = Finding(policy="render", outcome="error", object=ObjectRef("Manifest", None, "manifest"),
+                          message=str(self.error), source=self.error.file, **subject_fields(None))
+        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        return str(excinfo.value) if isinstance(excinfo.value, ChartError) else super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.error.file or "", None, "chartpolicy setup"
+
+
+def _subject_of(item: pytest.Item) -> Subject | None:
+    if isinstance(item, RenderItem):
+        return item.subject
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("subject") if callspec else None
+    return param if isinstance(param, Subject) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = state_of(config)
+    # A policy with no subject (say, an openshift policy in a run without
+    # OpenShift scenarios) is left out quietly here and said once as a notice.
+    unparametrized = [i for i in items if catalog.info_of(getattr(i, "function", None)) and _subject_of(i) is None
+                      and "subject" in getattr(i, "fixturenames", ())]
+    for item in unparametrized:
+        info = catalog.info_of(item.function)
+        if info and "offline" in info.tiers and state.active:
+            needs = f" (it needs scenarios with profile {', '.join(info.profiles)})" if info.profiles else ""
+            state.session_notices.append(Notice(info.id, f"applies to no subject in this run{needs}"))
+    if unparametrized:
+        config.hook.pytest_deselected(items=unparametrized)
+        dropped = set(map(id, unparametrized))
+        items[:] = [i for i in items if id(i) not in dropped]
+
+    by_subject: dict[str, list[pytest.Item]] = {}
+    others: list[pytest.Item] = []
+    for item in items:
+        subject = _subject_of(item)
+        (by_subject.setdefault(subject.id, []) if subject else others).append(item)
+    grouped: list[pytest.Item] = []
+    if state.setup_error is not None:
+        grouped.append(SetupErrorItem.from_parent(session, name="chartpolicy-setup", error=state.setup_error))
+    for subject in state.subjects:
+        policy_items = by_subject.get(subject.id)
+        if not policy_items:
+            continue
+        render = RenderItem.from_parent(session, name=f"render[{subject.id}]", subject=subject)
+        grouped.append(render)
+        grouped.extend(policy_items)
+    if grouped and state.session_notices:
+        grouped[0].user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in state.session_notices]))
+    for item in grouped:
+        subject = _subject_of(item)
+        if subject is not None:
+            # Under pytest-xdist --dist loadgroup, a subject's items stay on one worker.
+            item.add_marker(pytest.mark.xdist_group(subject.id))
+    items[:] = others + grouped
+    _mark_last_items(items)
+
+
+_LAST_OF_SUBJECT = pytest.StashKey[Subject]()
+
+
+def _mark_last_items(items: list[pytest.Item]) -> None:
+    last: dict[str, pytest.Item] = {}
+    for item in items:
+        subject = _subject_of(item)
+        if subject is not None:
+            last[subject.id] = item
+    for subject_id, item in last.items():
+        item.stash[_LAST_OF_SUBJECT] = _subject_of(item)
+
+
+@pytest.fixture
+def subject(request: pytest.FixtureRequest):
+    """The rendered subject a policy checks (see chartpolicy.rendering.RenderedSubject)."""
+    param: Subject = request.param
+    try:
+        return state_of(request.config).renderer.subject(param)
+    except ChartError:
+        pytest.skip(f"{param.id} did not render: see render[{param.id}]")
+
+
+@pytest.fixture
+def violations(request: pytest.FixtureRequest) -> Violations:
+    """The collector a policy reports its findings into."""
+    info = catalog.info_of(request.function)
+    if info is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the violations fixture is for @policy functions")
+    return Violations(policy=info.id, subject=_subject_of(request.node))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    result = yield
+    found = getattr(item, "funcargs", {}).get("violations")
+    if isinstance(found, Violations):
+        _judge(item, found)
+    return result
+
+
+def _judge(item: pytest.Item, found: Violations) -> None:
+    state = state_of(item.config)
+    verdict = judge(found, state.waivers_for(found.subject), state.today)
+    item.user_properties.append((FINDINGS_PROPERTY, [f.as_dict() for f in verdict.findings]))
+    item.user_properties.append((EXAMINED_PROPERTY, {"policy": found.policy, "count": found.examined}))
+    if found.notices:
+        item.user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in found.notices]))
+    if verdict.failures:
+        lines = [f"{found.policy}: {len(verdict.failures)} violation(s)"]
+        lines += [f"  - {f.describe()}" for f in verdict.failures]
+        pytest.fail("\n".join(lines), pytrace=False)
+    if verdict.waived:
+        reasons = sorted({f"{w.reason} ({w.origin}{', owner ' + w.owner if w.owner else ''})" for w in verdict.used_waivers})
+        pytest.xfail(f"waived: {'; '.join(reasons)}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.when == "call" and call.excinfo is not None and catalog.info_of(getattr(item, "function", None)):
+        error = call.excinfo.value
+        if not isinstance(error, (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception,
+                                  AssertionError)):
+            # A policy that cannot evaluate is an error, never a pass: say so
+            # plainly, with where it broke, instead of a traceback dump.
+            info = catalog.info_of(item.function)
+            subject = _subject_of(item)
+            where = _innermost_frame(call.excinfo)
+            message = f"policy raised {type(error).__name__}: {error} (at {where})"
+            finding = Finding(policy=info.id, outcome="error", object=ObjectRef("Policy", None, info.id),
+                              message=message, **subject_fields(subject))
+            report.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+            if item.config.getoption("tbstyle", "auto") in ("auto", "short", "line", "no"):
+                report.longrepr = f"{item.nodeid}: {message}"
+    if call.when == "teardown" and _LAST_OF_SUBJECT in item.stash:
+        state_of(item.config).renderer.forget(item.stash[_LAST_OF_SUBJECT])
+    return report
+
+
+def _innermost_frame(excinfo: pytest.ExceptionInfo) -> str:
+    entry = excinfo.traceback[-1]
+    return f"{entry.path}:{entry.lineno + 1}"

@@ -1,0 +1,73 @@
+"""Secret values never leave the process in clear text.
+
+A Secret's values are replaced at parse time by a keyed digest
+(``<redacted:1a2b3c4d5e6f>``): equal values give equal digests within a
+session, so renders can be compared, but the digest cannot be reversed or
+matched against a guess outside it.  The clear values are remembered here
+only to scrub them (and their base64 forms) from any text an output writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import threading
+
+REDACTED = "<redacted>"
+_KEY = os.urandom(32)
+# Shorter values would scrub ordinary words from every message; they are still
+# redacted inside objects, which is where they live.
+_MIN_SECRET_LENGTH = 6
+_known: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def redact_secret_value(value: object, *, base64_encoded: bool) -> str:
+    text = "" if value is None else str(value)
+    clear = _decode(text) if base64_encoded else text
+    remember(clear)
+    if base64_encoded:
+        remember(text)
+    digest = hmac.new(_KEY, clear.encode(), hashlib.sha256).hexdigest()[:12]
+    return f"<redacted:{digest}>"
+
+
+def _decode(text: str) -> str:
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return text
+
+
+def remember(value: str) -> None:
+    """Mark a clear value as secret, so :func:`scrub` removes it from text."""
+    global _pattern
+    candidates = {value, *value.splitlines()}
+    with _lock:
+        added = False
+        for candidate in candidates:
+            candidate = candidate.strip()
+            if len(candidate) >= _MIN_SECRET_LENGTH and candidate not in _known:
+                _known.add(candidate)
+                added = True
+        if added:
+            _pattern = None
+
+
+def scrub(text: str) -> str:
+    """Replace every known secret value inside ``text`` by ``<redacted>``."""
+    global _pattern
+    if not _known or not text:
+        return text
+    with _lock:
+        if _pattern is None:
+            # Longest first, so a value containing another is removed whole.
+            alternatives = sorted(_known, key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+        pattern = _pattern
+    return pattern.sub(REDACTED, text)

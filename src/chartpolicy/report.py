@@ -1,0 +1,129 @@
+"""The machine-readable report (``--policy-report FILE.json``).
+
+Schema ``chartpolicy-report/1`` is a public contract (docs/report.md): keys
+and meanings never change within a schema version.  Everything is gathered
+from test reports, so it works the same under pytest-xdist, where findings
+travel from workers in ``user_properties``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartpolicy.findings import EXAMINED_PROPERTY, FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY
+from chartpolicy.redaction import scrub
+
+SCHEMA = "chartpolicy-report/1"
+_OUTCOME_ORDER = {"error": 0, "fail": 1, "waived": 2}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chartpolicy")
+    group.addoption("--policy-report", metavar="FILE.json",
+                    help=f"write the machine-readable report ({SCHEMA}) to FILE.json")
+
+
+@dataclass
+class RunRecord:
+    """What the run found, item by item, in a form every output can use."""
+
+    subjects: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, str]] = field(default_factory=list)
+    examined: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, report: pytest.TestReport) -> None:
+        self.outcomes[report.nodeid] = _item_outcome(self.outcomes.get(report.nodeid), report)
+        # Every phase's report repeats the item's properties; read them once.
+        if report.when != "call" and not (report.when == "setup" and report.failed):
+            return
+        for name, value in report.user_properties:
+            if name == SUBJECT_PROPERTY:
+                self.subjects.append(value)
+            elif name == FINDINGS_PROPERTY:
+                self.findings.extend(value)
+            elif name == NOTICES_PROPERTY:
+                self.notices.extend(n for n in value if n not in self.notices)
+            elif name == EXAMINED_PROPERTY:
+                self.examined[value["policy"]] = self.examined.get(value["policy"], 0) + value["count"]
+
+    def summary(self) -> dict[str, int]:
+        values = list(self.outcomes.values())
+        return {
+            "items": len(values),
+            "passed": values.count("passed"),
+            "failed": values.count("failed"),
+            "errors": values.count("error"),
+            "waived": values.count("waived"),
+        }
+
+    def as_report(self) -> dict[str, Any]:
+        findings = sorted(self.findings, key=_finding_order)
+        subjects = sorted(self.subjects, key=lambda s: (s["chart"], s["scenario"], s["kube_version"], s["mode"]))
+        return {
+            "schema": SCHEMA,
+            "subjects": subjects,
+            "findings": findings,
+            "notices": sorted(self.notices, key=lambda n: (n["policy"], n["message"])),
+            "summary": self.summary(),
+        }
+
+
+def _item_outcome(previous: str | None, report: pytest.TestReport) -> str:
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "waived"
+        return report.outcome  # passed | failed | skipped
+    if report.failed:
+        return "error"
+    if report.skipped and previous is None:
+        return "skipped"
+    return previous or "passed"
+
+
+def _finding_order(finding: dict[str, Any]) -> tuple:
+    obj = finding["object"]
+    return (
+        finding["chart"] or "", finding["scenario"] or "", finding["kube_version"] or "", finding["mode"] or "",
+        finding["policy"], _OUTCOME_ORDER.get(finding["outcome"], 9), obj["kind"], obj["namespace"] or "",
+        obj["name"], finding["container"] or "", finding["message"],
+    )
+
+
+RECORD = pytest.StashKey[RunRecord]()
+
+
+class _Recorder:
+    """Feeds every test report into the run's record (on the xdist controller too)."""
+
+    def __init__(self, record: RunRecord):
+        self.record = record
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.record.add(report)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RECORD] = RunRecord()
+    config.pluginmanager.register(_Recorder(config.stash[RECORD]), "chartpolicy-recorder")
+
+
+def record_of(config: pytest.Config) -> RunRecord:
+    return config.stash[RECORD]
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("policy_report")
+    if path and not is_worker(session.config):
+        text = json.dumps(record_of(session.config).as_report(), indent=2)
+        Path(path).write_text(scrub(text) + "\n")

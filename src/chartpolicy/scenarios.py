@@ -1,0 +1,321 @@
+"""What to check: charts, values scenarios and the subjects they expand to.
+
+A *subject* is one render: chart x scenario x Kubernetes version x mode.
+Subjects come from the manifest (``charts_under_test/charts.yaml``) or, for
+ad-hoc use, from ``--chart`` and its companion options.  See docs/manifest.md
+for the format; the JSON schema below is its single definition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from chartpolicy.engine import DEFAULT_KUBE_VERSION, MODES, OPENSHIFT_API_VERSIONS, ChartError
+
+DEFAULT_RELEASE = "rel"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_SCENARIO = "default"
+KNOWN_PROFILES = ("openshift", "gitops")
+
+_OBJECT_REF = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "name"],
+    "properties": {"kind": {"type": "string"}, "name": {"type": "string"}, "namespace": {"type": "string"}},
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_KUBE_VERSIONS = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^v?\d+\.\d+(\.\d+)?$"}}
+_MODES = {"type": "array", "minItems": 1, "items": {"enum": list(MODES)}}
+_WAIVER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["policy", "reason", "owner", "expires"],
+    "properties": {
+        "policy": {"type": "string"},
+        "object": {"type": "string", "description": "Kind/name; omit to waive every object"},
+        "scenario": {"type": "string"},
+        "container": {"type": "string"},
+        "reason": {"type": "string", "minLength": 1},
+        "owner": {"type": "string", "minLength": 1},
+        "expires": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+    },
+}
+_SCENARIO = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "properties": {
+        "description": {"type": "string"},
+        "values": _STRINGS,
+        "set": _STRINGS,
+        "profiles": {"type": "array", "items": {"enum": list(KNOWN_PROFILES)}},
+        "modes": _MODES,
+        "kube_versions": _KUBE_VERSIONS,
+        "api_versions": _STRINGS,
+        "external": {"type": "array", "items": _OBJECT_REF},
+    },
+}
+MANIFEST_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["charts"],
+    "properties": {
+        "charts": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "release": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                    "namespace": {"type": "string"},
+                    "kube_versions": _KUBE_VERSIONS,
+                    "modes": _MODES,
+                    "api_versions": _STRINGS,
+                    "external": {"type": "array", "items": _OBJECT_REF},
+                    "roles": {
+                        "type": "object",
+                        "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                    "policy_config": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "scenarios": {
+                        "type": "object",
+                        "propertyNames": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+                        "additionalProperties": _SCENARIO,
+                    },
+                    "waivers": {"type": "array", "items": _WAIVER},
+                },
+            },
+        }
+    },
+}
+
+
+@dataclass(frozen=True)
+class Waiver:
+    policy: str
+    reason: str
+    owner: str | None = None
+    expires: dt.date | None = None
+    object: str | None = None
+    scenario: str | None = None
+    container: str | None = None
+    origin: str = "manifest"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    values: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    modes: tuple[str, ...] = MODES
+    kube_versions: tuple[str, ...] = (DEFAULT_KUBE_VERSION,)
+    api_versions: tuple[str, ...] = ()
+    external: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ChartSpec:
+    """A chart under test and everything the manifest says about it."""
+
+    key: str
+    path: str
+    release: str = DEFAULT_RELEASE
+    namespace: str = DEFAULT_NAMESPACE
+    scenarios: tuple[Scenario, ...] = ()
+    external: tuple[tuple[str, str], ...] = ()
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)
+    policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waivers: tuple[Waiver, ...] = ()
+
+    def config_for(self, policy_id: str) -> dict[str, Any]:
+        return self.policy_config.get(policy_id) or {}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One render of a chart: the unit policies are parametrized over."""
+
+    chart: ChartSpec
+    scenario: Scenario
+    kube_version: str
+    mode: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.chart.key}:{self.scenario.name}:{self.kube_version}:{self.mode}"
+
+    @property
+    def scenario_id(self) -> str:
+        return f"{self.chart.key}:{self.scenario.name}"
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.scenario.profiles
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        extra = OPENSHIFT_API_VERSIONS if "openshift" in self.profiles else ()
+        return tuple(dict.fromkeys(self.scenario.api_versions + extra))
+
+    @property
+    def external(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.chart.external + self.scenario.external)
+
+    def is_external(self, kind: str, name: str) -> bool:
+        return (kind, name) in self.external
+
+
+def _normalise_version(version: str) -> str:
+    version = version.lstrip("v")
+    return version if version.count(".") == 2 else version + ".0"
+
+
+def _external(items: list[dict[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((item["kind"], item["name"]) for item in items or [])
+
+
+def _scenario(name: str, raw: dict[str, Any] | None, chart: dict[str, Any], base: Path) -> Scenario:
+    raw = raw or {}
+    profiles = tuple(raw.get("profiles") or ())
+    # A GitOps controller renders with `helm template`: always an install.
+    default_modes = ("install",) if "gitops" in profiles else tuple(chart.get("modes") or MODES)
+    kube_versions = raw.get("kube_versions") or chart.get("kube_versions") or [DEFAULT_KUBE_VERSION]
+    return Scenario(
+        name=name,
+        values=tuple(str((base / v).resolve()) if not Path(v).is_absolute() else v for v in raw.get("values") or ()),
+        overrides=tuple(raw.get("set") or ()),
+        profiles=profiles,
+        modes=tuple(raw.get("modes") or default_modes),
+        kube_versions=tuple(_normalise_version(v) for v in kube_versions),
+        api_versions=tuple(chart.get("api_versions") or ()) + tuple(raw.get("api_versions") or ()),
+        external=_external(raw.get("external")),
+    )
+
+
+def ci_scenarios(chart_path: Path) -> dict[str, dict[str, Any]]:
+    """``default`` plus one scenario per ``ci/*-values.yaml`` (chart-testing's convention)."""
+    scenarios: dict[str, dict[str, Any]] = {DEFAULT_SCENARIO: {}}
+    ci = chart_path / "ci"
+    if chart_path.is_dir() and ci.is_dir():
+        for values_file in sorted(ci.glob("*-values.yaml")):
+            scenarios[values_file.name[: -len("-values.yaml")]] = {"values": [str(values_file)]}
+    return scenarios
+
+
+def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
+    chart_path = (base / raw["path"]).resolve()
+    scenarios_raw = raw.get("scenarios") or ci_scenarios(chart_path)
+    waivers = tuple(
+        Waiver(
+            policy=w["policy"], reason=w["reason"], owner=w["owner"],
+            expires=dt.date.fromisoformat(w["expires"]), object=w.get("object"),
+            scenario=w.get("scenario"), container=w.get("container"),
+        )
+        for w in raw.get("waivers") or []
+    )
+    return ChartSpec(
+        key=key,
+        path=str(chart_path),
+        release=raw.get("release", DEFAULT_RELEASE),
+        namespace=raw.get("namespace", DEFAULT_NAMESPACE),
+        scenarios=tuple(_scenario(name, s, raw, base) for name, s in scenarios_raw.items()),
+        external=_external(raw.get("external")),
+        roles=raw.get("roles") or {},
+        policy_config=raw.get("policy_config") or {},
+        waivers=waivers,
+    )
+
+
+def load_manifest(path: str | Path) -> list[ChartSpec]:
+    """Read and validate a manifest; every problem is a ChartError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChartError("manifest not found", file=str(path))
+    try:
+        raw = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ChartError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                         line=mark.line + 1 if mark else None) from None
+    validator = jsonschema.Draft202012Validator(MANIFEST_SCHEMA, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors]
+        raise ChartError("invalid manifest:\n  " + "\n  ".join(lines), file=str(path))
+    charts = [_chart_spec(key, spec, path.parent) for key, spec in raw["charts"].items()]
+    for chart in charts:
+        for scenario in chart.scenarios:
+            for values_file in scenario.values:
+                if not Path(values_file).is_file():
+                    raise ChartError(
+                        f"scenario {chart.key}:{scenario.name} names a values file that does not exist: {values_file}",
+                        file=str(path),
+                    )
+    return charts
+
+
+@dataclass(frozen=True)
+class AdHocOptions:
+    """``--chart`` and its companions, as given on the command line."""
+
+    chart: str
+    values: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    values_dir: str | None = None
+    kube_versions: tuple[str, ...] = ()
+    release: str | None = None
+    namespace: str | None = None
+    mode: str = "both"
+    profiles: tuple[str, ...] = ()
+
+
+def adhoc_chart(options: AdHocOptions) -> ChartSpec:
+    """The one-chart manifest that ``--chart`` stands for."""
+    chart_path = Path(options.chart).resolve()
+    if options.values or options.overrides:
+        scenarios = {"cli": {"values": list(options.values), "set": list(options.overrides)}}
+    elif options.values_dir:
+        directory = Path(options.values_dir)
+        if not directory.is_dir():
+            raise ChartError("--values-dir is not a directory", file=options.values_dir)
+        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+        scenarios = {p.stem: {"values": [str(p.resolve())]} for p in files}
+        if not scenarios:
+            raise ChartError("--values-dir holds no .yaml files", file=options.values_dir)
+    else:
+        scenarios = ci_scenarios(chart_path)
+    for scenario in scenarios.values():
+        if options.profiles:
+            scenario["profiles"] = list(options.profiles)
+        if options.mode != "both":
+            scenario["modes"] = [options.mode]
+    raw: dict[str, Any] = {"path": str(chart_path), "scenarios": scenarios}
+    if options.kube_versions:
+        raw["kube_versions"] = list(options.kube_versions)
+    if options.release:
+        raw["release"] = options.release
+    if options.namespace:
+        raw["namespace"] = options.namespace
+    key = chart_path.name[: -len(".tgz")] if chart_path.name.endswith(".tgz") else chart_path.name
+    return _chart_spec(key or "chart", raw, Path.cwd())
+
+
+def expand(charts: list[ChartSpec]) -> list[Subject]:
+    return [
+        Subject(chart, scenario, kube_version, mode)
+        for chart in charts
+        for scenario in chart.scenarios
+        for kube_version in scenario.kube_versions
+        for mode in scenario.modes
+    ]

@@ -1,0 +1,91 @@
+"""Selecting objects: JMESPath queries, label selectors and component roles.
+
+JMESPath is for user-facing selectors (manifest configuration, ad-hoc
+queries in a chart repository's own policies); hot loops use plain Python.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+import jmespath
+
+from chartpolicy.objects import Workload
+
+#: Pod labels that name a component in Airflow-shaped charts, most specific first.
+COMPONENT_LABELS = ("component", "app.kubernetes.io/component")
+#: Role names that mean the same component across chart generations.
+ROLE_ALIASES = {"webserver": "api-server"}
+
+
+@lru_cache(maxsize=512)
+def _compiled(expression: str) -> Any:
+    return jmespath.compile(expression)
+
+
+def search(expression: str, data: Any) -> Any:
+    """Evaluate a JMESPath expression (compiled once per expression)."""
+    return _compiled(expression).search(data)
+
+
+def select(expression: str, items: Iterable[Any], body=lambda item: item.body) -> list[Any]:
+    """The items whose body makes ``expression`` truthy, e.g. ``kind == 'Secret'``."""
+    query = _compiled(expression)
+    return [item for item in items if query.search(body(item))]
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels, matchExpressions, or a plain map).
+
+    An empty or missing selector matches nothing here: for Services and
+    policies that is the reading that cannot hide a mistake.
+    """
+    if not selector:
+        return False
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        match_labels = selector.get("matchLabels") or {}
+        expressions = selector.get("matchExpressions") or []
+    else:
+        match_labels, expressions = selector, []
+    if not match_labels and not expressions:
+        return False
+    if any(labels.get(k) != str(v) for k, v in match_labels.items()):
+        return False
+    for expression in expressions:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+class Roles:
+    """Which workload plays which component role (scheduler, api-server, ...).
+
+    Configured roles (manifest ``roles: {name: {label: value}}``) win; any
+    other workload takes its role from its ``component`` label, so role-based
+    policies work on a chart nobody configured.
+    """
+
+    def __init__(self, configured: Mapping[str, Mapping[str, str]] | None = None):
+        self.configured = dict(configured or {})
+
+    def role_of(self, workload: Workload) -> str | None:
+        labels = workload.labels
+        for role, match_labels in self.configured.items():
+            if match_labels and all(labels.get(k) == v for k, v in match_labels.items()):
+                return role
+        for label in COMPONENT_LABELS:
+            if labels.get(label):
+                return ROLE_ALIASES.get(labels[label], labels[label])
+        return None
+
+    def workloads(self, role: str, workloads: Iterable[Workload]) -> list[Workload]:
+        return [w for w in workloads if self.role_of(w) == role]
