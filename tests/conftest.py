@@ -1,0 +1,64 @@
+"""Shared fixtures for the suite's own tests.
+
+``make_chart`` writes a small chart from a dict of files; ``run_policies``
+runs the installed plugin over a chart through pytester (in-process) and
+returns the result with the parsed JSON report, so a test proves what a
+user sees: the outcome, the findings and the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+MINIMAL_CHART_YAML = "apiVersion: v2\nname: {name}\nversion: 0.1.0\n"
+
+
+@pytest.fixture
+def make_chart(tmp_path: Path) -> Callable[..., Path]:
+    """``make_chart({"templates/x.yaml": "..."}, name="demo", values="...")`` -> chart dir."""
+
+    def make(files: dict[str, str], *, name: str = "demo", values: str = "", chart_yaml: str | None = None) -> Path:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "Chart.yaml").write_text(chart_yaml if chart_yaml is not None else MINIMAL_CHART_YAML.format(name=name))
+        (root / "values.yaml").write_text(textwrap.dedent(values))
+        for relative, text in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        return root
+
+    return make
+
+
+@dataclass
+class PolicyRun:
+    result: pytest.RunResult
+    report: dict[str, Any]
+
+    def findings(self, policy: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+        return [f for f in self.report["findings"]
+                if (policy is None or f["policy"] == policy) and (outcome is None or f["outcome"] == outcome)]
+
+    def failed_objects(self, policy: str) -> set[str]:
+        """``Kind/name`` of every object a policy failed, across all subjects."""
+        return {f"{f['object']['kind']}/{f['object']['name']}" for f in self.findings(policy, "fail")}
+
+
+@pytest.fixture
+def run_policies(pytester: pytest.Pytester) -> Callable[..., PolicyRun]:
+    """Run the plugin in-process over a chart: ``run_policies("--chart", path, "--policy", ...)``."""
+
+    def run(*args: str) -> PolicyRun:
+        report_path = pytester.path / "report.json"
+        result = pytester.runpytest("-p", "no:cacheprovider", "--policy-report", str(report_path), *args)
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        return PolicyRun(result, report)
+
+    return run
