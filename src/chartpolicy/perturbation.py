@@ -164,6 +164,7 @@ class CoverageProbe:
         self.purpose = purpose
         self.neutral_chart = neutralise(rendered.chart)
         self._baseline: ObjectSet | None = None
+        self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
 
     def _render(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> ObjectSet:
         return self.rendered.rerender(purpose=self.purpose, chart=chart, values=values)
@@ -260,29 +261,45 @@ class CoverageProbe:
         result.gaps.append(Gap(workload, consumed, consumed.source))
 
     def _values_verdict(self, workload: Workload, consumed: K8sObject, result: CoverageResult) -> str | None:
-        """``"covered"``, a values path proving the gap, or None when no value changes the object."""
-        merged = self.rendered.merged_values()
-        base_obj = self.baseline.get(consumed.ref)
+        """A values path proving the gap, ``"covered"``, or None when no value changes the content.
+
+        One counterexample is enough for a gap: a value that changes the
+        consumed object's content but not the pod template.
+        """
+        base_content = content_of(self.baseline.get(consumed.ref))
         base_pod = flatten(workload_pod(self.baseline, workload))
+        verdict = None
         for path in values_read_by(self.rendered.chart, consumed.source):
-            values = perturb_values(merged, path)
-            if values is None:
+            objects = self._values_render(path, result)
+            if objects is None:
                 continue
-            try:
-                objects = self._render(self.neutral_chart, values)
-            except ChartError:
-                result.rejected_perturbations += 1
-                continue
-            after_obj = objects.get(consumed.ref)
-            if after_obj is None or base_obj is None or after_obj.body == base_obj.body:
-                continue  # removed or untouched: this value does not feed its content
+            after = objects.get(consumed.ref)
             after_workload = objects.workload(workload.name)
-            if after_workload is None:
-                continue
-            if _changed_leaves(base_pod, flatten(after_workload.pod)):
-                return "covered"
-            return ".".join(path)
+            if after is None or after_workload is None or content_of(after) == base_content:
+                continue  # removed, or content untouched: this value does not feed it
+            if not _changed_leaves(base_pod, flatten(after_workload.pod)):
+                return ".".join(path)
+            verdict = "covered"
+        return verdict
+
+    def _values_render(self, path: tuple[str, ...], result: CoverageResult) -> ObjectSet | None:
+        if path not in self._values_renders:
+            values = perturb_values(self.rendered.merged_values(), path)
+            rendered = None
+            if values is not None:
+                try:
+                    rendered = self._render(self.neutral_chart, values)
+                except ChartError:
+                    result.rejected_perturbations += 1
+            self._values_renders[path] = rendered
+        return self._values_renders[path]
+
+
+def content_of(obj: K8sObject | None) -> dict[str, Any] | None:
+    """What a pod reads from a Secret or ConfigMap (not its labels or annotations)."""
+    if obj is None:
         return None
+    return {key: obj.body.get(key) for key in ("data", "stringData", "binaryData")}
 
 
 def workload_pod(objects: ObjectSet, workload: Workload) -> dict[str, Any]:
