@@ -298,12 +298,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         (by_subject.setdefault(subject.id, []) if subject else others).append(item)
     grouped: list[pytest.Item] = []
     if state.setup_error is not None:
-        grouped.append(SetupErrorItem.from_parent(session, name="chartpolicy-setup", error=state.setup_error))
+        grouped.append(SetupErrorItem.from_parent(session, name="chartpolicy-setup", nodeid="chartpolicy-setup",
+                                                  error=state.setup_error))
     for subject in state.subjects:
         policy_items = by_subject.get(subject.id)
         if not policy_items:
             continue
-        render = RenderItem.from_parent(session, name=f"render[{subject.id}]", subject=subject)
+        render = RenderItem.from_parent(session, name=f"render[{subject.id}]", nodeid=f"render[{subject.id}]",
+                                        subject=subject)
         grouped.append(render)
         grouped.extend(policy_items)
     if grouped and state.session_notices:
