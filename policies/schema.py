@@ -1,0 +1,180 @@
+"""Objects the API server accepts: schemas of the target Kubernetes version, and the chart's own CRDs."""
+
+import hashlib
+import importlib.resources
+import json
+import re
+import threading
+from functools import lru_cache
+
+import jsonschema
+import yaml
+from kubernetes_validate import utils as k8s_schemas
+from packaging.version import Version
+from referencing import Registry, Resource
+
+from chartpolicy import policy
+
+#: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
+_BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|policy|extensions)$")
+_GROUP_DOMAIN = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
+_STABILITY = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+_LOCK = threading.Lock()
+_RESULTS: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+
+@lru_cache(maxsize=None)
+def schema_version(kube_version):
+    """The newest bundled schema version not newer than ``kube_version`` (major.minor), or None."""
+    wanted = Version(k8s_schemas.major_minor(kube_version.lstrip("v")))
+    usable = [v for v in k8s_schemas.all_versions() if Version(k8s_schemas.major_minor(v)) <= wanted]
+    return usable[-1] if usable else None
+
+
+def _schema_name(kind, api_version):
+    # rbac.authorization.k8s.io/v1 -> rbac-v1, as kubernetes-validate names its files.
+    return f"{kind.lower()}-{_GROUP_DOMAIN.sub(lambda m: m.group(1) + '-', api_version)}.json"
+
+
+@lru_cache(maxsize=None)
+def _available(version):
+    directory = importlib.resources.files("kubernetes_validate").joinpath(
+        f"kubernetes-json-schema/v{version}-local-strict")
+    return frozenset(entry.name for entry in directory.iterdir())
+
+
+@lru_cache(maxsize=None)
+def _validator(version, file_name):
+    """A strict validator for one kind and API version, built once per process."""
+    directory = f"kubernetes-json-schema/v{version}-local-strict"
+    schema = k8s_schemas.schema_contents(f"{directory}/{file_name}", version)
+    definitions = k8s_schemas.schema_contents(f"{directory}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _first_error(validator, body):
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is None:
+        return None
+    path = ".".join(str(p) for p in error.absolute_path) or "(top)"
+    return f"{path}: {error.message}"
+
+
+def _digest(body):
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stable_alternative(kind, api_version, version):
+    """A GA version of the same group that serves ``kind``, when ``api_version`` is alpha/beta."""
+    group, _, level = api_version.rpartition("/")
+    match = _STABILITY.match(level)
+    if not match or not match.group(2):
+        return None
+    for candidate in ("v1", "v2"):
+        if _schema_name(kind, f"{group}/{candidate}" if group else candidate) in _available(version):
+            return f"{group}/{candidate}" if group else candidate
+    return None
+
+
+def validate_builtin(body, kube_version):
+    """(verdict, message) for a built-in object: ``ok``, ``invalid``, ``unserved``, ``deprecated``
+    or ``unknown`` (not a Kubernetes group: a custom resource).  Cached by content and version."""
+    version = schema_version(kube_version)
+    key = (_digest(body), version or "")
+    with _LOCK:
+        if key in _RESULTS:
+            return _RESULTS[key]
+    result = _validate_uncached(body, kube_version, version)
+    with _LOCK:
+        _RESULTS[key] = result
+    return result
+
+
+def _validate_uncached(body, kube_version, version):
+    kind, api_version = str(body.get("kind")), str(body.get("apiVersion"))
+    group = api_version.rpartition("/")[0]
+    if version is None:
+        return "unknown", f"no bundled schema for Kubernetes {kube_version}"
+    file_name = _schema_name(kind, api_version)
+    if file_name not in _available(version):
+        if _BUILT_IN_GROUP.match(group):
+            return "unserved", f"{api_version} {kind} is not served by Kubernetes {version} (removed or unknown)"
+        return "unknown", None
+    problem = _first_error(_validator(version, file_name), body)
+    if problem:
+        return "invalid", problem
+    alternative = _stable_alternative(kind, api_version, version)
+    if alternative:
+        return "deprecated", f"{api_version} is a pre-release API; Kubernetes {version} serves {alternative}"
+    return "ok", None
+
+
+def chart_crd_schemas(chart):
+    """{(group/version, kind): openAPIV3Schema} from the CRDs a chart ships in crds/ or templates/."""
+    schemas = {}
+    for path in chart.files:
+        if not path.endswith((".yaml", ".yml")) or not (path.startswith("crds/") or "/crds/" in path):
+            continue
+        try:
+            documents = list(yaml.load_all(chart.text(path), Loader=yaml.CSafeLoader))
+        except yaml.YAMLError:
+            continue
+        for crd in documents:
+            _collect_crd(crd, schemas)
+    return schemas
+
+
+def _collect_crd(crd, schemas):
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        return
+    spec = crd.get("spec") or {}
+    kind = (spec.get("names") or {}).get("kind")
+    for served in spec.get("versions") or []:
+        schema = (served.get("schema") or {}).get("openAPIV3Schema")
+        if kind and schema:
+            schemas[(f"{spec.get('group')}/{served.get('name')}", kind)] = schema
+
+
+@policy("k8s-schema")
+def test_k8s_schema(subject, violations):
+    """Every rendered object validates against the OpenAPI schema of the
+    subject's Kubernetes version (kubernetes-validate, strict): its API
+    version is served (not removed), it is not a pre-release API where a
+    stable one is served (deprecated), it has no unknown fields and no
+    wrong types.  Custom resources are validated against the schemas of the
+    CRDs the chart ships (``crds/``); other custom resources are reported
+    once per kind as not validated, never failed.
+
+    Why:
+    ``helm template`` accepts anything; the API server does not.  A removed
+    ``policy/v1beta1`` PodDisruptionBudget fails the upgrade on a newer
+    cluster; an unknown field (``readinesProbe``) is dropped silently, so
+    the probe you wrote does not exist.
+
+    Fix:
+    Use the API versions the target Kubernetes serves (gate older ones on
+    ``.Capabilities.APIVersions.Has``) and fix the field named in the
+    finding.
+
+    Waive:
+    A field the schema does not know yet but the cluster does (a feature
+    gate): waive by object with the reason and expiry.
+    """
+    kube_version = subject.subject.kube_version
+    crd_schemas = chart_crd_schemas(subject.chart)
+    for obj in violations.examine(subject.objects):
+        verdict, message = validate_builtin(obj.body, kube_version)
+        if verdict == "invalid":
+            violations.add(obj, f"does not validate against Kubernetes {schema_version(kube_version)}: {message}")
+        elif verdict in ("unserved", "deprecated"):
+            violations.add(obj, message)
+        elif verdict == "unknown":
+            schema = crd_schemas.get((obj.api_version, obj.kind))
+            if schema is None:
+                violations.notice(f"{obj.api_version} {obj.kind}: no schema known (not validated)"
+                                  if message is None else message)
+                continue
+            problem = _first_error(jsonschema.Draft202012Validator(schema), obj.body)
+            if problem:
+                violations.add(obj, f"does not validate against the chart's CRD schema: {problem}")
