@@ -64,6 +64,13 @@ def run_coverage(run_policies, chart):
     return run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
 
 
+def assert_proven_covered(run):
+    """Passed, and not merely because coverage could not be decided."""
+    assert run.result.ret == 0, run.result.stdout.str()
+    assert run.findings(POLICY) == []
+    assert [n for n in run.report["notices"] if n["policy"] == POLICY] == []
+
+
 def test_a_covered_secret_passes_and_an_uncovered_one_fails_on_the_consumer(make_chart, run_policies):
     chart = make_chart({
         "templates/key.yaml": secret("key", '{{ .Values.key | quote }}'),
@@ -84,9 +91,7 @@ def test_no_value_trap_rendered_empty_string_vs_include_no_value(make_chart, run
         "templates/cm.yaml": config_map("cfg", '"{{ .Values.missing }}"'),
         "templates/app.yaml": deployment("app", checksum("cfg", "cm.yaml"), config_volume("cfg")),
     })
-    run = run_coverage(run_policies, chart)
-    assert run.result.ret == 0, run.result.stdout.str()
-    assert run.findings(POLICY) == []
+    assert_proven_covered(run_coverage(run_policies, chart))
 
 
 def test_checksum_over_a_random_template_is_coverage_not_a_false_positive(make_chart, run_policies):
@@ -96,7 +101,7 @@ def test_checksum_over_a_random_template_is_coverage_not_a_false_positive(make_c
         "templates/key.yaml": secret("key", "{{ randAlphaNum 32 | quote }}"),
         "templates/app.yaml": deployment("app", checksum("key", "key.yaml"), env_from_secrets("key")),
     })
-    assert run_coverage(run_policies, chart).findings(POLICY) == []
+    assert_proven_covered(run_coverage(run_policies, chart))
 
 
 def test_a_template_ending_in_trim_marker_does_not_swallow_the_perturbation(make_chart, run_policies):
@@ -104,9 +109,7 @@ def test_a_template_ending_in_trim_marker_does_not_swallow_the_perturbation(make
         "templates/cm.yaml": "{{- if true }}\n" + config_map("cfg", '"v"').rstrip() + "\n{{- end -}}",
         "templates/app.yaml": deployment("app", checksum("cfg", "cm.yaml"), config_volume("cfg")),
     })
-    run = run_coverage(run_policies, chart)
-    assert run.findings(POLICY) == []
-    assert [n for n in run.report["notices"] if n["policy"] == POLICY] == [], "the perturbed render must parse"
+    assert_proven_covered(run_coverage(run_policies, chart))
     text = "a: 1\n{{- end -}}"
     assert perturb_template(text, "m").endswith('{{ "" }}\n# chartpolicy-perturbation m\n')
 
@@ -130,8 +133,7 @@ def test_a_values_hashed_configmap_is_confirmed_covered_not_reported(make_chart,
         "templates/app.yaml": deployment("app", "        checksum/cfg: {{ toYaml .Values.config | sha256sum }}\n",
                                          config_volume("cfg")),
     }, values="config: {a: 1}\n")
-    run = run_coverage(run_policies, chart)
-    assert run.result.ret == 0 and run.findings(POLICY) == []
+    assert_proven_covered(run_coverage(run_policies, chart))
 
 
 def test_a_named_template_hash_that_cannot_be_proven_is_a_notice_not_a_failure(make_chart, run_policies):
@@ -165,13 +167,14 @@ def test_one_annotation_hashing_two_templates_covers_both(make_chart, run_polici
         "templates/app.yaml": deployment("app", both + checksum("c", "c.yaml") + checksum("d", "d.yaml"),
                                          env_from_secrets("a", "b", "c", "d")),
     })
-    assert run_coverage(run_policies, chart).findings(POLICY) == []
+    assert_proven_covered(run_coverage(run_policies, chart))
 
 
 @pytest.mark.parametrize("k", [1, 2, 6, 7, 20, 70])
 def test_constant_weight_codes_are_distinct_equal_weight_and_few(k):
     bits, codes = constant_weight_codes(k)
     assert len(set(codes)) == k and len({bin(c).count("1") for c in codes}) == 1
+    assert all(codes), "every template must be perturbed in at least one render"
     assert bits <= k.bit_length() + 2
 
 

@@ -121,9 +121,10 @@ def constant_weight_codes(k: int) -> tuple[int, list[int]]:
     if k == 0:
         return 0, []
     bits = 1
-    while math.comb(bits, bits // 2) < k:
+    while math.comb(bits, max(1, bits // 2)) < k:
         bits += 1
-    weight = bits // 2
+    # Weight 0 would be the empty code: a template perturbed in no render.
+    weight = max(1, bits // 2)
     codes = [sum(1 << b for b in combo) for combo in itertools.combinations(range(bits), weight)]
     return bits, codes[:k]
 
