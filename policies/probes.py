@@ -1,72 +1,345 @@
-"""Probes that tell the truth: no process scans, ports that exist, readiness where traffic goes."""
+"""Probes that tell the truth: present where they matter, on ports that exist, with honest exit codes."""
 
+import re
 import shlex
+from dataclasses import dataclass
 
 from chartpolicy import policy
 
 PROBES = ("liveness", "readiness", "startup")
 PROCESS_SCANNERS = frozenset({"pgrep", "pidof", "ps", "killall", "pkill"})
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
-_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "!", "then", "do", "if", "while"})
+#: Commands that run the rest of their arguments as a command (their own options are skipped).
+WRAPPERS = frozenset({"exec", "command", "builtin", "nohup", "nice", "timeout", "env", "sudo", "busybox",
+                      "entrypoint", "dumb-init", "tini", "!"})
+#: Commands whose exit status says nothing about the component's health.
+ALWAYS_SUCCEED = frozenset({"true", ":", "echo", "printf", "tee", "cat", "sleep", "wait"})
+#: ``airflow <subcommand>`` that start a component instead of checking one.
+AIRFLOW_COMPONENTS = frozenset({"scheduler", "webserver", "api-server", "triggerer", "dag-processor", "kerberos",
+                                "standalone"})
+SERVERS = frozenset({"gunicorn", "uvicorn", "nginx", "redis-server", "pgbouncer", "statsd_exporter", "postgres"})
+CONTROL_WORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
+                           "{", "}"})
+_OPERATORS = ("&&", "||", ";;", ">>", "<<", ">&", "<&", "&>", "|&", ";", "&", "|", "(", ")", "<", ">")
+_REDIRECTS = frozenset({">", ">>", "<", "<<", ">&", "<&", "&>"})
+_SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+#: Kubernetes' probe defaults, so that two probes differing only in spelled-out defaults compare equal.
+PROBE_DEFAULTS = {"initialDelaySeconds": 0, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
+                  "failureThreshold": 3}
 
 
-def exec_commands(probe):
-    """The commands an exec probe runs, with ``sh -c "..."`` scripts split into their commands."""
+@dataclass(frozen=True)
+class Step:
+    """One simple command of a probe script, and the operator that follows it (``""`` at the end)."""
+
+    words: tuple[str, ...]
+    then: str = ""
+    execs: bool = False  # run through `exec`: the shell is replaced, nothing after it runs
+
+    @property
+    def program(self) -> str:
+        return self.words[0].rsplit("/", 1)[-1] if self.words else ""
+
+    def __str__(self) -> str:
+        return shlex.join(self.words)
+
+
+@dataclass(frozen=True)
+class ProbeScript:
+    """What an exec probe runs: its steps, and the scripts of its command substitutions."""
+
+    steps: tuple[Step, ...]
+    substitutions: tuple["ProbeScript", ...] = ()
+    compound: bool = False  # subshells or control structures: only scans and backgrounding are judged
+
+    def all_steps(self):
+        yield from self.steps
+        for inner in self.substitutions:
+            yield from inner.all_steps()
+
+
+def probe_script(probe) -> ProbeScript | None:
+    """The parsed command of an exec probe; ``sh -c "..."`` scripts are split into their commands."""
     command = [str(part) for part in ((probe or {}).get("exec") or {}).get("command") or []]
     if not command:
-        return []
-    program = command[0].rsplit("/", 1)[-1]
-    if program in SHELLS and "-c" in command[1:]:
-        script = command[command.index("-c") + 1] if command.index("-c") + 1 < len(command) else ""
-        return _script_commands(script)
-    return [command]
+        return None
+    if command[0].rsplit("/", 1)[-1] in SHELLS:
+        flags = [i for i, part in enumerate(command[1:], 1) if re.fullmatch(r"-[a-z]*c[a-z]*", part)]
+        if flags and flags[0] + 1 < len(command):
+            return parse_script(command[flags[0] + 1])
+    return ProbeScript((_step(command),))
 
 
-def _script_commands(script):
+def parse_script(script: str) -> ProbeScript:
+    substitutions = []
+
+    def substitute(match):
+        substitutions.append(parse_script(match.group(1) if match.group(1) is not None else match.group(2)))
+        return "$SUBSTITUTION"
+
+    script = _SUBSTITUTION.sub(substitute, script).replace("\n", " ; ")
     try:
-        lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()")
+        lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()<>")
         lexer.whitespace_split = True
-        tokens = list(lexer)
-    except ValueError:
+        tokens = [part for token in lexer for part in _split_operators(token)]
+    except ValueError:  # unbalanced quotes: judge the words we can see
         tokens = script.split()
-    commands, current = [], []
+    steps, words, compound, redirect_target = [], [], False, False
     for token in tokens:
-        if token in _SEPARATORS or set(token) <= set(";&|()"):
-            if current:
-                commands.append(current)
-            current = []
-        elif not current and "=" in token and not token.startswith("="):
-            continue  # VAR=value prefix
+        if redirect_target:
+            redirect_target = False
+        elif token in _REDIRECTS:
+            redirect_target = True
+            if words and words[-1].isdigit():
+                words.pop()
+        elif token in _OPERATORS:
+            compound = compound or token in ("(", ")", ";;")
+            if words:
+                steps.append(_step(words, token))
+            words = []
+        elif not words and token in CONTROL_WORDS:
+            compound = True
         else:
-            current.append(token)
-    if current:
-        commands.append(current)
-    return commands
+            words.append(token)
+    if words:
+        steps.append(_step(words))
+    return ProbeScript(tuple(s for s in steps if s.words), tuple(substitutions), compound=compound)
+
+
+def _split_operators(token: str) -> list[str]:
+    if not token or set(token) - set(";&|()<>"):
+        return [token]
+    parts = []
+    while token:
+        operator = next(op for op in _OPERATORS if token.startswith(op))
+        parts.append(operator)
+        token = token[len(operator):]
+    return parts
+
+
+def _step(words: list[str], then: str = "") -> Step:
+    """A step with ``VAR=value`` prefixes and wrappers (``exec``, ``timeout 5``, ``env -i``...) dropped."""
+    words, execs = list(words), False
+    while words:
+        head = words[0].rsplit("/", 1)[-1]
+        if "=" in words[0] and not words[0].startswith("=") and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+            words.pop(0)
+        elif head in WRAPPERS:
+            execs = execs or head == "exec"
+            words.pop(0)
+            while words and words[0].startswith("-"):
+                option = words.pop(0)
+                if option in ("-n", "-u", "-s", "-k") and words:
+                    words.pop(0)
+            if head == "timeout" and words:
+                words.pop(0)  # the duration
+        else:
+            break
+    return Step(tuple(words), then, execs)
+
+
+def starts_component(step: Step) -> bool:
+    """Whether a command starts a long-running process rather than checking one."""
+    words = [w for w in step.words if not w.startswith("-")]
+    if step.program == "airflow" and len(words) > 1:
+        return words[1] in AIRFLOW_COMPONENTS or words[1:3] in (["celery", "worker"], ["celery", "flower"])
+    if step.program == "sleep" and words[1:2] == ["infinity"]:
+        return True
+    if step.program == "tail" and any(w in ("-f", "-F", "--follow") for w in step.words):
+        return True
+    return step.program in SERVERS
+
+
+def meaningless_status(script: ProbeScript) -> str | None:
+    """Why a shell probe's exit status does not reflect its check, or None.
+
+    The rules: a command started in the background (``&``) makes the shell
+    exit 0 without waiting; a command that starts a component (``airflow
+    scheduler``, ``gunicorn``...) runs a second instance instead of checking
+    the first, and never returns; a check followed by ``; echo``, ``|| true``,
+    ``| tee``, ``; exit 0`` (or any always-succeeding command joined by ``;``,
+    ``||`` or ``|``) ends with that command's status.  ``exec`` ends a script:
+    ``VAR=x exec airflow jobs check --local`` is the correct form, and what
+    follows an ``exec`` never runs.
+    """
+    steps = list(script.steps)
+    for index, step in enumerate(steps):
+        if step.execs and step.then in (";", "&&", "||"):
+            steps = steps[: index + 1]
+            break
+    for step in steps:
+        if starts_component(step):
+            return f"`{step}` starts a long-running process instead of checking one"
+        if step.then == "&":
+            return f"`{step}` runs in the background: the shell exits 0 without waiting for it"
+    if script.compound or len(steps) < 2:
+        return None
+    last, before = steps[-1], steps[-2]
+    exits_zero = last.program == "exit" and last.words[1:2] in ((), ("0",))
+    if before.then in (";", "||", "|") and (last.program in ALWAYS_SUCCEED or exits_zero):
+        return f"the script ends with `{last}` after `{before}` ({before.then!r}): its status is not the check's"
+    return None
+
 
 
 @policy("probe-exec-process-scan")
 def test_probe_exec_process_scan(subject, violations):
     """No exec probe relies on a process scan (pgrep, pidof, ps, killall, pkill),
-    including inside ``sh -c "..."`` scripts.
+    and no shell probe has an exit status that is not its check's.
+
+    Exec probes are parsed with ``shlex``, including ``sh -c "..."`` (and
+    ``bash -ec``...) scripts, command substitutions, and wrappers such as
+    ``exec``, ``env``, ``timeout`` and ``/entrypoint``.  A shell script's
+    status is reported as meaningless when it backgrounds a command (``&``),
+    starts a component (``exec airflow scheduler``: a second scheduler, and a
+    probe that never returns), or ends with an always-succeeding command after
+    the check (``check; echo done``, ``check || true``, ``check | tee log``,
+    ``check; exit 0``).  ``VAR=x exec airflow jobs check --local`` is the
+    correct form and passes.  Scripts with control structures or subshells
+    are judged for scans and backgrounding only.
 
     Why:
     Process scans fail under ``hidepid`` mounts of /proc and with
     ``kernel.yama.ptrace_scope >= 1``: the probe then kills healthy pods, or
-    passes while the process is a zombie (seeds 002, 004).
+    passes while the process is a zombie (seeds 002, 004).  A probe whose
+    status is always 0 never restarts a hung scheduler; one that starts a
+    component runs a second scheduler every period.
 
     Fix:
     Probe a real port (``tcpSocket`` on the scheduler's serve_logs port 8793)
-    or the component's own health check (``airflow jobs check --local``), or
-    read ``/proc/1/comm``.
+    or the component's own health check
+    (``sh -c 'CONNECTION_CHECK_MAX_COUNT=0 exec airflow jobs check --local'``),
+    or read ``/proc/1/comm``.  Make the check the last command of the script.
+
+    Waive:
+    Per container in the manifest, with the reason (say, a sidecar whose
+    image has no other means of checking).
     """
     for workload in subject.workloads:
         for container in violations.examine(workload.containers):
             for which in PROBES:
-                for command in exec_commands(container.probe(which)):
-                    program = command[0].rsplit("/", 1)[-1] if command else ""
-                    if program in PROCESS_SCANNERS:
-                        violations.add(
-                            workload,
-                            f"{which} probe runs `{shlex.join(command)}`, a process scan",
-                            container=container.name,
-                        )
+                script = probe_script(container.probe(which))
+                if script is None:
+                    continue
+                scans = [s for s in script.all_steps() if s.program in PROCESS_SCANNERS]
+                for step in scans:
+                    violations.add(workload, f"{which} probe runs `{step}`, a process scan",
+                                   container=container.name)
+                reason = None if scans else meaningless_status(script)
+                if reason:
+                    violations.add(workload, f"{which} probe's exit status is meaningless: {reason}",
+                                   container=container.name)
+
+
+def serving_containers(workload):
+    """The containers of a long-running workload that run for its lifetime (main and native sidecars)."""
+    if not workload.long_running:
+        return []
+    return [c for c in workload.containers if c.kind == "main" or c.is_sidecar]
+
+
+@policy("probe-liveness-present")
+def test_probe_liveness_present(subject, violations):
+    """Every container of a long-running workload (Deployment, StatefulSet,
+    DaemonSet, ReplicaSet, bare Pod; main containers and native sidecars) has a
+    liveness probe.
+
+    Init containers, Jobs, CronJobs, Helm hooks and KubernetesExecutor task
+    pods run to completion and are not judged.
+
+    Why:
+    A component that hangs without exiting (a deadlocked scheduler, a git-sync
+    stuck on a dead connection) is never restarted without one: the release
+    looks healthy while nothing is scheduled (seed 002).
+
+    Fix:
+    Add a ``livenessProbe`` that checks the process itself: a TCP check on a
+    port the process serves, or ``airflow jobs check --local`` through
+    ``exec``.
+
+    Waive:
+    Per container in the manifest, with the reason (e.g. an exporter whose
+    crash already ends the container).
+    """
+    for workload in subject.workloads:
+        for container in violations.examine(serving_containers(workload)):
+            if not container.probe("liveness"):
+                violations.add(workload, "long-running container has no liveness probe", container=container.name)
+
+
+def _normalised(probe):
+    return {**PROBE_DEFAULTS, **{k: v for k, v in probe.items() if k != "terminationGracePeriodSeconds"}}
+
+
+@policy("probe-readiness-present")
+def test_probe_readiness_present(subject, violations):
+    """Every container of a long-running workload that declares a port has a
+    readiness probe, and that readiness probe is not identical to its
+    liveness probe.
+
+    Identical means the same handler and the same timing once Kubernetes'
+    defaults are filled in (period 10s, timeout 1s, failure threshold 3...).
+    The same handler with a more tolerant liveness timing is the usual,
+    correct pattern and passes.
+
+    Why:
+    Without readiness, a Service sends traffic to a pod that is still starting
+    or cannot serve.  With a readiness probe that is a copy of the liveness
+    probe, the moment a pod stops being ready it is also restarted: an
+    overloaded api-server is killed instead of being taken out of rotation,
+    and the restarts cascade to its replicas.
+
+    Fix:
+    Add a ``readinessProbe`` on the served port; give the liveness probe a
+    longer period or a higher failure threshold (or a different, cheaper
+    check) than the readiness probe.
+
+    Waive:
+    Per container in the manifest, with the reason (e.g. a port only scraped
+    for metrics).
+    """
+    for workload in subject.workloads:
+        for container in violations.examine(c for c in serving_containers(workload) if c.ports):
+            readiness, liveness = container.probe("readiness"), container.probe("liveness")
+            if not readiness:
+                ports = ", ".join(str(p.get("name") or p.get("containerPort")) for p in container.ports)
+                violations.add(workload, f"container serves port(s) {ports} but has no readiness probe",
+                               container=container.name)
+            elif liveness and _normalised(readiness) == _normalised(liveness):
+                violations.add(workload, "readiness probe is identical to the liveness probe: a pod that stops "
+                               "being ready is restarted at the same moment", container=container.name)
+
+
+def _probe_ports(probe):
+    for handler in ("httpGet", "tcpSocket", "grpc"):
+        if isinstance((probe or {}).get(handler), dict) and "port" in probe[handler]:
+            yield handler, probe[handler]["port"]
+
+
+@policy("probe-port-declared")
+def test_probe_port_declared(subject, violations):
+    """Every ``httpGet``, ``tcpSocket`` and ``grpc`` probe port names or numbers
+    a port the same container declares in ``ports``.
+
+    Why:
+    A named port that does not exist fails every probe (the pod never becomes
+    ready, or restarts forever); a number that the container does not
+    declare usually means the probe and the server drifted apart when one of
+    them was changed.
+
+    Fix:
+    Declare the port (``ports: [{name: http, containerPort: 8080}]``) and
+    probe it by name.
+
+    Waive:
+    Per container in the manifest, with the reason.
+    """
+    for workload in subject.workloads:
+        for container in workload.containers:
+            names = {str(p.get("name")) for p in container.ports if p.get("name")}
+            numbers = {str(p.get("containerPort")) for p in container.ports if p.get("containerPort") is not None}
+            for which in PROBES:
+                for handler, port in violations.examine(_probe_ports(container.probe(which))):
+                    if str(port) not in (numbers if str(port).isdigit() else names):
+                        violations.add(workload, f"{which} probe ({handler}) uses port {port!r}, which the "
+                                       f"container does not declare", container=container.name)
