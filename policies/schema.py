@@ -71,7 +71,7 @@ def _stable_alternative(kind, api_version, version):
     match = _STABILITY.match(level)
     if not match or not match.group(2):
         return None
-    for candidate in ("v1", "v2"):
+    for candidate in ("v2", "v1"):  # the newest stable version first
         if _schema_name(kind, f"{group}/{candidate}" if group else candidate) in _available(version):
             return f"{group}/{candidate}" if group else candidate
     return None
