@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from chartpolicy.objects import K8sObject, ObjectRef, Workload
 from chartpolicy.redaction import scrub
@@ -24,6 +24,10 @@ FINDINGS_PROPERTY = "chartpolicy.findings"
 NOTICES_PROPERTY = "chartpolicy.notices"
 SUBJECT_PROPERTY = "chartpolicy.subject"
 EXAMINED_PROPERTY = "chartpolicy.examined"
+#: Which policy and subject an item checks (set at collection, on every item).
+ITEM_PROPERTY = "chartpolicy.item"
+#: The manifest waivers an item's findings used (by ``Waiver.id``).
+WAIVERS_USED_PROPERTY = "chartpolicy.waivers-used"
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,16 @@ def _waiver_matches(waiver: Waiver, finding: Finding) -> bool:
 
 
 def annotation_waiver(obj: K8sObject | None, policy_id: str) -> Waiver | None:
-    """``chartpolicy.io/waive: "<policy-id>: <reason>"`` on the rendered object (one per line)."""
+    """``chartpolicy.io/waive: "<policy-id>: <reason>"`` on the rendered object (one per line).
+
+    A line that names the policy without a reason gives a waiver with an
+    empty reason, which :func:`judge` refuses (and says so).
+    """
     if obj is None:
         return None
     for line in str(obj.annotations.get(WAIVE_ANNOTATION) or "").splitlines():
         waived_id, _, reason = line.partition(":")
-        if waived_id.strip() == policy_id and reason.strip():
+        if waived_id.strip() == policy_id:
             return Waiver(policy=policy_id, reason=reason.strip(), origin="annotation")
     return None
 
@@ -152,16 +160,30 @@ class Verdict:
         return [f for f in self.findings if f.outcome == "waived"]
 
 
-def judge(violations: Violations, waivers: Iterable[Waiver], today: dt.date) -> Verdict:
-    """Apply waivers to the findings of one item."""
+def judge(violations: Violations, waivers: Iterable[Waiver], today: dt.date, *, annotations: bool = True,
+          baseline: Callable[[Finding], Waiver | None] | None = None) -> Verdict:
+    """Apply waivers to the findings of one item.
+
+    Manifest waivers come first, then the object's annotation (refused when
+    ``annotations`` is false: ``--strict-waivers``), then ``baseline`` (known
+    debt from ``--baseline``), which never excuses an expired waiver.
+    """
     waivers = list(waivers)
     judged, failures, expired, used = [], [], [], set()
     for finding in violations.findings:
         waiver = next((w for w in waivers if _waiver_matches(w, finding)), None)
-        waiver = waiver or annotation_waiver(violations.object_of(finding), finding.policy)
+        refusal = None
         if waiver is None:
-            judged.append(finding)
-            failures.append(finding)
+            waiver = annotation_waiver(violations.object_of(finding), finding.policy)
+            if waiver is not None and not waiver.reason:
+                waiver, refusal = None, f"{WAIVE_ANNOTATION} names {finding.policy} without a reason"
+            elif waiver is not None and not annotations:
+                waiver, refusal = None, f"{WAIVE_ANNOTATION} refused under --strict-waivers (no owner, no expiry)"
+        if waiver is None and baseline is not None:
+            waiver = baseline(finding)
+        if waiver is None:
+            judged.append(replace(finding, message=f"{finding.message} [{refusal}]") if refusal else finding)
+            failures.append(judged[-1])
             continue
         used.add(waiver)
         if waiver.expires is not None and waiver.expires < today:

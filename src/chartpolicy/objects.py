@@ -410,5 +410,13 @@ class ObjectSet:
         """The rendered object a consumption points at, or None (external or missing)."""
         return self._by_ref.get(consumption.target)
 
+    def identifiers(self) -> set[str]:
+        """Names, namespaces and label values: what messages quote to name objects."""
+        found: set[str] = set()
+        for obj in self.objects:
+            found.update((obj.kind, obj.name, obj.namespace or ""))
+            found.update(str(v) for v in obj.labels.values())
+        return found
+
     def workload(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)

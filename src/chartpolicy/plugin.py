@@ -28,8 +28,10 @@ from chartpolicy.engine import ChartError, make_engine
 from chartpolicy.findings import (
     EXAMINED_PROPERTY,
     FINDINGS_PROPERTY,
+    ITEM_PROPERTY,
     NOTICES_PROPERTY,
     SUBJECT_PROPERTY,
+    WAIVERS_USED_PROPERTY,
     Finding,
     Notice,
     Violations,
@@ -37,10 +39,13 @@ from chartpolicy.findings import (
     subject_fields,
 )
 from chartpolicy.objects import ObjectRef
+from chartpolicy.redaction import remember_feeding
 from chartpolicy.rendering import Renderer
 from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart, expand, load_manifest
 
-pytest_plugins = ["chartpolicy.report"]
+pytest_plugins = ["chartpolicy.report",
+                  "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
+                  "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing"]
 
 STATE = pytest.StashKey["PolicySession"]()
 DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
@@ -222,6 +227,8 @@ class RenderItem(pytest.Item):
         fields = subject_fields(self.subject)
         try:
             rendered = state.renderer.subject(self.subject)
+            # Values whose text ends up in a Secret are secrets too, wherever else they show.
+            remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
         except ChartError as error:
             self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
             self._record_error(str(error), error.file)
@@ -315,6 +322,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if subject is not None:
             # Under pytest-xdist --dist loadgroup, a subject's items stay on one worker.
             item.add_marker(pytest.mark.xdist_group(subject.id))
+            info = catalog.info_of(getattr(item, "function", None))
+            item.user_properties.append((ITEM_PROPERTY, {"policy": info.id if info else "render",
+                                                         "chart": subject.chart.key,
+                                                         "scenario": subject.scenario.name}))
     items[:] = others + grouped
     _mark_last_items(items)
 
@@ -362,8 +373,18 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _judge(item: pytest.Item, found: Violations) -> None:
     state = state_of(item.config)
-    verdict = judge(found, state.waivers_for(found.subject), state.today)
+    # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
+    from chartpolicy.baseline import baseline_of
+
+    known_debt = baseline_of(item.config)
+    verdict = judge(found, state.waivers_for(found.subject), state.today,
+                    annotations=not item.config.getoption("strict_waivers"),
+                    baseline=known_debt.waiver_for if known_debt else None)
     item.user_properties.append((FINDINGS_PROPERTY, [f.as_dict() for f in verdict.findings]))
+    fields = subject_fields(found.subject)
+    item.user_properties.append((WAIVERS_USED_PROPERTY, {
+        "policy": found.policy, "chart": fields["chart"], "scenario": fields["scenario"],
+        "used": sorted(w.id for w in verdict.used_waivers if w.id)}))
     item.user_properties.append((EXAMINED_PROPERTY, {"policy": found.policy, "count": found.examined}))
     if found.notices:
         item.user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in found.notices]))

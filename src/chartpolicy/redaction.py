@@ -16,6 +16,7 @@ import hmac
 import os
 import re
 import threading
+from typing import Any, Iterable, Iterator
 
 REDACTED = "<redacted>"
 _KEY = os.urandom(32)
@@ -57,6 +58,38 @@ def remember(value: str) -> None:
                 added = True
         if added:
             _pattern = None
+
+
+def remember_feeding(values: Any, identifiers: Iterable[str] = ()) -> None:
+    """Remember every string leaf of ``values`` that is part of a known secret value.
+
+    A value that feeds a Secret (a password inside a connection string, a key
+    before ``b64enc``) is as secret as the Secret, yet may also show up
+    elsewhere: a ConfigMap, an error message.  ``identifiers`` (object names,
+    namespaces, label values) are public even when a Secret embeds them
+    (``postgresql://airflow@rel-pgbouncer``): scrubbing them would blank the
+    messages that name objects.
+    """
+    with _lock:
+        known = list(_known)
+    if not known:
+        return
+    public = set(identifiers)
+    for leaf in _string_leaves(values):
+        if (len(leaf.strip()) >= _MIN_SECRET_LENGTH and leaf not in public
+                and any(leaf in secret for secret in known)):
+            remember(leaf)
+
+
+def _string_leaves(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _string_leaves(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _string_leaves(value)
 
 
 def scrub(text: str) -> str:

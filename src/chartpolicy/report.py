@@ -122,8 +122,12 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def report_text(config: pytest.Config) -> str:
+    """The report as written: the same inputs give the same bytes."""
+    return scrub(json.dumps(record_of(config).as_report(), indent=2)) + "\n"
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("policy_report")
     if path and not is_worker(session.config):
-        text = json.dumps(record_of(session.config).as_report(), indent=2)
-        Path(path).write_text(scrub(text) + "\n")
+        Path(path).write_text(report_text(session.config))

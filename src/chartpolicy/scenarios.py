@@ -41,8 +41,8 @@ _WAIVER = {
         "object": {"type": "string", "description": "Kind/name; omit to waive every object"},
         "scenario": {"type": "string"},
         "container": {"type": "string"},
-        "reason": {"type": "string", "minLength": 1},
-        "owner": {"type": "string", "minLength": 1},
+        "reason": {"type": "string", "pattern": r"\S"},
+        "owner": {"type": "string", "pattern": r"\S"},
         "expires": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     },
 }
@@ -110,6 +110,9 @@ class Waiver:
     scenario: str | None = None
     container: str | None = None
     origin: str = "manifest"
+    #: ``<chart>/waivers[<n>]`` for manifest waivers: how used waivers are told
+    #: apart across pytest-xdist workers (see chartpolicy.waivers).
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,9 +223,9 @@ def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
         Waiver(
             policy=w["policy"], reason=w["reason"], owner=w["owner"],
             expires=dt.date.fromisoformat(w["expires"]), object=w.get("object"),
-            scenario=w.get("scenario"), container=w.get("container"),
+            scenario=w.get("scenario"), container=w.get("container"), id=f"{key}/waivers[{index}]",
         )
-        for w in raw.get("waivers") or []
+        for index, w in enumerate(raw.get("waivers") or [])
     )
     return ChartSpec(
         key=key,

@@ -1,0 +1,79 @@
+"""Choosing which policies run: ``--policy``, ``--skip-policy`` and one marker per family.
+
+Every policy carries the markers ``policy``, its tiers (``offline``,
+``live``) and its family (the catalog module it lives in: ``-m probes``), so
+pytest's own ``-k`` and ``-m`` select policies as they select tests.
+``--policy ID`` keeps only the named policies and ``--skip-policy ID`` drops
+some; both are applied before ``-m``/``-k`` see the items, and the render
+items of subjects left with no policy are not created at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+from chartpolicy import catalog
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chartpolicy")
+    group.addoption("--policy", metavar="ID", action="append", default=[], dest="only_policies",
+                    help="run only this policy (repeatable); unknown ids are a usage error")
+    group.addoption("--skip-policy", metavar="ID", action="append", default=[], dest="skip_policies",
+                    help="do not run this policy (repeatable); unknown ids are a usage error")
+
+
+def catalog_families() -> list[str]:
+    """The built-in catalog's families: its module names (``probes``, ``checksums``...)."""
+    import chartpolicy.policies
+
+    return sorted(m.name for m in pkgutil.iter_modules(chartpolicy.policies.__path__) if not m.name.startswith("_"))
+
+
+def load_catalog() -> dict[str, catalog.PolicyInfo]:
+    """Every built-in policy, whether or not this process collected it.
+
+    The pytest-xdist controller collects nothing, yet its reports (SARIF
+    rules) and option checks need the catalog: importing the modules
+    registers their policies.  Policies collected from elsewhere (a chart
+    repository's own) are already registered.
+    """
+    for family in catalog_families():
+        importlib.import_module(f"chartpolicy.policies.{family}")
+    return catalog.registered()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for family in catalog_families():
+        config.addinivalue_line("markers", f"{family}: policies of the {family} family (policies/{family}.py)")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    info = catalog.info_of(getattr(item, "function", None))
+    if info is not None:
+        item.add_marker(info.family)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = config.getoption("only_policies")
+    skip = config.getoption("skip_policies")
+    if not only and not skip:
+        return
+    known = {**load_catalog(), **catalog.registered()}
+    unknown = sorted(set(only + skip) - set(known))
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown policy id(s): {', '.join(unknown)}; known policies: {', '.join(sorted(known))}"
+        )
+    keep, drop = [], []
+    for item in items:
+        info = catalog.info_of(getattr(item, "function", None))
+        chosen = info is None or ((not only or info.id in only) and info.id not in skip)
+        (keep if chosen else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

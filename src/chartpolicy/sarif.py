@@ -1,0 +1,163 @@
+"""SARIF 2.1.0 (``--sarif FILE``), for GitHub code scanning and other SARIF viewers.
+
+One rule per policy of the catalog (its id, its docstring as the help), one
+result per finding of the JSON report, located at the template file (and
+line, see :mod:`chartpolicy.locations`), with the chart, scenario,
+Kubernetes version, mode and object in the message.  Waived findings are
+results with an external suppression (code scanning shows them as
+dismissed); render errors use the rule ``render``.  The log carries no
+timestamp: the same inputs give the same bytes.  docs/reports.md describes
+every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartpolicy import catalog
+from chartpolicy.locations import locator_of
+from chartpolicy.policy_selection import load_catalog
+from chartpolicy.redaction import scrub
+from chartpolicy.report import is_worker, record_of
+
+SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+RENDER_RULE = {
+    "id": "render",
+    "name": "Render",
+    "shortDescription": {"text": "The chart renders cleanly in every scenario."},
+    "fullDescription": {"text": "The chart loads, its values are valid and every template renders into "
+                                "parseable, unique Kubernetes objects; otherwise no policy can check it."},
+    "help": {"text": "Fix the template, values file or manifest the message names (file and line)."},
+    "defaultConfiguration": {"level": "error"},
+    "properties": {"tags": ["chartpolicy", "render"]},
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("chartpolicy").addoption(
+        "--sarif", metavar="FILE.sarif", help="write the findings as SARIF 2.1.0 (GitHub code scanning)")
+
+
+def rule_of(info: catalog.PolicyInfo) -> dict[str, Any]:
+    sections = info.sections
+    help_parts = [sections[""]]
+    help_parts += [f"{name.capitalize()}:\n{sections[name]}" for name in ("why", "fix", "waive", "config")
+                   if sections.get(name)]
+    return {
+        "id": info.id,
+        "name": "".join(part.capitalize() for part in info.id.split("-")),
+        "shortDescription": {"text": info.summary},
+        "fullDescription": {"text": sections[""]},
+        "help": {"text": "\n\n".join(help_parts)},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["chartpolicy", info.family, *info.tiers]},
+    }
+
+
+def _subject_label(finding: dict[str, Any]) -> str:
+    parts = [finding[k] for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k)]
+    return ":".join(parts)
+
+
+def _message(finding: dict[str, Any]) -> str:
+    obj = finding["object"]
+    container = f" container {finding['container']}" if finding.get("container") else ""
+    namespace = f" in namespace {obj['namespace']}" if obj.get("namespace") else ""
+    subject = _subject_label(finding)
+    prefix = f"[{subject}] " if subject else ""
+    return f"{prefix}{obj['kind']}/{obj['name']}{namespace}{container}: {finding['message']}"
+
+
+def _fingerprint(finding: dict[str, Any]) -> str:
+    obj = finding["object"]
+    identity = [finding["policy"], finding["chart"], finding["scenario"], finding["kube_version"], finding["mode"],
+                obj["kind"], obj["namespace"], obj["name"], finding.get("container")]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+
+def _result(finding: dict[str, Any], rule_index: int, config: pytest.Config) -> dict[str, Any]:
+    uri, line = locator_of(config).locate(finding)
+    obj = finding["object"]
+    result: dict[str, Any] = {
+        "ruleId": finding["policy"],
+        "ruleIndex": rule_index,
+        "level": "error",
+        "kind": "fail",
+        "message": {"text": _message(finding)},
+        "partialFingerprints": {"chartpolicyFinding/v1": _fingerprint(finding)},
+        "properties": {
+            "outcome": finding["outcome"],
+            "chart": finding["chart"], "scenario": finding["scenario"],
+            "kubeVersion": finding["kube_version"], "mode": finding["mode"],
+            "object": obj, "container": finding.get("container"), "related": finding.get("related") or [],
+        },
+    }
+    location: dict[str, Any] = {
+        "logicalLocations": [{"name": obj["name"], "kind": obj["kind"],
+                              "fullyQualifiedName": "/".join(p for p in (obj["namespace"], obj["kind"], obj["name"])
+                                                             if p)}],
+    }
+    if uri:
+        physical: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+        if line:
+            physical["region"] = {"startLine": line}
+        location["physicalLocation"] = physical
+    result["locations"] = [location]
+    if finding["outcome"] == "waived":
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": "waived in the chartpolicy manifest, by annotation or baseline"}]
+    return result
+
+
+def _tool_version() -> str:
+    try:
+        return version("chartpolicy")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def sarif_log(config: pytest.Config, exit_status: int) -> dict[str, Any]:
+    report = record_of(config).as_report()
+    policies = {**load_catalog(), **catalog.registered()}
+    rules = [rule_of(policies[pid]) for pid in sorted(policies)]
+    if any(f["policy"] == "render" for f in report["findings"]):
+        rules.insert(0, RENDER_RULE)
+    known = {rule["id"] for rule in rules}
+    for policy_id in sorted({f["policy"] for f in report["findings"]} - known):
+        # A policy this process never saw (a chart repository's own, on the xdist controller).
+        rules.append({"id": policy_id, "shortDescription": {"text": f"chartpolicy policy {policy_id}"},
+                      "defaultConfiguration": {"level": "error"}})
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = [_result(f, index[f["policy"]], config) for f in report["findings"]]
+    notifications = [{"level": "note", "message": {"text": f"{n['policy']}: {n['message']}"},
+                      "descriptor": {"id": n["policy"]}} for n in report["notices"]]
+    return {
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "chartpolicy",
+                "semanticVersion": _tool_version(),
+                "rules": rules,
+            }},
+            "invocations": [{"executionSuccessful": exit_status in (0, 1),
+                             "exitCode": int(exit_status),
+                             "toolExecutionNotifications": notifications}],
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+            "properties": {"summary": report["summary"], "subjects": report["subjects"]},
+        }],
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("sarif")
+    if path and not is_worker(session.config):
+        text = json.dumps(sarif_log(session.config, session.exitstatus), indent=2, sort_keys=True)
+        Path(path).write_text(scrub(text) + "\n")

@@ -1,0 +1,93 @@
+"""The one-screen summary at the end of a run.
+
+A matrix of policy x chart:scenario (columns numbered, named below it) whose
+cells count items by outcome, then what needs a person: waivers expiring
+within 30 days, the notices (unused waivers and baseline findings that have gone are notices
+too).  Everything is read from test reports, so the summary is the same
+under pytest-xdist.  The render counters are chartpolicy.render_stats' line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from chartpolicy.findings import ITEM_PROPERTY
+from chartpolicy.report import is_worker, record_of
+from chartpolicy.waivers import EXPIRY_WARNING_DAYS, describe, expiring_soon, ledger_of
+
+#: Cell letters, in the order they are shown.
+OUTCOMES = (("passed", "p"), ("failed", "f"), ("waived", "w"), ("error", "e"), ("skipped", "s"))
+
+
+class ItemIndex:
+    """nodeid -> (policy, chart:scenario), from the property every chartpolicy item carries."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, str]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid in self.items:
+            return
+        for name, value in report.user_properties:
+            if name == ITEM_PROPERTY:
+                self.items[report.nodeid] = (value["policy"], f"{value['chart']}:{value['scenario']}")
+
+
+INDEX = pytest.StashKey[ItemIndex]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[INDEX] = ItemIndex()
+    config.pluginmanager.register(config.stash[INDEX], "chartpolicy-item-index")
+
+
+def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) -> list[str]:
+    counts: dict[tuple[str, str], Counter] = {}
+    for nodeid, cell in items.items():
+        if nodeid in outcomes:
+            counts.setdefault(cell, Counter())[outcomes[nodeid]] += 1
+    if not counts:
+        return []
+    # Render first: when a subject did not render, its policies only skip.
+    policies = sorted({p for p, _ in counts}, key=lambda p: (p != "render", p))
+    columns = sorted({c for _, c in counts})
+    cells = {key: " ".join(f"{n[outcome]}{letter}" for outcome, letter in OUTCOMES if n[outcome])
+             for key, n in counts.items()}
+    width = max(len(text) for text in cells.values())
+    name_width = max(len(p) for p in policies)
+    header = " ".join(f"[{i}]".rjust(width) for i in range(1, len(columns) + 1))
+    lines = [f"{'policy'.ljust(name_width)} {header}"]
+    for policy in policies:
+        row = " ".join(cells.get((policy, column), "-").rjust(width) for column in columns)
+        lines.append(f"{policy.ljust(name_width)} {row}")
+    lines += [f"[{i}] {column}" for i, column in enumerate(columns, 1)]
+    lines.append("(items: " + ", ".join(f"{letter} {outcome}" for outcome, letter in OUTCOMES) + ")")
+    return lines
+
+
+def summary_sections(config: pytest.Config) -> list[tuple[str, list[str], dict[str, bool]]]:
+    """(title, lines, markup) for each part of the summary that has something to say."""
+    record = record_of(config)
+    sections = [("policy x chart:scenario", matrix_lines(config.stash[INDEX].items, record.outcomes), {})]
+    soon = expiring_soon(config)
+    sections.append((f"waivers expiring within {EXPIRY_WARNING_DAYS} days", [describe(w) for _, w in soon],
+                     {"yellow": True}))
+    unused = ledger_of(config).unused
+    if unused and config.getoption("strict_waivers"):
+        sections.append(("--strict-waivers", [f"{len(unused)} unused waiver(s) fail this run (see notices)"],
+                         {"red": True}))
+    sections.append(("notices", [f"{n['policy']}: {n['message']}" for n in sorted(
+        record.notices, key=lambda n: (n["policy"], n["message"]))], {}))
+    return [(title, lines, markup) for title, lines, markup in sections if lines]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if is_worker(config) or not config.stash[INDEX].items:
+        return
+    terminalreporter.write_sep("=", "chartpolicy summary")
+    for title, lines, markup in summary_sections(config):
+        terminalreporter.write_line(f"{title}:", bold=True)
+        for line in lines:
+            terminalreporter.write_line(f"  {line}", **markup)

@@ -1,0 +1,71 @@
+"""Selecting policies: --policy, --skip-policy, family and tier markers, -k, all consistent."""
+
+import pytest
+from failing_charts import PGREP_CHART, PROBE_POLICY
+
+from chartpolicy.policy_selection import catalog_families
+
+
+def collected(result: pytest.RunResult) -> list[str]:
+    """Node ids printed by ``--collect-only -q`` (policy items, and ``render[...]`` items)."""
+    return [line for line in result.outlines if "::" in line or line.startswith("render[")]
+
+
+def test_policy_option_runs_only_the_named_policies_and_their_renders(make_chart, run_policies):
+    chart = make_chart(PGREP_CHART)
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", PROBE_POLICY,
+                       "--policy", "checksum-coverage")
+    outcomes = run.result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"]) == (2, 1) and outcomes["deselected"] > 0
+    assert {f["policy"] for f in run.findings()} == {PROBE_POLICY}
+    assert run.report["summary"]["items"] == 3  # render + the two policies
+
+
+def test_skip_policy_drops_a_policy(make_chart, run_policies):
+    chart = make_chart(PGREP_CHART)
+    run = run_policies("--chart", str(chart), "--mode", "install", "--skip-policy", PROBE_POLICY,
+                       "--collect-only", "-q")
+    names = collected(run.result)
+    assert names and not any("test_probe_exec_process_scan" in n for n in names)
+    assert any("test_checksum_coverage" in n for n in names)
+
+
+@pytest.mark.parametrize("option", ["--policy", "--skip-policy"])
+def test_unknown_policy_id_is_a_usage_error_listing_the_known_ids(make_chart, run_policies, option):
+    chart = make_chart(PGREP_CHART)
+    run = run_policies("--chart", str(chart), option, "no-such-policy")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    error = run.result.stderr.str()
+    assert "unknown policy id(s): no-such-policy" in error
+    assert PROBE_POLICY in error and "checksum-coverage" in error
+    assert "Traceback" not in error + run.result.stdout.str()
+
+
+def test_family_marker_selects_a_catalog_module(make_chart, run_policies):
+    chart = make_chart(PGREP_CHART)
+    assert "probes" in catalog_families()
+    run = run_policies("--chart", str(chart), "--mode", "install", "-m", "probes", "--collect-only", "-q")
+    names = collected(run.result)
+    policies = [n for n in names if "render[" not in n]
+    assert policies and all(n.split("::")[0].endswith("probes.py") for n in policies)
+    assert any("render[" in n for n in names)
+
+
+def test_markers_combine_with_policy_and_k(make_chart, run_policies):
+    chart = make_chart(PGREP_CHART)
+    run = run_policies("--chart", str(chart), "--mode", "install", "-m", "offline and not probes",
+                       "-k", "checksum", "--collect-only", "-q")
+    policies = [n for n in collected(run.result) if "render[" not in n]
+    assert policies and all("checksum" in n for n in policies)
+    run = run_policies("--chart", str(chart), "--mode", "install", "-m", "probes", "--policy", "checksum-coverage",
+                       "--collect-only", "-q")
+    # Nothing is both in the probes family and checksum-coverage: no policy, so no render item either.
+    assert collected(run.result) == []
+
+
+def test_a_subject_whose_policies_are_all_deselected_is_not_rendered(make_chart, run_policies):
+    chart = make_chart(PGREP_CHART)
+    run = run_policies("--chart", str(chart), "-k", "install and probe_exec")
+    outcomes = run.result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"]) == (1, 1)
+    assert [s["mode"] for s in run.report["subjects"]] == ["install"]
