@@ -45,7 +45,8 @@ from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart,
 
 pytest_plugins = ["chartpolicy.report",
                   "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
-                  "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing"]
+                  "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing",
+                  "chartpolicy.live.plugin"]
 
 STATE = pytest.StashKey["PolicySession"]()
 DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
@@ -93,10 +94,13 @@ class PolicySession:
         self.setup_error: ChartError | None = None
         self.session_notices: list[Notice] = []
         self._renderer: Renderer | None = None
+        #: The live tier's session (chartpolicy.live.plugin.LiveSession) when a cluster or snapshot is named:
+        #: such a run checks the cluster, not the manifest's charts.
+        self.live: Any = getattr(config.option, "chartpolicy_live", None)
         self.today = _today(config)
         try:
             self.charts = self._load_charts()
-            self.subjects = expand(self.charts)
+            self.subjects = expand(self.charts) if self.live is None else []
         except ChartError as error:
             self.setup_error = error
 
@@ -132,15 +136,17 @@ class PolicySession:
         return charts
 
     def subjects_for(self, info: catalog.PolicyInfo) -> list[Subject]:
+        live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \
+            if self.live and "live" in info.tiers else []
         if "offline" not in info.tiers:
-            return []
+            return live
         matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
         if info.per == "scenario":
             first_per_scenario: dict[str, Subject] = {}
             for s in matching:
                 first_per_scenario.setdefault(s.scenario_id, s)
-            return list(first_per_scenario.values())
-        return matching
+            return list(first_per_scenario.values()) + live
+        return matching + live
 
     def waivers_for(self, subject: Subject | None):
         return subject.chart.waivers if subject else ()
@@ -274,7 +280,8 @@ class SetupErrorItem(pytest.Item):
 
 
 def _subject_of(item: pytest.Item) -> Subject | None:
-    if isinstance(item, RenderItem):
+    # The item that opens a subject: render[...], or connect[...] for a live one.
+    if not isinstance(item, pytest.Function) and isinstance(getattr(item, "subject", None), Subject):
         return item.subject
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("subject") if callspec else None
@@ -307,13 +314,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state.setup_error is not None:
         grouped.append(SetupErrorItem.from_parent(session, name="chartpolicy-setup", nodeid="chartpolicy-setup",
                                                   error=state.setup_error))
-    for subject in state.subjects:
+    live_targets = state.live.targets if state.live else []
+    for subject in [*state.subjects, *live_targets]:
         policy_items = by_subject.get(subject.id)
         if not policy_items:
             continue
-        render = RenderItem.from_parent(session, name=f"render[{subject.id}]", nodeid=f"render[{subject.id}]",
-                                        subject=subject)
-        grouped.append(render)
+        if subject in live_targets:
+            grouped.append(state.live.first_item(session, subject))
+        else:
+            grouped.append(RenderItem.from_parent(session, name=f"render[{subject.id}]",
+                                                  nodeid=f"render[{subject.id}]", subject=subject))
         grouped.extend(policy_items)
     if grouped and state.session_notices:
         grouped[0].user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in state.session_notices]))
@@ -347,6 +357,9 @@ def _mark_last_items(items: list[pytest.Item]) -> None:
 def subject(request: pytest.FixtureRequest):
     """The rendered subject a policy checks (see chartpolicy.rendering.RenderedSubject)."""
     param: Subject = request.param
+    live = state_of(request.config).live
+    if live and param in live.targets:
+        return live.subject(param)
     try:
         return state_of(request.config).renderer.subject(param)
     except ChartError:
@@ -415,7 +428,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
             if item.config.getoption("tbstyle", "auto") in ("auto", "short", "line", "no"):
                 report.longrepr = f"{item.nodeid}: {message}"
-    if call.when == "teardown" and _LAST_OF_SUBJECT in item.stash:
+    live = state_of(item.config).live
+    if call.when == "teardown" and _LAST_OF_SUBJECT in item.stash and not (
+            live and item.stash[_LAST_OF_SUBJECT] in live.targets):
         state_of(item.config).renderer.forget(item.stash[_LAST_OF_SUBJECT])
     return report
 

@@ -1,0 +1,202 @@
+"""The live tier's pytest side: options, the ``connect[...]`` item, live subjects.
+
+A live run is asked for on the command line only: ``--kubeconfig PATH``
+(pytest-helm-charts' own option, reused) or ``--live-snapshot FILE``.  A
+``KUBECONFIG`` in the environment alone never turns it on.  Then every
+policy with ``live`` in its tiers is parametrized over the release
+(``live:<namespace>/<release>``), after one ``connect[...]`` item that reads
+the release and fails, alone and plainly, when the cluster cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import Any
+
+import pytest
+
+from chartpolicy.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
+from chartpolicy.live.client import ClusterReader, LiveClient, LiveError, SnapshotReader, new_record, write_record
+from chartpolicy.live.release import read_release
+from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
+from chartpolicy.objects import ObjectRef
+from chartpolicy.scenarios import DEFAULT_NAMESPACE
+
+LIVE_STASH = pytest.StashKey["LiveSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chartpolicy-live", "chartpolicy live tier: a deployed release (read-only)")
+    group.addoption("--kube-context", metavar="NAME",
+                    help="kubeconfig context for the live tier (default: the kubeconfig's current context)")
+    group.addoption("--live-exec", action="store_true", default=False,
+                    help="allow in-container checks (pods/exec, not a read; needs tests_live/rbac-exec.yaml)")
+    group.addoption("--live-read-secret-data", action="store_true", default=False,
+                    help="read Secret values (redacted at once) instead of their metadata only")
+    group.addoption("--live-record", metavar="FILE",
+                    help="write what the live tier read (secret values redacted) to FILE, for --live-snapshot")
+    group.addoption("--live-snapshot", metavar="FILE",
+                    help="evaluate the live policies against a file written by --live-record, with no cluster")
+
+
+def live_requested(config: pytest.Config) -> bool:
+    """Only what is on the command line counts: never a KUBECONFIG in the environment."""
+    return bool(config.getoption("kubeconfig", None) or config.getoption("live_snapshot"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs before the core's pytest_configure (this plugin registers after it), which reads both:
+    # it collects the catalog for a live run, and then checks the live session's release only.
+    config.option.chartpolicy_live_requested = live_requested(config)
+    if config.option.chartpolicy_live_requested:
+        config.option.chartpolicy_live = config.stash[LIVE_STASH] = LiveSession(config)
+
+
+def live_session(config: pytest.Config) -> "LiveSession | None":
+    return config.stash.get(LIVE_STASH, None)
+
+
+class LiveSession:
+    """The release a live run checks, read once (lazily), and its recording."""
+
+    def __init__(self, config: pytest.Config):
+        option = config.getoption
+        self.config = config
+        self.snapshot_path: str | None = option("live_snapshot")
+        self.record: dict[str, Any] | None = None
+        self._subjects: dict[str, LiveSubject | LiveError] = {}
+        self._reader: ClusterReader | None = None
+        if self.snapshot_path:
+            release, namespace = self._snapshot_release(option("release"), option("namespace"))
+        else:
+            release = option("release")
+            if not release:
+                raise pytest.UsageError("the live tier needs --release NAME (the Helm release, or the instance "
+                                        "label value under GitOps) with --kubeconfig")
+            namespace = option("namespace") or _context_namespace(option("kubeconfig"), option("kube_context"))
+        self.release, self.namespace = release, namespace
+
+    @cached_property
+    def targets(self) -> list[LiveTarget]:
+        """The release; the manifest's entry with the same release and namespace lends its roles and config."""
+        from chartpolicy.plugin import state_of
+
+        charts = state_of(self.config).charts
+        chart = next((c for c in charts if c.release == self.release and c.namespace == self.namespace), None)
+        return [LiveTarget.of(self.release, self.namespace, profiles=tuple(self.config.getoption("profile")),
+                              chart=chart)]
+
+    def _snapshot_release(self, release: str | None, namespace: str | None) -> tuple[str, str]:
+        try:
+            self._reader = SnapshotReader(self.snapshot_path, allow_exec=False)
+        except LiveError as error:
+            raise pytest.UsageError(str(error)) from None
+        recorded = self._reader.snapshot
+        for given, name in ((release, "release"), (namespace, "namespace")):
+            if given and given != recorded.get(name):
+                raise pytest.UsageError(f"--{name} {given}: the snapshot {self.snapshot_path} recorded "
+                                        f"{name} {recorded.get(name)}")
+        return recorded["release"], recorded["namespace"]
+
+    def reader(self, target: LiveTarget) -> ClusterReader:
+        if self._reader is None:
+            option = self.config.getoption
+            if option("live_record"):
+                self.record = new_record(context=option("kube_context"), release=target.chart.release,
+                                         namespace=target.chart.namespace,
+                                         read_secret_data=option("live_read_secret_data"))
+            self._reader = LiveClient(option("kubeconfig"), option("kube_context"),
+                                      read_secret_data=option("live_read_secret_data"),
+                                      allow_exec=option("live_exec"), record=self.record)
+        return self._reader
+
+    def read_at(self) -> dt.datetime:
+        if isinstance(self._reader, SnapshotReader):
+            return parse_time(self._reader.snapshot.get("read_at")) or dt.datetime.now(dt.timezone.utc)
+        if self.record is not None:
+            return parse_time(self.record["read_at"])
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def connect(self, target: LiveTarget) -> LiveSubject:
+        """Read the release (once); raises the LiveError that stopped it."""
+        cached = self._subjects.get(target.id)
+        if cached is None:
+            try:
+                reader = self.reader(target)
+                release = read_release(reader, target.chart.release, target.chart.namespace, self.read_at())
+                cached = LiveSubject(target, reader, release)
+            except LiveError as error:
+                cached = error
+            self._subjects[target.id] = cached
+        if isinstance(cached, LiveError):
+            raise cached
+        return cached
+
+    def subject(self, target: LiveTarget) -> LiveSubject:
+        """For the ``subject`` fixture: a subject that did not connect skips its policies."""
+        try:
+            return self.connect(target)
+        except LiveError:
+            pytest.skip(f"{target.id} could not be read: see connect[{target.id}]")
+
+    def first_item(self, session: pytest.Session, target: LiveTarget) -> "ConnectItem":
+        return ConnectItem.from_parent(session, name=f"connect[{target.id}]", nodeid=f"connect[{target.id}]",
+                                       subject=target)
+
+    def finish(self) -> None:
+        path = self.config.getoption("live_record")
+        if path and self.record is not None:
+            write_record(self.record, path)
+        if isinstance(self._reader, LiveClient):
+            self._reader.close()
+
+
+def _context_namespace(kubeconfig: str, context: str | None) -> str:
+    from kubernetes import config
+
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    except (config.ConfigException, OSError, ValueError, TypeError):
+        return DEFAULT_NAMESPACE  # the connect item reports the kubeconfig problem itself
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    return ((chosen or {}).get("context") or {}).get("namespace") or DEFAULT_NAMESPACE
+
+
+class ConnectItem(pytest.Item):
+    """Reads one release from the cluster (or snapshot); fails alone, plainly, when it cannot."""
+
+    def __init__(self, *, subject: LiveTarget, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.subject = subject
+        self.add_marker(pytest.mark.live)
+
+    def runtest(self) -> None:
+        fields = subject_fields(self.subject)
+        try:
+            live = live_session(self.config).connect(self.subject)
+        except LiveError as error:
+            self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
+            finding = Finding(policy="connect", outcome="error", message=str(error), **fields,
+                              object=ObjectRef("Release", self.subject.chart.namespace, self.subject.chart.release))
+            self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+            raise
+        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "connected", "error": None}))
+        if live.release.notes:
+            self.user_properties.append((NOTICES_PROPERTY, [Notice("connect", note).as_dict()
+                                                            for note in live.release.notes]))
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        if isinstance(excinfo.value, LiveError):
+            return f"{self.subject.id} could not be read:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.subject.chart.path or "", None, f"connect {self.subject.id}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    live = live_session(session.config)
+    if live is not None:
+        live.finish()

@@ -1,0 +1,132 @@
+"""The live subject: a deployed release, with the interface policies use from a rendered one.
+
+A live subject is one more kind of subject, not a second code path: a
+policy reads ``subject.objects`` (an ObjectSet of live objects),
+``subject.workloads``, ``subject.roles``, ``subject.profiles``,
+``subject.config(policy_id)`` and ``subject.is_external(kind, name)`` the
+same way whether they were rendered or read.  Comparison renders
+(``rerender``, ``merged_values``) need the chart, so policies that use them
+stay offline.  Live-only policies also read the pods, the release manifest
+and the time of the read, and ask access reviews.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from chartpolicy.live.client import ClusterReader
+from chartpolicy.live.release import LiveRelease
+from chartpolicy.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.scenarios import ChartSpec, Scenario, Subject
+from chartpolicy.selection import Roles, selector_matches
+
+LIVE_CHART_KEY = "live"
+LIVE_MODE = "live"
+
+
+@dataclass(frozen=True)
+class LiveTarget(Subject):
+    """A release in a namespace of a cluster: the unit live policies are parametrized over."""
+
+    @classmethod
+    def of(cls, release: str, namespace: str, *, profiles: tuple[str, ...] = (),
+           chart: ChartSpec | None = None) -> "LiveTarget":
+        """``chart``: the manifest's entry for this release, whose roles, config and waivers apply."""
+        spec = ChartSpec(
+            key=LIVE_CHART_KEY, path=chart.path if chart else "", release=release, namespace=namespace,
+            external=chart.external if chart else (), roles=chart.roles if chart else {},
+            policy_config=chart.policy_config if chart else {}, waivers=chart.waivers if chart else (),
+        )
+        return cls(spec, Scenario(name=f"{namespace}/{release}", profiles=profiles), "cluster", LIVE_MODE)
+
+    @property
+    def id(self) -> str:
+        return f"live:{self.chart.namespace}/{self.chart.release}"
+
+    @property
+    def scenario_id(self) -> str:
+        return self.id
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """A Kubernetes timestamp (``2026-06-09T00:03:34Z``) as an aware datetime, or None."""
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(eq=False)
+class LiveSubject:
+    target: LiveTarget
+    client: ClusterReader
+    release: LiveRelease
+
+    @property
+    def subject(self) -> LiveTarget:
+        return self.target
+
+    @cached_property
+    def objects(self) -> ObjectSet:
+        return ObjectSet(self.release.objects)
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return self.objects.workloads
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.target.profiles
+
+    @property
+    def roles(self) -> Roles:
+        return Roles(self.target.chart.roles)
+
+    def config(self, policy_id: str) -> dict[str, Any]:
+        return self.target.chart.config_for(policy_id)
+
+    def is_external(self, kind: str, name: str) -> bool:
+        return self.target.is_external(kind, name)
+
+    # -- live only ------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.release.namespace
+
+    @property
+    def now(self) -> dt.datetime:
+        """When the cluster was read (a snapshot's recording time): the clock of every age check."""
+        return self.release.read_at
+
+    @property
+    def manifest(self) -> ObjectSet | None:
+        """The deployed revision's manifest, or None without a Helm release record."""
+        return self.release.record.manifest if self.release.record else None
+
+    @property
+    def pods(self) -> list[K8sObject]:
+        return self.release.pods
+
+    def pods_of(self, workload: Workload) -> list[K8sObject]:
+        """The pods a controller runs (by its selector), or the task pods built from a task template."""
+        if workload.is_task_pod:
+            labels = workload.labels
+            return [p for p in self.pods if labels and not p.metadata.get("ownerReferences")
+                    and all(p.labels.get(k) == v for k, v in labels.items())]
+        selector = (workload.obj.body.get("spec") or {}).get("selector")
+        return [p for p in self.pods if selector_matches(selector, p.labels)]
+
+    def allowed(self, service_account: str, verb: str, resource: str, group: str = "") -> bool:
+        """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` (``pods/log``) there."""
+        name, _, subresource = resource.partition("/")
+        attributes = {"namespace": self.namespace, "verb": verb, "group": group, "resource": name}
+        if subresource:
+            attributes["subresource"] = subresource
+        groups = ["system:serviceaccounts", f"system:serviceaccounts:{self.namespace}", "system:authenticated"]
+        return self.client.allowed(f"system:serviceaccount:{self.namespace}:{service_account}", groups, attributes)

@@ -1,0 +1,272 @@
+"""The live tier end to end: the plugin, the real kubernetes client, the fake API server over HTTP.
+
+Each test starts from the reference chart's healthy release (tests/live_fixtures.py),
+breaks one thing in the fake, and runs ``pytest --kubeconfig ... --release ref
+--namespace airflow`` in-process through pytester.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+from fakekube import FakeKubeAPI
+from live_fixtures import INSTALLED, PODS_STARTED, find, healthy_release, pod_of, pods_named, stamp, task_pod
+
+LIVE_POLICIES = ("live-rollout-fresh", "live-drift", "live-workload-ready", "live-rbac-effective")
+SECRET_CHANGED = PODS_STARTED + dt.timedelta(days=1, minutes=3)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    objects = healthy_release()
+    fake = FakeKubeAPI(objects)
+    fake.start()
+    fake.kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", namespace="airflow")
+    fake.initial = objects
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def run_live(run_policies, cluster):
+    def run(*args: str):
+        return run_policies(f"--kubeconfig={cluster.kubeconfig}", "--release=ref", "--namespace=airflow", *args)
+
+    return run
+
+
+def consumers_of(objects, kind, name):
+    """Running pods whose spec reads the object (env, envFrom, volumes)."""
+    text = json.dumps
+    return sorted(p["metadata"]["name"] for p in objects if p["kind"] == "Pod"
+                  and p["status"]["phase"] == "Running" and f'"{name}"' in text(p["spec"]))
+
+
+def recreate_fernet_key(cluster):
+    secret = dict(find(cluster.objects(), "Secret", "ref-fernet-key"))
+    secret["metadata"] = {**secret["metadata"], "creationTimestamp": stamp(SECRET_CHANGED), "uid": "recreated-uid"}
+    cluster.put(secret)
+
+
+def test_healthy_release_passes_and_every_live_policy_examines_something(run_live):
+    run = run_live()
+    assert run.result.ret == 0, run.result.stdout.str()
+    outcomes = run.result.parseoutcomes()
+    assert outcomes["passed"] == 5  # connect + the four live policies
+    assert run.findings() == []
+    idle = {n["policy"] for n in run.report["notices"] if "examined nothing" in n["message"]}
+    assert not idle & set(LIVE_POLICIES)
+    [subject] = run.report["subjects"]
+    assert subject["status"] == "connected" and subject["scenario"] == "airflow/ref"
+    run.result.stdout.fnmatch_lines(["connect[[]live:airflow/ref[]] .*"])
+
+
+def test_seed_000_pods_older_than_a_recreated_fernet_key_fail_then_pass_after_restart(run_live, cluster):
+    recreate_fernet_key(cluster)
+    stale = consumers_of(cluster.objects(), "Secret", "ref-fernet-key")
+    assert {"ref-scheduler", "ref-api-server", "ref-triggerer", "ref-dag-processor"} <= {
+        name.rsplit("-", 1)[0] for name in stale}
+    run = run_live()
+    assert run.result.ret == 1
+    assert run.failed_objects("live-rollout-fresh") == {f"Pod/{name}" for name in stale}
+    finding = next(f for f in run.findings("live-rollout-fresh") if f["object"]["name"].startswith("ref-scheduler"))
+    assert stamp(PODS_STARTED) in finding["message"] and stamp(SECRET_CHANGED) in finding["message"]
+    assert "Secret/ref-fernet-key" in finding["message"] and "(created)" in finding["message"]
+    assert {"kind": "Secret", "namespace": "airflow", "name": "ref-fernet-key"} in finding["related"]
+
+    restarted = SECRET_CHANGED + dt.timedelta(minutes=5)
+    for workload in cluster.objects():
+        if workload["kind"] in ("Deployment", "StatefulSet"):
+            for old in pods_named(cluster.objects(), workload["metadata"]["name"] + "-"):
+                cluster.remove("Pod", old["metadata"]["name"], "airflow")
+            cluster.put(pod_of(workload, 7, started=restarted))
+    assert run_live().findings("live-rollout-fresh") == []
+
+
+def test_in_place_data_update_is_caught_like_a_recreation_but_a_label_change_is_not(run_live, cluster):
+    secret = dict(find(cluster.objects(), "Secret", "ref-fernet-key"))
+    labels_only = {"manager": "kubectl-label", "operation": "Update", "time": stamp(SECRET_CHANGED),
+                   "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}}
+    secret["metadata"] = {**secret["metadata"], "managedFields": [labels_only]}
+    cluster.put(secret)
+    assert run_live().findings("live-rollout-fresh") == []
+
+    data_update = {"manager": "argocd-controller", "operation": "Update", "time": stamp(SECRET_CHANGED),
+                   "fieldsV1": {"f:data": {"f:fernet-key": {}}}}
+    secret["metadata"] = {**secret["metadata"], "managedFields": [labels_only, data_update]}
+    cluster.put(secret)
+    run = run_live()
+    assert secret["metadata"]["creationTimestamp"] == stamp(INSTALLED)
+    assert run.failed_objects("live-rollout-fresh") == {
+        f"Pod/{name}" for name in consumers_of(cluster.objects(), "Secret", "ref-fernet-key")}
+    assert all("data updated in place by argocd-controller" in f["message"] for f in run.findings("live-rollout-fresh"))
+
+
+def test_pods_with_another_checksum_than_their_template_fail(run_live, cluster):
+    deployment = find(cluster.objects(), "Deployment", "ref-statsd")
+    [pod] = pods_named(cluster.objects(), "ref-statsd-")
+    pod["metadata"]["annotations"]["checksum/statsd-mapping"] = "0" * 64
+    cluster.put(pod)
+    run = run_live()
+    assert run.failed_objects("live-rollout-fresh") == {f"Pod/{pod['metadata']['name']}"}
+    assert "checksum/statsd-mapping" in run.findings("live-rollout-fresh")[0]["message"]
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/statsd-mapping"] != "0" * 64
+
+
+def test_drift_reports_changed_fields_and_ignores_defaults_restarts_autoscaling_and_sidecars(run_live, cluster):
+    scheduler = find(cluster.objects(), "Deployment", "ref-scheduler")
+    template = scheduler["spec"]["template"]
+    template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = stamp(SECRET_CHANGED)
+    template["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2:1.22"})
+    scheduler["spec"]["replicas"] = 3
+    cluster.put(scheduler)
+    cluster.put({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                 "metadata": {"name": "ref-scheduler", "namespace": "airflow"},
+                 "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "ref-scheduler"},
+                          "minReplicas": 1, "maxReplicas": 3}})
+    assert run_live().findings("live-drift") == []
+
+    template["spec"]["containers"][0]["image"] = "apache/airflow:2.0.0-hotfix"
+    cluster.put(scheduler)
+    cluster.remove("Service", "ref-statsd", "airflow")
+    run = run_live()
+    assert run.failed_objects("live-drift") == {"Deployment/ref-scheduler", "Service/ref-statsd"}
+    drift = next(f for f in run.findings("live-drift") if f["object"]["kind"] == "Deployment")
+    assert "spec.template.spec.containers[scheduler].image" in drift["message"]
+    assert "apache/airflow:2.0.0-hotfix" in drift["message"] and "replicas" not in drift["message"]
+    assert drift["source"] == "templates/scheduler/scheduler-deployment.yaml"
+
+
+def test_crash_looping_pods_and_task_pods_failing_at_start_fail(run_live, cluster):
+    [triggerer] = pods_named(cluster.objects(), "ref-triggerer-")
+    status = triggerer["status"]["containerStatuses"][0]
+    status.update(restartCount=14, ready=False, state={"waiting": {"reason": "CrashLoopBackOff"}},
+                  lastState={"terminated": {"exitCode": 1, "reason": "Error"}})
+    cluster.put(triggerer)
+    template = json.loads(json.dumps(find(cluster.objects(), "Pod", "example-dag-task-ok")))
+    now = dt.datetime.now(dt.timezone.utc)
+    cluster.put(task_pod(template, "example-dag-task-crashed", started=now - dt.timedelta(minutes=10),
+                         seconds=4, exit_code=1))
+    cluster.put(task_pod(template, "old-task-crashed", started=now - dt.timedelta(days=3), seconds=4, exit_code=1))
+    deployment = find(cluster.objects(), "Deployment", "ref-pgbouncer")
+    deployment["status"]["availableReplicas"] = 0
+    cluster.put(deployment)
+    run = run_live()
+    assert run.failed_objects("live-workload-ready") == {
+        f"Pod/{triggerer['metadata']['name']}", "Pod/example-dag-task-crashed", "Deployment/ref-pgbouncer"}
+    messages = {f["object"]["name"]: f["message"] for f in run.findings("live-workload-ready")}
+    assert "crash-looping (last exit code 1, Error)" in messages[triggerer["metadata"]["name"]]
+    assert "failed 4s after starting" in messages["example-dag-task-crashed"]
+    assert "exit code 1" in messages["example-dag-task-crashed"]
+    assert "0 of 1 replicas available" in messages["ref-pgbouncer"]
+
+
+def test_missing_and_excess_rbac_fail_by_access_review(run_live, cluster):
+    cluster.remove("RoleBinding", "ref-scheduler", "airflow")
+    cluster.put({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "worker-edit", "namespace": "airflow"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "ref-worker", "namespace": "airflow"}]})
+    cluster.put({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit"},
+                 "rules": [{"apiGroups": [""], "resources": ["secrets", "pods", "pods/exec"],
+                            "verbs": ["get", "list", "create"]}]})
+    run = run_live()
+    messages = [f["message"] for f in run.findings("live-rbac-effective")]
+    for verb in ("create", "delete", "watch"):
+        assert f"ServiceAccount ref-scheduler (scheduler) cannot {verb} pods, which it needs" in messages
+    assert "ServiceAccount ref-worker (worker) may get secrets, which no component needs" in messages
+    assert "ServiceAccount ref-worker (worker) may create pods/exec, which no component needs" in messages
+    assert not any("api-server" in m for m in messages)
+
+
+def test_a_full_live_run_sends_only_reads_and_access_reviews(run_live, cluster):
+    recreate_fernet_key(cluster)
+    cluster.clear_requests()
+    run_live()
+    requests = cluster.requests
+    assert requests and not [r for r in requests if r.is_write]
+    assert {(r.method, r.path) for r in requests if r.method != "GET"} == {
+        ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews")}
+    secret_reads = [r for r in requests if "/secrets" in r.path]
+    data_reads = [r for r in secret_reads if "PartialObjectMetadata" not in r.headers.get("accept", "")]
+    assert [r.path for r in data_reads] == ["/api/v1/namespaces/airflow/secrets/sh.helm.release.v1.ref.v1"]
+    assert len(secret_reads) > 5
+
+
+def test_record_then_replay_gives_the_same_findings_without_a_cluster(run_live, run_policies, cluster, tmp_path):
+    recreate_fernet_key(cluster)
+    record = tmp_path / "snapshot.json"
+    live = run_live(f"--live-record={record}", "--live-read-secret-data")
+    assert live.result.ret == 1 and live.findings("live-rollout-fresh")
+    cluster.stop()
+    replay = run_policies(f"--live-snapshot={record}")
+    assert replay.result.ret == 1
+    assert replay.report["findings"] == live.report["findings"]
+    assert replay.report["notices"] == live.report["notices"]
+    text = record.read_text()
+    for clear in ("values-fernet-key-in-clear", "admin-pw-in-clear", "bootstrap-admin-password"):
+        assert clear not in text
+    assert json.loads(text)["responses"]
+
+
+@pytest.mark.parametrize("fault", ["500", "drop"])
+def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(run_live, cluster, fault):
+    cluster.inject(fault, path=r"^/apis/apps/v1", times=1000)
+    run = run_live()
+    assert run.result.ret == 1
+    outcomes = run.result.parseoutcomes()
+    assert outcomes.get("failed") == 1 and "passed" not in outcomes
+    run.result.stdout.fnmatch_lines(["*live:airflow/ref could not be read:*", "*gave up reading API discovery "
+                                     "for apps/v1 after 5 attempts*"])
+    [finding] = run.findings()
+    assert finding["policy"] == "connect" and finding["outcome"] == "error"
+    assert len([r for r in cluster.requests if r.path == "/apis/apps/v1"]) == 5
+
+
+def test_a_transient_429_is_retried_after_retry_after_and_the_run_succeeds(run_live, cluster):
+    cluster.inject("429", path=r"/pods$", times=1, retry_after=1)
+    run = run_live()
+    assert run.result.ret == 0
+    statuses = [r.status for r in cluster.requests if r.path.endswith("/pods")]
+    assert statuses[:2] == [429, 200]
+
+
+def test_an_unreachable_cluster_is_one_clear_failing_item(run_policies, tmp_path):
+    with FakeKubeAPI([]) as fake:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    run = run_policies(f"--kubeconfig={kubeconfig}", "--release=ref", "--namespace=airflow")
+    assert run.result.ret == 1
+    assert run.result.parseoutcomes().get("failed") == 1
+    run.result.stdout.fnmatch_lines(["*could not be read:*", "*connection to http://127.0.0.1:* failed*"])
+    assert "Traceback" not in run.result.stdout.str()
+
+
+def test_an_unauthorised_cluster_is_one_clear_failing_item(run_live, cluster):
+    cluster.inject("401", times=1000)
+    run = run_live()
+    assert run.result.parseoutcomes().get("failed") == 1
+    run.result.stdout.fnmatch_lines(["*unauthorised (401)*rejected the credentials*"])
+
+
+def test_without_a_release_record_objects_are_found_by_labels_and_drift_says_it_needs_the_manifest(run_live, cluster):
+    cluster.remove("Secret", "sh.helm.release.v1.ref.v1", "airflow")
+    recreate_fernet_key(cluster)
+    run = run_live()
+    notices = [n["message"] for n in run.report["notices"]]
+    assert any("no Helm release record for ref" in n for n in notices)
+    assert any(n.startswith("no Helm release record: live-drift needs the release manifest") for n in notices)
+    assert "Pod/" in next(iter(run.failed_objects("live-rollout-fresh")))
+
+
+def test_the_live_tier_is_off_without_a_cluster_on_the_command_line(pytester, cluster):
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    os.environ["KUBECONFIG"] = cluster.kubeconfig
+    try:
+        result = pytester.runpytest("-p", "no:cacheprovider", "--release=ref")
+    finally:
+        del os.environ["KUBECONFIG"]
+    result.assert_outcomes(passed=1)
+    assert not cluster.requests
