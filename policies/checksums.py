@@ -1,7 +1,9 @@
 """Checksums and stable secrets: pods roll when what they read changes, and only then."""
 
+import hashlib
+
 from chartpolicy import policy
-from chartpolicy.perturbation import CoverageProbe
+from chartpolicy.perturbation import CoverageProbe, hash_like
 
 
 @policy("checksum-coverage")
@@ -14,21 +16,38 @@ def test_checksum_coverage(subject, violations):
     the chart is rendered again with its random functions neutralised, and
     the consuming pod template must change.
 
+    A *vacuous* checksum is a violation too: a pod-template annotation whose
+    value is the hash of a template that renders no object in this scenario
+    (typically the chart's own Secret, switched off because the user
+    supplies the Secret).  It can never change, so it covers nothing.
+
     Why:
     Long-running pods read env vars and files at start and keep them.  A
     rotated Fernet key with no checksum annotation left the scheduler and
     api-server on the old key while every new task pod got the new one and
-    crashed within seconds (seed 000).
+    crashed within seconds (seed 000).  A checksum over a switched-off
+    template looks like coverage and is none.
 
     Fix:
     Add ``checksum/<name>: {{ include (print $.Template.BasePath "/<file>.yaml") . | sha256sum }}``
-    to the pod template's annotations, for each consumed object.
+    to the pod template's annotations, for each consumed object; render the
+    annotation only when the template renders the object.
 
     Waive:
     When a reloader (e.g. stakater Reloader) rolls the pods, waive with the
-    reason, owner and expiry in the manifest.
+    reason, owner and expiry in the manifest.  A controller with a
+    reloader annotation (``reloader.stakater.com/*``,
+    ``secret.reloader.stakater.com/reload``...) is not reported for vacuous
+    checksums.
+
+    Config:
+    ``--deep`` strengthens this policy: every values leaf is perturbed, and
+    a leaf that changes a consumed object but not its consumers is reported
+    with its values path (docs/deep.md).
     """
-    result = CoverageProbe(subject).run()
+    probe = CoverageProbe(subject)
+    _report_vacuous_checksums(subject, probe, violations)
+    result = probe.run()
     violations.examined += len(result.covered) + len(result.gaps)
     for gap in result.gaps:
         proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
@@ -45,6 +64,30 @@ def test_checksum_coverage(subject, violations):
         violations.notice(message)
     if result.rejected_perturbations:
         violations.notice(f"{result.rejected_perturbations} values perturbation(s) rejected by the chart were skipped")
+
+
+def _report_vacuous_checksums(subject, probe, violations):
+    annotated = [w for w in subject.workloads if w.long_running and not _reloaded(w)
+                 and any(hash_like(v) for v in w.annotations.values())]
+    if not annotated:
+        return
+    rendering = {obj.source for obj in probe.baseline}
+    empty = {hashlib.sha256(text.encode()).hexdigest(): path for path, text in probe.baseline_files.items()
+             if path not in rendering and not path.endswith("NOTES.txt")}
+    for workload in violations.examine(annotated):
+        unrendered = sorted({f"{c.kind}/{c.name}" for c in workload.consumptions
+                             if c.kind in ("Secret", "ConfigMap") and subject.objects.resolve(c) is None})
+        reads = f"; it reads {', '.join(unrendered)}, which the chart does not render" if unrendered else ""
+        for key, value in sorted(workload.annotations.items()):
+            if value in empty:
+                violations.add(workload, f"vacuous checksum: annotation `{key}` hashes {empty[value]}, which renders "
+                                         f"no object in this scenario, so it can never change{reads}; render the "
+                                         "annotation only with its object, and roll on the real source (a reloader "
+                                         "annotation) or waive")
+
+
+def _reloaded(workload):
+    return any(key.split("/")[0].endswith("reloader.stakater.com") for key in workload.obj.annotations)
 
 
 @policy("secret-determinism")

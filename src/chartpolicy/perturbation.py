@@ -29,10 +29,11 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping
 
 from chartpolicy.engine import ChartError, ChartFiles
-from chartpolicy.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.objects import K8sObject, ObjectSet, Workload, parse_manifests
 
 MARKER = "chartpolicy-perturbation"
 PERTURBED_STRING = "chartpolicy-perturbed"
@@ -173,8 +174,13 @@ class CoverageProbe:
     @property
     def baseline(self) -> ObjectSet:
         if self._baseline is None:
-            self._baseline = self._render(self.neutral_chart)
+            self._baseline = ObjectSet(parse_manifests(self.baseline_files, self.rendered.options.namespace))
         return self._baseline
+
+    @cached_property
+    def baseline_files(self) -> dict[str, str]:
+        """The neutralised chart's rendered files (templates that render no object included)."""
+        return self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart)
 
     def pairs(self) -> list[tuple[Workload, K8sObject]]:
         """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""

@@ -20,6 +20,7 @@ from chartpolicy.redaction import scrub
 
 SCHEMA = "chartpolicy-report/1"
 _OUTCOME_ORDER = {"error": 0, "fail": 1, "waived": 2}
+IDLE_MESSAGE = "matched zero objects across the whole run: this gate checked nothing"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +64,11 @@ class RunRecord:
             "waived": values.count("waived"),
         }
 
+    def idle_notices(self) -> list[dict[str, str]]:
+        """Fail closed: a policy that examined nothing in the whole run is a gate that checks nothing."""
+        return [{"policy": policy, "message": IDLE_MESSAGE} for policy, count in sorted(self.examined.items())
+                if count == 0]
+
     def as_report(self) -> dict[str, Any]:
         findings = sorted(self.findings, key=_finding_order)
         subjects = sorted(self.subjects, key=lambda s: (s["chart"], s["scenario"], s["kube_version"], s["mode"]))
@@ -70,7 +76,7 @@ class RunRecord:
             "schema": SCHEMA,
             "subjects": subjects,
             "findings": findings,
-            "notices": sorted(self.notices, key=lambda n: (n["policy"], n["message"])),
+            "notices": sorted(self.notices + self.idle_notices(), key=lambda n: (n["policy"], n["message"])),
             "summary": self.summary(),
         }
 
@@ -125,6 +131,14 @@ def is_worker(config: pytest.Config) -> bool:
 def report_text(config: pytest.Config) -> str:
     """The report as written: the same inputs give the same bytes."""
     return scrub(json.dumps(record_of(config).as_report(), indent=2)) + "\n"
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    idle = record_of(config).idle_notices()
+    if idle and not is_worker(config):
+        terminalreporter.write_sep("-", "chartpolicy: policies that checked nothing")
+        for notice in idle:
+            terminalreporter.write_line(f"{notice['policy']}: {notice['message']}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,0 +1,70 @@
+"""checksum-coverage flags a vacuous checksum: a hash over a template that renders nothing in this scenario."""
+
+SECRET = """\
+{{- if not .Values.existingSecret }}
+apiVersion: v1
+kind: Secret
+metadata: {name: "{{ .Release.Name }}-fernet"}
+stringData: {fernet-key: {{ .Values.fernetKey | quote }}}
+{{- end }}
+"""
+
+
+def scheduler(annotation, controller_annotations="{}"):
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "{{{{ .Release.Name }}}}-scheduler"
+  annotations: {controller_annotations}
+spec:
+  selector: {{matchLabels: {{component: scheduler}}}}
+  template:
+    metadata:
+      labels: {{component: scheduler}}
+      annotations:
+        {annotation}
+    spec:
+      containers:
+        - name: scheduler
+          image: apache/airflow:3.1.3
+          env:
+            - name: AIRFLOW__CORE__FERNET_KEY
+              valueFrom:
+                secretKeyRef: {{name: "{{{{ .Values.existingSecret | default (printf "%s-fernet" .Release.Name) }}}}", key: fernet-key}}
+"""
+
+
+ALWAYS = 'checksum/fernet: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}'
+WHEN_RENDERED = ('{{- if not .Values.existingSecret }}\n        ' + ALWAYS + '\n        {{- end }}\n'
+                 '        other: "x"')
+
+
+def run_coverage(make_chart, run_policies, annotation, values, **kwargs):
+    chart = make_chart({"templates/secret.yaml": SECRET, "templates/scheduler.yaml": scheduler(annotation, **kwargs)},
+                       values=values)
+    return run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
+
+
+def test_checksum_over_a_switched_off_secret_template_is_vacuous(make_chart, run_policies):
+    run = run_coverage(make_chart, run_policies, ALWAYS, "existingSecret: my-fernet\nfernetKey: ''\n")
+    assert run.failed_objects("checksum-coverage") == {"Deployment/rel-scheduler"}
+    [finding] = run.findings("checksum-coverage")
+    assert "vacuous checksum: annotation `checksum/fernet` hashes templates/secret.yaml" in finding["message"]
+    assert "Secret/my-fernet" in finding["message"]
+
+
+def test_the_same_checksum_with_the_secret_rendered_is_coverage(make_chart, run_policies):
+    run = run_coverage(make_chart, run_policies, ALWAYS, "existingSecret: ''\nfernetKey: abc\n")
+    assert run.result.ret == 0, run.result.stdout.str()
+
+
+def test_a_checksum_rendered_only_with_its_object_passes(make_chart, run_policies):
+    run = run_coverage(make_chart, run_policies, WHEN_RENDERED, "existingSecret: my-fernet\nfernetKey: ''\n")
+    assert run.result.ret == 0, run.result.stdout.str()
+
+
+def test_a_reloader_annotated_controller_is_not_reported(make_chart, run_policies):
+    run = run_coverage(make_chart, run_policies, ALWAYS, "existingSecret: my-fernet\nfernetKey: ''\n",
+                       controller_annotations="{secret.reloader.stakater.com/reload: my-fernet}")
+    assert run.result.ret == 0, run.result.stdout.str()
