@@ -47,5 +47,5 @@ PGREP_CHART = {
         """,
 }
 #: The line of ``kind: Deployment`` in templates/scheduler.yaml above.
-DEPLOYMENT_LINE = 9
+DEPLOYMENT_LINE = 10
 PROBE_POLICY = "probe-exec-process-scan"

@@ -56,7 +56,7 @@ def rule_of(info: catalog.PolicyInfo) -> dict[str, Any]:
         "fullDescription": {"text": sections[""]},
         "help": {"text": "\n\n".join(help_parts)},
         "defaultConfiguration": {"level": "error"},
-        "properties": {"tags": ["chartpolicy", info.family, *info.tiers]},
+        "properties": {"tags": list(dict.fromkeys(["chartpolicy", info.family, *info.tiers]))},
     }
 
 

@@ -1,0 +1,85 @@
+"""--baseline: only new findings fail; gone ones are listed; --write-baseline writes the report."""
+
+import json
+
+import pytest
+from failing_charts import PGREP_CHART, PROBE_POLICY
+
+
+def baseline_of(make_chart, run_policies, pytester, **chart):
+    """A baseline written from PGREP_CHART: one finding, container scheduler."""
+    path = pytester.path / "baseline.json"
+    chart_dir = make_chart(PGREP_CHART, **chart)
+    run = run_policies("--chart", str(chart_dir), "--policy", PROBE_POLICY, "--write-baseline", str(path))
+    assert run.result.ret == 1 and path.read_text() == json.dumps(run.report, indent=2) + "\n"
+    return chart_dir, str(path)
+
+
+def test_baselined_findings_are_xfail_and_waived_and_the_run_passes(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline, "-rx")
+    assert run.result.ret == 0
+    run.result.assert_outcomes(passed=2, xfailed=2)  # install and upgrade, both known debt
+    assert {f["outcome"] for f in run.findings(PROBE_POLICY)} == {"waived"}
+    run.result.stdout.fnmatch_lines(["*waived: in baseline (--baseline baseline.json)*"])
+
+
+def test_only_findings_missing_from_the_baseline_fail(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    (chart / "values.yaml").write_text("second: true\n")
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
+    assert run.result.ret == 1
+    failed = {(f["container"], f["mode"]) for f in run.findings(PROBE_POLICY, "fail")}
+    waived = {(f["container"], f["mode"]) for f in run.findings(PROBE_POLICY, "waived")}
+    assert failed == {("second", "install"), ("second", "upgrade")}
+    assert waived == {("scheduler", "install"), ("scheduler", "upgrade")}
+
+
+def test_findings_that_went_away_are_listed(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    scheduler = chart / "templates" / "scheduler.yaml"
+    scheduler.write_text(scheduler.read_text().replace("pgrep -f 'airflow scheduler'", "test -e /tmp/ok"))
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
+    assert run.result.ret == 0
+    [gone] = [n["message"] for n in run.report["notices"] if "baseline finding gone" in n["message"]]
+    assert "demo:default Deployment/rel-scheduler container scheduler" in gone
+    run.result.stdout.fnmatch_lines(["*notices:*", "*baseline finding gone: demo:default Deployment/rel-scheduler*"])
+
+
+def test_a_policy_that_did_not_run_has_nothing_gone(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    run = run_policies("--chart", str(chart), "--policy", "checksum-coverage", "--baseline", baseline)
+    assert not [n for n in run.report["notices"] if "baseline finding gone" in n["message"]]
+
+
+def test_the_match_includes_chart_scenario_object_and_container(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    report = json.loads(open(baseline).read())
+    for finding in report["findings"]:
+        finding["container"] = "someone-else"
+    open(baseline, "w").write(json.dumps(report))
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
+    assert run.result.ret == 1 and not run.findings(PROBE_POLICY, "waived")
+
+
+def test_errors_are_never_debt(make_chart, run_policies, pytester):
+    broken = make_chart({"templates/x.yaml": "{{ fail \"broken on purpose\" }}\n"}, name="broken")
+    path = pytester.path / "broken-baseline.json"
+    run_policies("--chart", str(broken), "--mode", "install", "--write-baseline", str(path))
+    run = run_policies("--chart", str(broken), "--mode", "install", "--baseline", str(path))
+    assert run.result.ret == 1 and run.findings("render", "error")
+
+
+@pytest.mark.parametrize("content, problem", [
+    (None, "file not found"),
+    ("{not json", "not a JSON report"),
+    ('{"schema": "something-else/1", "findings": []}', "not a chartpolicy-report/1 report"),
+    ('{"schema": "chartpolicy-report/1", "findings": [{"policy": "x"}]}', "malformed finding"),
+])
+def test_a_bad_baseline_is_a_usage_error(make_chart, run_policies, pytester, content, problem):
+    path = pytester.path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    run = run_policies("--chart", str(make_chart(PGREP_CHART)), "--baseline", str(path))
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert problem in run.result.stderr.str() and "Traceback" not in run.result.stderr.str()
