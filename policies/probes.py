@@ -182,7 +182,7 @@ def meaningless_status(script: ProbeScript) -> str | None:
 
 
 
-@policy("probe-exec-process-scan")
+@policy("probe-exec-process-scan", tiers=("offline", "live"))
 def test_probe_exec_process_scan(subject, violations):
     """No exec probe relies on a process scan (pgrep, pidof, ps, killall, pkill),
     and no shell probe has an exit status that is not its check's.
@@ -238,7 +238,7 @@ def serving_containers(workload):
     return [c for c in workload.containers if c.kind == "main" or c.is_sidecar]
 
 
-@policy("probe-liveness-present")
+@policy("probe-liveness-present", tiers=("offline", "live"))
 def test_probe_liveness_present(subject, violations):
     """Every container of a long-running workload (Deployment, StatefulSet,
     DaemonSet, ReplicaSet, bare Pod; main containers and native sidecars) has a
@@ -271,7 +271,7 @@ def _normalised(probe):
     return {**PROBE_DEFAULTS, **{k: v for k, v in probe.items() if k != "terminationGracePeriodSeconds"}}
 
 
-@policy("probe-readiness-present")
+@policy("probe-readiness-present", tiers=("offline", "live"))
 def test_probe_readiness_present(subject, violations):
     """Every container of a long-running workload that declares a port has a
     readiness probe, and that readiness probe is not identical to its
@@ -316,7 +316,7 @@ def _probe_ports(probe):
             yield handler, probe[handler]["port"]
 
 
-@policy("probe-port-declared")
+@policy("probe-port-declared", tiers=("offline", "live"))
 def test_probe_port_declared(subject, violations):
     """Every ``httpGet``, ``tcpSocket`` and ``grpc`` probe port names or numbers
     a port the same container declares in ``ports``.

@@ -97,7 +97,7 @@ def _selected(subject, obj, selector):
     return [w for w in subject.workloads if w.obj.namespace == obj.namespace and selector_matches(selector, w.labels)]
 
 
-@policy("selector-matches")
+@policy("selector-matches", tiers=("offline", "live"))
 def test_selector_matches(subject, violations):
     """Every Service (with a selector), PodDisruptionBudget and NetworkPolicy
     (with a non-empty ``podSelector``) selects the pods of at least one pod
@@ -119,7 +119,7 @@ def test_selector_matches(subject, violations):
             violations.add(obj, f"selector {selector} matches no pod template rendered in this scenario")
 
 
-@policy("service-selector-precision")
+@policy("service-selector-precision", tiers=("offline", "live"))
 def test_service_selector_precision(subject, violations):
     """A Service selects the pods of exactly one component, not several (for
     example every pod of the release).  Components are roles (the
@@ -153,7 +153,7 @@ def _bindings(subject):
     return subject.objects.of_kind("RoleBinding", "ClusterRoleBinding")
 
 
-@policy("rbac-binding-subject-exists")
+@policy("rbac-binding-subject-exists", tiers=("offline", "live"))
 def test_rbac_binding_subject_exists(subject, violations):
     """Every ServiceAccount a RoleBinding or ClusterRoleBinding binds is
     rendered (or is ``default``, or declared external), and every Role or

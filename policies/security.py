@@ -47,7 +47,7 @@ def _security_context(spec):
     return spec.get("securityContext") or {}
 
 
-@policy("openshift-arbitrary-uid", profiles=("openshift",))
+@policy("openshift-arbitrary-uid", tiers=("offline", "live"), profiles=("openshift",))
 def test_openshift_arbitrary_uid(subject, violations):
     """In OpenShift scenarios no pod or container pins ``runAsUser``, and none
     sets a non-zero ``runAsGroup`` or ``fsGroup``.
@@ -256,7 +256,7 @@ def token_sources(subject, workload):
     return sources
 
 
-@policy("sa-token-least-privilege")
+@policy("sa-token-least-privilege", tiers=("offline", "live"))
 def test_sa_token_least_privilege(subject, violations):
     """Only containers that need the Kubernetes API receive a service-account
     token: init containers and sidecars (migration wait, log groomer, git-sync)
@@ -314,7 +314,7 @@ def test_sa_token_least_privilege(subject, violations):
                            f"(not in api_access as {key!r}, and no built-in rule applies)", container=container.name)
 
 
-@policy("secret-least-privilege")
+@policy("secret-least-privilege", tiers=("offline", "live"))
 def test_secret_least_privilege(subject, violations):
     """A Secret marked private is mounted or read (env, envFrom, volume,
     projected) only by workloads whose component role is allowed to have it.
@@ -353,7 +353,7 @@ def test_secret_least_privilege(subject, violations):
                            container=consumption.container, related=[consumption.target])
 
 
-@policy("evict-safety")
+@policy("evict-safety", tiers=("offline", "live"))
 def test_evict_safety(subject, violations):
     """KubernetesExecutor task pods (pod templates embedded in a ConfigMap) are
     never marked safe to evict: they carry
@@ -397,7 +397,7 @@ def image_problem(image):
     return None
 
 
-@policy("image-tag-pinned")
+@policy("image-tag-pinned", tiers=("offline", "live"))
 def test_image_tag_pinned(subject, violations):
     """Every container image (all workloads, init containers, hooks and task
     pods) names a tag other than ``latest``, or a digest.
@@ -461,7 +461,7 @@ def _file_mounted(workload, container, path):
     return False
 
 
-@policy("gitsync-known-hosts")
+@policy("gitsync-known-hosts", tiers=("offline", "live"))
 def test_gitsync_known_hosts(subject, violations):
     """A git-sync container that syncs over SSH verifies host keys: known-hosts
     checking is not switched off, a known_hosts file is mounted where git-sync
@@ -536,7 +536,7 @@ def _env_sources(subject, workload, container, names):
     return found
 
 
-@policy("shared-secret-consistency")
+@policy("shared-secret-consistency", tiers=("offline", "live"))
 def test_shared_secret_consistency(subject, violations):
     """Components that must share a key read it from the same Secret and key:
     within each group of env vars, every container of every workload (hooks,
