@@ -1,0 +1,119 @@
+"""Each defect of the corpus is caught by exactly its policy, on exactly its objects; nothing else fails.
+
+Every defect is applied to a fresh copy of the reference chart and only the
+scenario it names is rendered (at the manifest's newest Kubernetes version,
+as an install, unless the defect says otherwise), through the installed plugin with the
+whole catalog.  The last test prints the detection figure: defects caught,
+near misses passed, false positives.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.defects import Defect, all_defects, apply_edits, copy_chart
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "charts_under_test" / "charts.yaml"
+CHART_KEY = "airflow"
+DEFECTS = all_defects()
+#: Defect id -> "caught", "missed", "wrong objects" or "false positive" (filled as the tests run).
+OUTCOMES: dict[str, str] = {}
+
+
+def reference_spec() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())["charts"][CHART_KEY]
+
+
+def newest(versions):
+    return max(versions, key=lambda v: tuple(int(p) for p in v.lstrip("v").split(".")))
+
+
+def one_scenario_manifest(defect: Defect, directory: Path) -> Path:
+    """A manifest beside the patched copy with only the defect's scenario (values paths keep resolving)."""
+    spec = reference_spec()
+    if defect.scenario not in spec["scenarios"]:
+        raise AssertionError(f"defect {defect.id}: no scenario {defect.scenario!r} in {MANIFEST}")
+    scenario = dict(spec["scenarios"][defect.scenario] or {})
+    scenario["set"] = list(scenario.get("set") or []) + list(defect.values)
+    scenario["kube_versions"] = list(defect.kube_versions or [newest(scenario.get("kube_versions")
+                                                                     or spec.get("kube_versions") or ["1.34.0"])])
+    scenario["modes"] = list(defect.modes)
+    spec["scenarios"] = {defect.scenario: scenario}
+    manifest = directory / "charts.yaml"
+    manifest.write_text(json.dumps({"charts": {CHART_KEY: spec}}))
+    return manifest
+
+
+def failures_by_policy(run) -> dict[str, list[dict]]:
+    failed: dict[str, list[dict]] = {}
+    for finding in run.report.get("findings", []):
+        if finding["outcome"] in ("fail", "error"):
+            failed.setdefault(finding["policy"], []).append(finding)
+    return failed
+
+
+def describe(findings: list[dict]) -> str:
+    return "\n".join(f"  {f['policy']}: {f['object']['kind']}/{f['object']['name']}"
+                     f"{':' + f['container'] if f.get('container') else ''}: {f['message']}" for f in findings)
+
+
+def judge(defect: Defect, failed: dict[str, list[dict]]) -> tuple[str, str]:
+    """The outcome of one defect, and what went wrong."""
+    others = [f for policy, findings in failed.items() if policy != defect.policy for f in findings]
+    if others:
+        return "false positive", f"other policies failed:\n{describe(others)}"
+    own = failed.get(defect.policy, [])
+    if defect.near_miss:
+        return ("false positive", f"near miss failed:\n{describe(own)}") if own else ("passed", "")
+    if not own:
+        return "missed", f"{defect.policy} did not fail"
+    objects = {f"{f['object']['kind']}/{f['object']['name']}" for f in own}
+    containers = {f"{f['object']['kind']}/{f['object']['name']}:{f['container']}" for f in own if f.get("container")}
+    wanted_objects = {e.split(":")[0] for e in defect.expect}
+    wanted_containers = {e for e in defect.expect if ":" in e}
+    named = {c for c in containers if c.split(":")[0] in {w.split(":")[0] for w in wanted_containers}}
+    if objects != wanted_objects or named != wanted_containers:
+        return "wrong objects", (f"{defect.policy} failed {sorted(objects | named)}, expected {sorted(defect.expect)}:"
+                                 f"\n{describe(own)}")
+    return "caught", ""
+
+
+@pytest.mark.parametrize("defect", DEFECTS, ids=[d.id for d in DEFECTS])
+def test_defect(defect: Defect, tmp_path: Path, run_policies):
+    copy_chart(MANIFEST.parent / reference_spec()["path"], tmp_path / reference_spec()["path"])
+    apply_edits(defect, tmp_path / reference_spec()["path"])
+    run = run_policies("--manifest", str(one_scenario_manifest(defect, tmp_path)))
+    rendered = [s for s in run.report.get("subjects", []) if s["status"] == "rendered"]
+    assert rendered, f"defect {defect.id} did not render:\n{run.result.stdout.str()[-3000:]}"
+    outcome, problem = judge(defect, failures_by_policy(run))
+    OUTCOMES[defect.id] = outcome
+    assert outcome in ("caught", "passed"), f"{defect.id} ({defect.description}): {problem}"
+
+
+def test_reference_chart_passes_every_policy(run_policies):
+    run = run_policies("--manifest", str(MANIFEST))
+    failed = failures_by_policy(run)
+    assert not failed, "the unpatched reference chart fails:\n" + describe([f for fs in failed.values() for f in fs])
+    assert run.result.ret == 0, run.result.stdout.str()[-3000:]
+
+
+def test_detection_figure(capsys):
+    """Printed last: the figure the issue asks for. Meaningful only when the whole corpus ran."""
+    if len(OUTCOMES) < len(DEFECTS):
+        pytest.skip(f"only {len(OUTCOMES)} of {len(DEFECTS)} defects ran in this process; no figure")
+    defects = [d for d in DEFECTS if not d.near_miss]
+    near_misses = [d for d in DEFECTS if d.near_miss]
+    caught = sum(OUTCOMES[d.id] == "caught" for d in defects)
+    passed = sum(OUTCOMES[d.id] == "passed" for d in near_misses)
+    false_positives = sum(OUTCOMES[d.id] == "false positive" for d in DEFECTS)
+    policies = sorted({d.policy for d in DEFECTS})
+    figure = (f"defect corpus: {caught}/{len(defects)} defects caught, {passed}/{len(near_misses)} near misses "
+              f"passed, {false_positives} false positive(s), over {len(policies)} policies")
+    with capsys.disabled():
+        print("\n" + figure)
+    assert caught == len(defects) and passed == len(near_misses) and false_positives == 0, figure
