@@ -29,6 +29,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 import urllib3
+import yaml
 
 from chartpolicy import redaction
 
@@ -237,7 +238,7 @@ class LiveClient(ClusterReader):
         try:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
                                     persist_config=False)
-        except (config.ConfigException, OSError, ValueError, TypeError) as error:
+        except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
             where = f" (context {context})" if context else ""
             raise LiveError(f"{kubeconfig}{where}: cannot use this kubeconfig: {error}") from None
         configuration.retries = False

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import pytest
+import yaml
 
 from chartpolicy.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 from chartpolicy.live.client import ClusterReader, LiveClient, LiveError, SnapshotReader, new_record, write_record
@@ -158,7 +159,7 @@ def _context_namespace(kubeconfig: str, context: str | None) -> str:
 
     try:
         contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    except (config.ConfigException, OSError, ValueError, TypeError):
+    except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError):
         return DEFAULT_NAMESPACE  # the connect item reports the kubeconfig problem itself
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
     return ((chosen or {}).get("context") or {}).get("namespace") or DEFAULT_NAMESPACE
