@@ -210,14 +210,19 @@ class CoverageProbe:
         code_of = dict(zip(editable, codes))
         base = _pod_leaves(self.baseline)
         signatures: dict[str, dict[str, int]] = {name: {} for name in base}
-        for bit in range(bits):
+
+        def perturbed_leaves(bit: int) -> dict[str, dict[str, Any]]:
             changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#{bit}")
                        for t in editable if code_of[t] >> bit & 1}
-            try:
-                perturbed = _pod_leaves(self._render(self.neutral_chart.with_changes(changes)))
-            except ChartError as error:
-                result.unproven.append(f"a perturbed render failed, so coverage is unknown: {error}")
-                return result
+            return _pod_leaves(self._render(self.neutral_chart.with_changes(changes)))
+
+        try:
+            # The bit renders are independent: the renderer's thread pool runs them.
+            perturbed_by_bit = self.rendered.renderer.map(perturbed_leaves, range(bits))
+        except ChartError as error:
+            result.unproven.append(f"a perturbed render failed, so coverage is unknown: {error}")
+            return result
+        for bit, perturbed in enumerate(perturbed_by_bit):
             for name, leaves in base.items():
                 for path in _changed_leaves(leaves, perturbed.get(name)):
                     signatures[name][path] = signatures[name].get(path, 0) | 1 << bit

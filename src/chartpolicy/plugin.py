@@ -40,10 +40,10 @@ from chartpolicy.findings import (
 )
 from chartpolicy.objects import ObjectRef
 from chartpolicy.redaction import remember_feeding
-from chartpolicy.rendering import Renderer
+from chartpolicy.rendering import Renderer, RenderStats
 from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart, expand, load_manifest
 
-pytest_plugins = ["chartpolicy.report",
+pytest_plugins = ["chartpolicy.report", "chartpolicy.render_cache", "chartpolicy.render_stats", "chartpolicy.parallel",
                   "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
                   "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing",
                   "chartpolicy.live.plugin"]
@@ -112,8 +112,17 @@ class PolicySession:
     @property
     def renderer(self) -> Renderer:
         if self._renderer is None:
-            self._renderer = Renderer(make_engine(self.config.getoption("engine")))
+            # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
+            from chartpolicy.render_cache import disk_cache_for
+
+            engine = make_engine(self.config.getoption("engine"))
+            self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
         return self._renderer
+
+    @property
+    def render_stats(self) -> RenderStats | None:
+        """This process's render counters, or None when it rendered nothing."""
+        return self._renderer.stats if self._renderer is not None else None
 
     def _load_charts(self) -> list[ChartSpec]:
         option = self.config.getoption

@@ -4,16 +4,21 @@ The :class:`Renderer` owns the session's engine and its render cache: each
 subject's base render happens once, however many policies read it.  Renders
 that exist to compare (a second render for determinism, perturbed charts,
 another release name) go through :meth:`RenderedSubject.rerender` and never
-come from a cache.
+come from a cache.  Base renders also persist across sessions when the run
+has an on-disk cache (:mod:`chartpolicy.render_cache`).
+
+The counters and timers in :class:`RenderStats` are what the terminal summary
+and the benchmark report (docs/performance.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
 from chartpolicy.engine import ChartError, ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.objects import ObjectSet, parse_manifests
@@ -23,22 +28,62 @@ from chartpolicy.selection import Roles
 
 @dataclass
 class RenderStats:
+    """Engine renders (base and extra, by purpose), cache hits, and where time went.
+
+    Seconds are summed over threads, so with a thread pool they can exceed
+    the wall time.  ``evaluation_seconds`` is the time policies spend outside
+    the renderer (measured by :mod:`chartpolicy.render_stats`).
+    """
+
     renders: int = 0
     cache_hits: int = 0
+    disk_hits: int = 0
     extra_renders: dict[str, int] = field(default_factory=dict)
+    render_seconds: float = 0.0
+    parse_seconds: float = 0.0
+    evaluation_seconds: float = 0.0
+
+    @property
+    def base_renders(self) -> int:
+        return self.renders - sum(self.extra_renders.values())
+
+    def add(self, other: "RenderStats") -> None:
+        """Sum another process's figures into these (pytest-xdist workers)."""
+        for name in ("renders", "cache_hits", "disk_hits", "render_seconds", "parse_seconds", "evaluation_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for purpose, count in other.extra_renders.items():
+            self.extra_renders[purpose] = self.extra_renders.get(purpose, 0) + count
+
+
+class RenderCache(Protocol):
+    """Where base renders persist between sessions (see chartpolicy.render_cache)."""
+
+    def get(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str] | None: ...
+
+    def put(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
+            files: Mapping[str, str]) -> None: ...
+
+
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 class Renderer:
     """The session's rendering service (thread-safe)."""
 
-    def __init__(self, engine: EmbeddedEngine):
+    def __init__(self, engine: EmbeddedEngine, disk_cache: RenderCache | None = None):
         self.engine = engine
+        self.disk_cache = disk_cache
         self.stats = RenderStats()
         self._charts: dict[str, ChartFiles] = {}
         self._values: dict[tuple[str, ...], dict[str, Any]] = {}
         self._rendered: dict[str, "RenderedSubject | ChartError"] = {}
         self._lock = threading.RLock()
         self._subject_locks: dict[str, threading.Lock] = {}
+        self._busy = threading.local()
+        # The SDK releases the GIL while it renders; threads, never fork:
+        # forking after the Go runtime has started is unsafe.
+        self.threads = min(4, os.cpu_count() or 1)
 
     def chart(self, path: str) -> ChartFiles:
         with self._lock:
@@ -65,12 +110,46 @@ class Renderer:
     def render_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
                      *, purpose: str | None = None) -> dict[str, str]:
         """One engine render; ``purpose`` names an extra render for the counters."""
-        files = self.engine.render(chart, values, options)
-        with self._lock:
-            self.stats.renders += 1
-            if purpose:
-                self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
-        return files
+        start = time.perf_counter()
+        try:
+            return self.engine.render(chart, values, options)
+        finally:
+            elapsed = self._account(start)
+            with self._lock:
+                self.stats.renders += 1
+                self.stats.render_seconds += elapsed
+                if purpose:
+                    self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
+
+    def parse(self, files: dict[str, str], namespace: str) -> ObjectSet:
+        start = time.perf_counter()
+        try:
+            return ObjectSet(parse_manifests(files, namespace))
+        finally:
+            elapsed = self._account(start)
+            with self._lock:
+                self.stats.parse_seconds += elapsed
+
+    def map(self, job: Callable[[_Job], _Result], jobs: Iterable[_Job]) -> list[_Result]:
+        """``[job(j) for j in jobs]`` on the renderer's thread pool, for independent renders."""
+        jobs = list(jobs)
+        if len(jobs) < 2 or self.threads < 2:
+            return [job(j) for j in jobs]
+        start, before = time.perf_counter(), self.busy_seconds()
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs)), thread_name_prefix="chartpolicy-render") as pool:
+            results = list(pool.map(job, jobs))
+        # The calling thread waited on renders all along.
+        self._busy.seconds = before + time.perf_counter() - start
+        return results
+
+    def busy_seconds(self) -> float:
+        """Wall time the calling thread has spent in renders, parses and render pools."""
+        return getattr(self._busy, "seconds", 0.0)
+
+    def _account(self, start: float) -> float:
+        elapsed = time.perf_counter() - start
+        self._busy.seconds = self.busy_seconds() + elapsed
+        return elapsed
 
     def subject(self, subject: Subject) -> "RenderedSubject":
         """The subject's base render, done once per session; raises its ChartError."""
@@ -101,26 +180,28 @@ class Renderer:
         chart = self.chart(subject.chart.path)
         values = self.values(subject)
         options = self.options(subject)
-        files = self.render_files(chart, values, options)
-        objects = ObjectSet(parse_manifests(files, options.namespace))
+        objects = self.parse(self._base_files(chart, values, options), options.namespace)
         if not objects.objects:
             raise ChartError("the chart rendered no objects in this scenario", file=subject.chart.path)
         problems = missing_dependencies(self.engine, chart, self.engine.default_values(chart, values))
         return RenderedSubject(self, subject, chart, values, options, objects, problems)
 
+    def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
+        if self.disk_cache is not None:
+            files = self.disk_cache.get(chart, values, options)
+            if files is not None:
+                with self._lock:
+                    self.stats.disk_hits += 1
+                return files
+        files = self.render_files(chart, values, options)
+        if self.disk_cache is not None:
+            self.disk_cache.put(chart, values, options, files)
+        return files
+
 
 class _Forgotten(ChartError):
     def __init__(self, subject_id: str):
         super().__init__(f"{subject_id} was released from memory after its policies ran")
-
-
-def cache_key(chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions, engine_version: str) -> str:
-    """Everything that changes a render, digested: chart content, values, options, engine."""
-    payload = json.dumps(
-        {"chart": chart.digest, "values": values, "options": options.__dict__, "engine": engine_version},
-        sort_keys=True, default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 @dataclass(eq=False)
@@ -171,4 +252,4 @@ class RenderedSubject:
         """A fresh, uncached render of a variation (another release, revision, chart...)."""
         files = self.rerender_files(purpose=purpose, chart=chart, values=values, **option_changes)
         namespace = option_changes.get("namespace", self.options.namespace)
-        return ObjectSet(parse_manifests(files, namespace))
+        return self.renderer.parse(files, namespace)

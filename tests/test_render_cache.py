@@ -1,0 +1,233 @@
+"""Render once: the in-session cache, the on-disk cache across sessions, and what never comes from a cache.
+
+Counts come from the line the terminal summary prints (``render_counts``):
+base renders are the subjects' own renders, extra renders are the ones that
+exist to compare (by purpose), on-disk hits are base renders read back from
+``.pytest_cache``.  Runs are in-process, so a test can inject the engine's
+version with ``monkeypatch``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from chartpolicy.engine import ChartFiles, EmbeddedEngine, RenderOptions
+from chartpolicy.render_cache import CACHE_SUBDIR, DiskRenderCache
+
+PASSWORD = "s3cret-Passw0rd-42"
+TOKEN = "token-value-that-is-secret"
+
+CHART = {
+    "templates/secret.yaml": """\
+        apiVersion: v1
+        kind: Secret
+        metadata:
+          name: {{ .Release.Name }}-db
+        stringData:
+          password: {{ .Values.password | quote }}
+        data:
+          token: {{ .Values.token | b64enc | quote }}
+        """,
+    "templates/config.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: {{ .Release.Name }}-cfg
+        data:
+          url: "postgresql://app:{{ .Values.password }}@db/app"
+          greeting: {{ .Values.greeting | quote }}
+        """,
+    "templates/app.yaml": """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: {{ .Release.Name }}-app
+          labels: {component: app}
+        spec:
+          selector: {matchLabels: {component: app}}
+          template:
+            metadata:
+              labels: {component: app}
+              annotations:
+                checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+                checksum/config: {{ include (print $.Template.BasePath "/config.yaml") . | sha256sum }}
+            spec:
+              containers:
+                - name: app
+                  image: app:1.0
+                  env:
+                    - name: PASSWORD
+                      valueFrom: {secretKeyRef: {name: {{ .Release.Name }}-db, key: password}}
+                  volumeMounts: [{name: cfg, mountPath: /etc/app}]
+              volumes:
+                - name: cfg
+                  configMap: {name: {{ .Release.Name }}-cfg}
+        """,
+}
+VALUES = f"password: {PASSWORD}\ntoken: {TOKEN}\ngreeting: hello\n"
+
+RANDOM_SECRET = {
+    "templates/secret.yaml": """\
+        apiVersion: v1
+        kind: Secret
+        metadata:
+          name: {{ .Release.Name }}-key
+        data:
+          key: {{ randAlphaNum 32 | b64enc | quote }}
+        """,
+}
+
+
+@pytest.fixture
+def run_cached(pytester: pytest.Pytester):
+    """Run the plugin in-process with pytest's cache provider on (the disk cache lives in it)."""
+
+    def run(*args: str) -> tuple[pytest.RunResult, dict]:
+        report_path = pytester.path / "report.json"
+        # Each test its own cache directory (the rootdir pytester gives may be shared).
+        result = pytester.runpytest("-o", f"cache_dir={pytester.path / '.pytest_cache'}",
+                                    "--policy-report", str(report_path), *args)
+        return result, json.loads(report_path.read_text()) if report_path.exists() else {}
+
+    return run
+
+
+def cache_entries(pytester: pytest.Pytester) -> list[Path]:
+    directory = pytester.path / ".pytest_cache" / "d" / CACHE_SUBDIR
+    return sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
+
+
+def test_each_subject_renders_once_whatever_the_number_of_policies(make_chart, run_policies, render_counts):
+    chart = make_chart(CHART, values=VALUES)
+    whole_catalog = run_policies("--chart", str(chart), "--mode", "both")
+    one_policy = run_policies("--chart", str(chart), "--mode", "both", "-k", "probe_exec_process_scan")
+    outcomes = whole_catalog.result.parseoutcomes()
+    ran = sum(n for outcome, n in outcomes.items() if outcome != "deselected")
+    assert ran > 20  # the whole catalog, install and upgrade
+    whole, single = render_counts(whole_catalog.result), render_counts(one_policy.result)
+    assert whole["base"] == single["base"] == 2
+    # -p no:cacheprovider: no disk cache, and every policy item reads the in-session one.
+    assert whole["disk"] == 0
+    assert whole["session"] == ran - 2
+    # The extra renders are the ones comparisons need, counted by purpose and bounded.
+    assert whole["by_purpose"]["secret-determinism"] == 2
+    assert whole["extra"] == sum(whole["by_purpose"].values())
+    assert whole["renders"] / 2 <= 8
+    assert single["extra"] == 0
+
+
+def test_a_warm_rerun_renders_no_base_render_and_reports_the_same(make_chart, run_cached, render_counts):
+    chart = make_chart(CHART, values=VALUES)
+    cold, cold_report = run_cached("--chart", str(chart))
+    warm, warm_report = run_cached("--chart", str(chart))
+    cold_counts, warm_counts = render_counts(cold), render_counts(warm)
+    assert (cold_counts["base"], cold_counts["disk"]) == (2, 0)
+    assert (warm_counts["base"], warm_counts["disk"]) == (0, 2)
+    # Comparison renders are never served from the cache.
+    assert warm_counts["by_purpose"] == cold_counts["by_purpose"]
+    assert warm_report["findings"] == cold_report["findings"]
+    assert warm_report["summary"] == cold_report["summary"]
+
+
+def test_the_disk_cache_never_holds_a_secret_value_in_clear(make_chart, pytester, run_cached):
+    chart = make_chart(CHART, values=VALUES)
+    run_cached("--chart", str(chart))
+    entries = cache_entries(pytester)
+    assert len(entries) == 2
+    forbidden = [s.encode() for s in (PASSWORD, TOKEN, base64.b64encode(TOKEN.encode()).decode(),
+                                      base64.b64encode(PASSWORD.encode()).decode(), "hello", "kind: Secret")]
+    for entry in entries:
+        content = entry.read_bytes()
+        assert not [f for f in forbidden if f in content], entry
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    every_file = [p for p in (pytester.path / ".pytest_cache").rglob("*") if p.is_file()]
+    assert not [p for p in every_file if PASSWORD.encode() in p.read_bytes()]
+
+
+def test_any_change_of_a_render_input_invalidates_the_disk_cache(make_chart, run_cached, render_counts, monkeypatch):
+    chart = make_chart(CHART, values=VALUES)
+    base = ("--chart", str(chart), "--mode", "install", "-k", "secret_determinism")
+
+    def base_renders(*extra: str) -> int:
+        counts = render_counts(run_cached(*base, *extra)[0])
+        assert counts["base"] + counts["disk"] == 1
+        return counts["base"]
+
+    assert base_renders() == 1
+    assert base_renders() == 0
+    template = chart / "templates" / "config.yaml"
+    original = template.read_text()
+    template.write_text(original + "  extra: value\n")
+    assert base_renders() == 1  # a template edit
+    template.write_text(original)
+    assert base_renders() == 0  # content, not mtime: the earlier entry serves again
+    values = chart / "values.yaml"
+    values.write_text(VALUES.replace("hello", "bonjour"))
+    assert base_renders() == 1  # a values edit
+    assert base_renders("--set", "greeting=hola") == 1  # an override
+    values.write_text(VALUES)
+    assert base_renders("--release", "other") == 1
+    assert base_renders("--namespace", "elsewhere") == 1
+    assert base_renders("--kube-version", "1.30.0") == 1
+    assert base_renders("--mode", "upgrade") == 1
+    assert base_renders() == 0
+    monkeypatch.setattr(EmbeddedEngine, "version", property(lambda self: "helm-python-sdk 9.9.9 (test)"))
+    assert base_renders() == 1  # another engine version
+    assert base_renders() == 0
+
+
+def test_no_render_cache_neither_reads_nor_writes_the_disk_cache(make_chart, pytester, run_cached, render_counts):
+    chart = make_chart(CHART, values=VALUES)
+    run_cached("--chart", str(chart), "-k", "secret_determinism")
+    assert len(cache_entries(pytester)) == 2
+    for entry in cache_entries(pytester):
+        entry.unlink()
+    for _ in range(2):
+        counts = render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism", "--no-render-cache")[0])
+        assert (counts["base"], counts["disk"]) == (2, 0)
+    assert cache_entries(pytester) == []
+
+
+def test_a_damaged_entry_is_a_miss_not_an_error(make_chart, pytester, run_cached, render_counts):
+    chart = make_chart(CHART, values=VALUES)
+    run_cached("--chart", str(chart), "-k", "secret_determinism")
+    truncated, tampered = cache_entries(pytester)
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    content = bytearray(tampered.read_bytes())
+    content[-1] ^= 0x01
+    tampered.write_bytes(bytes(content))
+    result, report = run_cached("--chart", str(chart), "-k", "secret_determinism")
+    assert render_counts(result)["base"] == 2
+    assert result.ret == 0 and report["summary"]["failed"] == 0
+    assert render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism")[0])["disk"] == 2
+
+
+def test_comparison_renders_never_come_from_the_cache(make_chart, run_cached, render_counts):
+    """A Secret generated at render time differs between two renders: cold or warm, it is caught."""
+    chart = make_chart(RANDOM_SECRET)
+    for expected_disk_hits in (0, 1):
+        result, report = run_cached("--chart", str(chart), "--mode", "install", "-k", "secret_determinism")
+        assert render_counts(result)["disk"] == expected_disk_hits
+        assert [f["object"]["name"] for f in report["findings"] if f["outcome"] == "fail"] == ["rel-key"]
+
+
+def test_writers_racing_on_one_entry_leave_a_readable_entry(tmp_path):
+    chart = ChartFiles(source="mem", name="demo", files={"Chart.yaml": b"name: demo\n"})
+    options = RenderOptions(release="rel", namespace="default")
+    cache = DiskRenderCache(tmp_path, lambda: "engine 1")
+    files = {f"templates/{i}.yaml": f"kind: ConfigMap\nindex: {i}\n" * 50 for i in range(20)}
+    threads = [threading.Thread(target=cache.put, args=(chart, {"v": 1}, options, files)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.get(chart, {"v": 1}, options) == files
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert cache.get(chart, {"v": 2}, options) is None
+    assert DiskRenderCache(tmp_path, lambda: "engine 2").get(chart, {"v": 1}, options) is None
