@@ -1,7 +1,7 @@
 """docs/policies.md, generated from the policies themselves.
 
 Every module of the built-in catalog is imported so that each ``@policy``
-registers; the page is then written from the registry: id, family, tiers,
+registers (a chart repository's own policies are left out); the page is then written from the registry: id, family, tiers,
 profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 ``Config:`` sections.  Regenerate with::
 
@@ -10,22 +10,17 @@ profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from chartpolicy import catalog
+from chartpolicy.policy_selection import catalog_families, load_catalog
 
 REGENERATE = "python -m chartpolicy.catalog_docs > docs/policies.md"
 SECTIONS = (("why", "Why"), ("fix", "Fix"), ("waive", "Waive"), ("config", "Config"))
 
 
-def load_catalog() -> dict[str, catalog.PolicyInfo]:
-    """Import every module of ``chartpolicy.policies`` and return the registry."""
-    import chartpolicy.policies
-
-    for module in pkgutil.iter_modules(chartpolicy.policies.__path__):
-        importlib.import_module(f"chartpolicy.policies.{module.name}")
-    return catalog.registered()
+def built_in_policies() -> dict[str, catalog.PolicyInfo]:
+    """The built-in catalog only: a chart repository's own policies registered in this process are left out."""
+    families = set(catalog_families())
+    return {policy_id: info for policy_id, info in load_catalog().items() if info.family in families}
 
 
 def _cell(text: str) -> str:
@@ -71,7 +66,7 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
 
 
 def main() -> None:
-    print(render(load_catalog()), end="")
+    print(render(built_in_policies()), end="")
 
 
 if __name__ == "__main__":
