@@ -24,8 +24,9 @@ SHARED_SECRET_GROUPS = {
 #: Programs and ``airflow`` subcommands that talk to the Kubernetes API.
 API_CLIENTS = frozenset({"kubectl", "helm", "oc"})
 API_CLIENT_IMAGES = frozenset({"kubectl", "k8s", "helm", "oc", "kubectl-shell"})
-#: Components that need the API when Airflow launches task pods.
-EXECUTOR_API_ROLES = ("scheduler", "api-server")
+#: Components that need the API when Airflow launches task pods, by role and by ``airflow`` subcommand.
+EXECUTOR_API_ROLES = frozenset({"scheduler", "api-server"})
+EXECUTOR_API_COMMANDS = frozenset({"scheduler", "api-server", "webserver"})
 
 #: Needs that the default OpenShift SCC (restricted-v2) refuses, and the stock SCCs that allow each.
 STOCK_SCCS = {
@@ -222,8 +223,11 @@ def recognised_api_client(container, role, kubernetes_executor):
         else container.image.split("@")[0]
     if repository.rsplit("/", 1)[-1] in API_CLIENT_IMAGES:
         return f"its image {repository} is a Kubernetes client"
-    if kubernetes_executor and container.kind == "main" and role in EXECUTOR_API_ROLES and container.name == role:
-        return f"the {role} launches or reads task pods with the KubernetesExecutor"
+    if kubernetes_executor and container.kind == "main":
+        component = ({role} & EXECUTOR_API_ROLES if container.name == role else set()) or (
+            programs & EXECUTOR_API_COMMANDS if "airflow" in programs else set())
+        if component:
+            return f"the {sorted(component)[0]} launches or reads task pods with the KubernetesExecutor"
     return None
 
 
@@ -269,8 +273,10 @@ def test_sa_token_least_privilege(subject, violations):
     volume (or a token Secret).  It needs one when the manifest lists it in
     ``api_access``, or by the built-in recognisers: its command runs kubectl,
     helm or ``airflow kubernetes``, its image is a kubectl image, or it is the
-    scheduler or api-server main container while the KubernetesExecutor is in
-    use (a pod template is rendered or AIRFLOW__CORE__EXECUTOR names it).
+    scheduler or api-server/webserver main container (by role and name, or
+    by its ``airflow scheduler|api-server|webserver`` command) while the
+    KubernetesExecutor is in use (a pod template is rendered or
+    AIRFLOW__CORE__EXECUTOR names it).
     Every workload is judged, task pods and hooks included.
 
     Why:
@@ -305,7 +311,7 @@ def test_sa_token_least_privilege(subject, violations):
         for container in violations.examine(workload.containers):
             if container.name not in sources:
                 continue
-            key = f"{role}/{container.name}"
+            key = f"{role or '(no role)'}/{container.name}"
             if any(fnmatch.fnmatchcase(key, rule) for rule in rules):
                 continue
             if recognised_api_client(container, role, kubernetes_executor):

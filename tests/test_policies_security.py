@@ -94,9 +94,9 @@ def test_openshift_scc_subject_coverage(make_chart, run_policies):
 
 
 API_POD = """\
-    - name: scheduler
+    - name: airflow-scheduler
       image: apache/airflow:3.1.3
-      args: [airflow, scheduler]
+      args: [bash, -c, "exec airflow scheduler -n -1"]
     - name: log-groomer
       image: apache/airflow:3.1.3
     """
