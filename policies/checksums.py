@@ -7,7 +7,7 @@ from chartpolicy.perturbation import CoverageProbe, hash_like
 
 
 @policy("checksum-coverage")
-def test_checksum_coverage(subject, violations):
+def test_checksum_coverage(subject, violations, deep_coverage):
     """Every Secret/ConfigMap the chart renders and a long-running pod template
     consumes is covered: changing its content changes that pod template.
 
@@ -64,6 +64,22 @@ def test_checksum_coverage(subject, violations):
         violations.notice(message)
     if result.rejected_perturbations:
         violations.notice(f"{result.rejected_perturbations} values perturbation(s) rejected by the chart were skipped")
+    if deep_coverage is not None:
+        _report_deep_gaps(subject, deep_coverage(subject), result, violations)
+
+
+def _report_deep_gaps(subject, deep, result, violations):
+    violations.notice(f"{subject.subject.scenario_id}: {deep.describe()}")
+    reported = {(gap.workload.name, gap.consumed.ref) for gap in result.gaps}
+    for gap in deep.gaps:
+        workload, consumed = subject.objects.workload(gap.workload), subject.objects.get(gap.consumed)
+        if workload is None or consumed is None or (gap.workload, gap.consumed) in reported:
+            continue
+        shown = ", ".join(f"`{p}`" for p in gap.values_paths[:3])
+        more = f" (and {len(gap.values_paths) - 3} more values)" if len(gap.values_paths) > 3 else ""
+        violations.add(workload, f"pod template does not follow the content of {consumed.ref}: changing {shown}{more} "
+                                 f"changes {consumed.ref} but not the pod template of {workload.obj.ref} (--deep); "
+                                 f"add a checksum annotation over {consumed.source}", related=[consumed])
 
 
 def _report_vacuous_checksums(subject, probe, violations):

@@ -46,7 +46,7 @@ from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart,
 pytest_plugins = ["chartpolicy.report", "chartpolicy.render_cache", "chartpolicy.render_stats", "chartpolicy.parallel",
                   "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
                   "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing",
-                  "chartpolicy.live.plugin"]
+                  "chartpolicy.live.plugin", "chartpolicy.deep"]
 
 STATE = pytest.StashKey["PolicySession"]()
 DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
