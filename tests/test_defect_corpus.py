@@ -102,6 +102,26 @@ def test_reference_chart_passes_every_policy(run_policies):
     assert run.result.ret == 0, run.result.stdout.str()[-3000:]
 
 
+def test_judge_tells_caught_from_wrong_objects_and_false_positives():
+    def finding(policy, name, container=None):
+        return {"policy": policy, "object": {"kind": "Deployment", "name": name}, "container": container,
+                "message": "m", "outcome": "fail"}
+
+    defect = Defect("x/y", "probe-liveness-present", "default", "d", expect=frozenset({"Deployment/a:c"}))
+    assert judge(defect, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")]})[0] == "caught"
+    assert judge(defect, {"probe-liveness-present": [finding("probe-liveness-present", "a", "other")]})[0] \
+        == "wrong objects"
+    assert judge(defect, {"probe-liveness-present": [finding("probe-liveness-present", "b", "c")]})[0] \
+        == "wrong objects"
+    assert judge(defect, {})[0] == "missed"
+    assert judge(defect, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")],
+                          "image-tag-pinned": [finding("image-tag-pinned", "a")]})[0] == "false positive"
+    near_miss = Defect("x/z", "probe-liveness-present", "default", "d")
+    assert judge(near_miss, {})[0] == "passed"
+    assert judge(near_miss, {"probe-liveness-present": [finding("probe-liveness-present", "a")]})[0] \
+        == "false positive"
+
+
 def test_detection_figure(capsys):
     """Printed last: the figure the issue asks for. Meaningful only when the whole corpus ran."""
     if len(OUTCOMES) < len(DEFECTS):
