@@ -148,10 +148,17 @@ def test_a_named_template_hash_that_cannot_be_proven_is_a_notice_not_a_failure(m
     assert any("could not prove" in n["message"] for n in run.report["notices"] if n["policy"] == POLICY)
 
 
-def test_many_templates_are_told_apart_and_only_the_missing_pair_fails(make_chart, run_policies):
+def salted_checksum(name: str, path: str) -> str:
+    """A checksum that never equals a file's digest: only the bit-coded renders can attribute it."""
+    return (f'        checksum/{name}: {{{{ print "salt" (include (print $.Template.BasePath "/{path}") .) '
+            f'| sha256sum }}}}\n')
+
+
+@pytest.mark.parametrize("annotate", [checksum, salted_checksum], ids=["file-digest", "bit-coded"])
+def test_many_templates_are_told_apart_and_only_the_missing_pair_fails(make_chart, run_policies, annotate):
     files = {f"templates/s{i}.yaml": secret(f"s{i}", f'"v{i}"') for i in range(7)}
     env = env_from_secrets(*(f"s{i}" for i in range(7)))
-    annotations = "".join(checksum(f"s{i}", f"s{i}.yaml") for i in range(7) if i != 4)
+    annotations = "".join(annotate(f"s{i}", f"s{i}.yaml") for i in range(7) if i != 4)
     files["templates/app.yaml"] = deployment("app", annotations, env)
     run = run_coverage(run_policies, make_chart(files))
     assert run.failed_objects(POLICY) == {"Deployment/rel-app"}

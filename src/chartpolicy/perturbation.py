@@ -25,6 +25,7 @@ string but ``include`` still sees it; a checksum over a template that calls
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import re
@@ -167,6 +168,8 @@ class CoverageProbe:
         self.neutral_chart = neutralise(rendered.chart)
         self._baseline: ObjectSet | None = None
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
+        #: Per workload, annotations proven to be the hash of a template file.
+        self._hashes_of: dict[str, set[str]] = {}
 
     def _render(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> ObjectSet:
         return self.rendered.rerender(purpose=self.purpose, chart=chart, values=values)
@@ -204,6 +207,10 @@ class CoverageProbe:
         editable = [t for t in templates if t in self.rendered.chart.files]
         for template in sorted(set(templates) - set(editable)):
             result.unproven.append(f"{template} is inside a packaged subchart and cannot be perturbed")
+        proven = self._proven_by_hash(pairs, editable)
+        result.covered.extend((w, o) for w, o in pairs if (w.name, o.source) in proven)
+        pairs = [(w, o) for w, o in pairs if (w.name, o.source) not in proven]
+        editable = [t for t in editable if any(o.source == t for _, o in pairs)]
         if not editable:
             return result
         bits, codes = constant_weight_codes(len(editable))
@@ -239,6 +246,40 @@ class CoverageProbe:
                 self._confirm_gap(workload, consumed, signatures.get(workload.name, {}), result)
         return result
 
+    def _proven_by_hash(self, pairs: list[tuple[Workload, K8sObject]], editable: list[str]) -> set[tuple[str, str]]:
+        """(workload, template) pairs proven covered by one render that perturbs every template.
+
+        A pod-template annotation equal to the sha256 of the consumed template's
+        rendered text, that still equals it after the text changed, is a proof:
+        the annotation is that hash.  A mismatch proves nothing (``<no value>``
+        is rendered as "" but hashed as "<no value>", a generator runs again
+        inside ``include``): those pairs go on to the bit renders.
+        """
+        digests = {t: _sha256(self.baseline_files[t]) for t in editable if t in self.baseline_files}
+        candidates: dict[tuple[str, str], str] = {}
+        for workload, consumed in pairs:
+            annotations = (workload_pod(self.baseline, workload).get("metadata") or {}).get("annotations") or {}
+            key = next((k for k, v in annotations.items() if v == digests.get(consumed.source)), None)
+            if key is not None:
+                candidates[(workload.name, consumed.source)] = key
+        if not candidates:
+            return set()
+        templates = sorted({template for _, template in candidates})
+        changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#all") for t in templates}
+        try:
+            files = self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart.with_changes(changes))
+            objects = ObjectSet(parse_manifests(files, self.rendered.options.namespace))
+        except ChartError:
+            return set()  # the bit renders will say why
+        proven = set()
+        for (name, template), key in candidates.items():
+            workload = objects.workload(name)
+            value = ((workload.pod.get("metadata") or {}).get("annotations") or {}).get(key) if workload else None
+            if template in files and value == _sha256(files[template]) != digests[template]:
+                proven.add((name, template))
+                self._hashes_of.setdefault(name, set()).add(key)
+        return proven
+
     def _reacts_alone(self, workload: Workload, template: str) -> bool:
         """Tell an ambiguous signature apart with a render that perturbs only ``template``."""
         changed = self._render(self.neutral_chart.with_changes(
@@ -263,6 +304,7 @@ class CoverageProbe:
         unexplained = [
             key for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items()
             if isinstance(value, str) and _HASH_LIKE.match(value) and not signatures.get(f"metadata.annotations.{key}")
+            and key not in self._hashes_of.get(workload.name, ())
         ]
         if unexplained:
             result.unproven.append(
@@ -305,6 +347,10 @@ class CoverageProbe:
                     result.rejected_perturbations += 1
             self._values_renders[path] = rendered
         return self._values_renders[path]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def content_of(obj: K8sObject | None) -> dict[str, Any] | None:
