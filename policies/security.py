@@ -440,6 +440,7 @@ def _gitsync_settings(container):
         for prefix in ("GITSYNC_", "GIT_SYNC_", "GIT_"):
             if name.startswith(prefix):
                 settings[name[len(prefix):].lower().replace("_", "-")] = str(value)
+                break
     for arg in (container.spec.get("command") or []) + (container.spec.get("args") or []):
         flag, equals, value = str(arg).partition("=")
         if flag.startswith("--"):
