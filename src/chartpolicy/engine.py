@@ -186,6 +186,8 @@ def _render_error(source: str, detail: str) -> ChartError:
     match = _TEMPLATE_LOCATION.search(detail)
     if match:
         return ChartError(detail.strip(), file=match.group("path"), line=int(match.group("line")))
+    if "values don't meet the specifications of the schema" in detail:
+        return ChartError(detail.strip(), file=f"{source}/values.schema.json")
     return ChartError(detail.strip(), file=source)
 
 

@@ -240,13 +240,37 @@ def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
     )
 
 
+def _line_of(document: yaml.Node | None, parts: list[Any], unexpected_after: dict[str, Any] | None = None) -> int | None:
+    """The 1-based line of the node at ``parts`` in a composed YAML document.
+
+    With ``unexpected_after`` (a schema's ``properties``), the line of the
+    first key of that mapping the schema does not know: where a typo is.
+    """
+    node = document
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    if node is None:
+        return None
+    if unexpected_after is not None and isinstance(node, yaml.MappingNode):
+        extra = next((k for k, _ in node.value if k.value not in unexpected_after), None)
+        node = extra or node
+    return node.start_mark.line + 1
+
+
 def load_manifest(path: str | Path) -> list[ChartSpec]:
-    """Read and validate a manifest; every problem is a ChartError naming the file."""
+    """Read and validate a manifest; every problem is a ChartError naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
         raise ChartError("manifest not found", file=str(path))
     try:
-        raw = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+        text = path.read_bytes()
+        raw = yaml.load(text, Loader=yaml.CSafeLoader)
+        document = yaml.compose(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ChartError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
@@ -254,17 +278,27 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
     validator = jsonschema.Draft202012Validator(MANIFEST_SCHEMA, format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors]
-        raise ChartError("invalid manifest:\n  " + "\n  ".join(lines), file=str(path))
+        located = []
+        for e in errors:
+            known = e.schema.get("properties", {}) if e.validator == "additionalProperties" else None
+            line = _line_of(document, list(e.absolute_path), known)
+            where = f"line {line}: " if line else ""
+            located.append((line, f"{where}{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"))
+        raise ChartError("invalid manifest:\n  " + "\n  ".join(text for _, text in located), file=str(path),
+                         line=located[0][0])
     charts = [_chart_spec(key, spec, path.parent) for key, spec in raw["charts"].items()]
     for chart in charts:
         for scenario in chart.scenarios:
-            for values_file in scenario.values:
+            for index, values_file in enumerate(scenario.values):
                 if not Path(values_file).is_file():
                     raise ChartError(
                         f"scenario {chart.key}:{scenario.name} names a values file that does not exist: {values_file}",
-                        file=str(path),
+                        file=str(path), line=_line_of(document, ["charts", chart.key, "scenarios", scenario.name,
+                                                                 "values", index]),
                     )
+        if not Path(chart.path).exists():
+            raise ChartError(f"chart {chart.key}: path does not exist: {chart.path}", file=str(path),
+                             line=_line_of(document, ["charts", chart.key, "path"]))
     return charts
 
 
@@ -286,6 +320,9 @@ class AdHocOptions:
 def adhoc_chart(options: AdHocOptions) -> ChartSpec:
     """The one-chart manifest that ``--chart`` stands for."""
     chart_path = Path(options.chart).resolve()
+    if not chart_path.exists():
+        # One setup failure, not one identical render failure per subject.
+        raise ChartError("chart not found", file=options.chart)
     if options.values or options.overrides:
         scenarios = {"cli": {"values": list(options.values), "set": list(options.overrides)}}
     elif options.values_dir:
