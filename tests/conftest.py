@@ -9,13 +9,15 @@ user sees: the outcome, the findings and the exit code.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from chartpolicy.render_stats import parse as parse_render_stats
+from chartpolicy.rendering import RenderStats
 
 MINIMAL_CHART_YAML = "apiVersion: v2\nname: {name}\nversion: 0.1.0\n"
 
@@ -65,22 +67,13 @@ def run_policies(pytester: pytest.Pytester) -> Callable[..., PolicyRun]:
     return run
 
 
-_RENDER_LINE = re.compile(
-    r"chartpolicy renders: (?P<renders>\d+) \((?P<base>\d+) base, (?P<extra>\d+) extra(?P<purposes>[^)]*)\); "
-    r"render cache: (?P<disk>\d+) on-disk hits, (?P<session>\d+) in-session hits"
-)
-
-
 @pytest.fixture
-def render_counts() -> Callable[[pytest.RunResult], dict[str, Any]]:
+def render_counts() -> Callable[[pytest.RunResult], RenderStats]:
     """The run's render counters, read from the line the terminal summary prints."""
 
-    def counts(result: pytest.RunResult) -> dict[str, Any]:
-        match = _RENDER_LINE.search(result.stdout.str())
-        assert match, f"no render counters in the output:\n{result.stdout.str()[-2000:]}"
-        figures: dict[str, Any] = {k: int(v) for k, v in match.groupdict().items() if k != "purposes"}
-        purposes = match.group("purposes").lstrip(": ")
-        figures["by_purpose"] = {p.rsplit(" ", 1)[0]: int(p.rsplit(" ", 1)[1]) for p in purposes.split(", ") if p}
-        return figures
+    def counts(result: pytest.RunResult) -> RenderStats:
+        stats = parse_render_stats(result.stdout.str())
+        assert stats is not None, f"no render counters in the output:\n{result.stdout.str()[-2000:]}"
+        return stats
 
     return counts

@@ -79,16 +79,16 @@ def test_under_n_2_each_subject_renders_once_on_one_worker(pytester, three_scena
     assert all(len(workers) == 1 for workers in groups.values()), groups
     assert len(set().union(*groups.values())) == 2  # and both workers had work
     counts = render_counts(result)  # summed over the workers
-    assert counts["base"] == 6
-    assert counts["by_purpose"]["secret-determinism"] == 6
-    assert counts["renders"] / 6 <= 8
+    assert counts.base_renders == 6
+    assert counts.extra_renders["secret-determinism"] == 6
+    assert counts.renders / 6 <= 8
 
 
 def test_an_explicit_dist_mode_is_left_alone(pytester, three_scenarios, render_counts):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v", "--dist", "load",
                                            *three_scenarios)
     assert not [line for line in result.stdout.lines if _WORKER_LINE.match(line.strip()) and "@" in line]
-    assert render_counts(result)["base"] >= 6
+    assert render_counts(result).base_renders >= 6
 
 
 # Salted checksums are not a file's digest, so checksum-coverage needs its bit renders (3 templates: 3 bits).

@@ -111,15 +111,14 @@ def test_each_subject_renders_once_whatever_the_number_of_policies(make_chart, r
     ran = sum(n for outcome, n in outcomes.items() if outcome != "deselected")
     assert ran > 20  # the whole catalog, install and upgrade
     whole, single = render_counts(whole_catalog.result), render_counts(one_policy.result)
-    assert whole["base"] == single["base"] == 2
+    assert whole.base_renders == single.base_renders == 2
     # -p no:cacheprovider: no disk cache, and every policy item reads the in-session one.
-    assert whole["disk"] == 0
-    assert whole["session"] == ran - 2
+    assert whole.disk_hits == 0
+    assert whole.cache_hits == ran - 2
     # The extra renders are the ones comparisons need, counted by purpose and bounded.
-    assert whole["by_purpose"]["secret-determinism"] == 2
-    assert whole["extra"] == sum(whole["by_purpose"].values())
-    assert whole["renders"] / 2 <= 8
-    assert single["extra"] == 0
+    assert whole.extra_renders["secret-determinism"] == 2
+    assert whole.renders / 2 <= 8
+    assert single.extra_renders == {}
 
 
 def test_a_warm_rerun_renders_no_base_render_and_reports_the_same(make_chart, run_cached, render_counts):
@@ -127,10 +126,10 @@ def test_a_warm_rerun_renders_no_base_render_and_reports_the_same(make_chart, ru
     cold, cold_report = run_cached("--chart", str(chart))
     warm, warm_report = run_cached("--chart", str(chart))
     cold_counts, warm_counts = render_counts(cold), render_counts(warm)
-    assert (cold_counts["base"], cold_counts["disk"]) == (2, 0)
-    assert (warm_counts["base"], warm_counts["disk"]) == (0, 2)
+    assert (cold_counts.base_renders, cold_counts.disk_hits) == (2, 0)
+    assert (warm_counts.base_renders, warm_counts.disk_hits) == (0, 2)
     # Comparison renders are never served from the cache.
-    assert warm_counts["by_purpose"] == cold_counts["by_purpose"]
+    assert warm_counts.extra_renders == cold_counts.extra_renders
     assert warm_report["findings"] == cold_report["findings"]
     assert warm_report["summary"] == cold_report["summary"]
 
@@ -156,8 +155,8 @@ def test_any_change_of_a_render_input_invalidates_the_disk_cache(make_chart, run
 
     def base_renders(*extra: str) -> int:
         counts = render_counts(run_cached(*base, *extra)[0])
-        assert counts["base"] + counts["disk"] == 1
-        return counts["base"]
+        assert counts.base_renders + counts.disk_hits == 1
+        return counts.base_renders
 
     assert base_renders() == 1
     assert base_renders() == 0
@@ -190,7 +189,7 @@ def test_no_render_cache_neither_reads_nor_writes_the_disk_cache(make_chart, pyt
         entry.unlink()
     for _ in range(2):
         counts = render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism", "--no-render-cache")[0])
-        assert (counts["base"], counts["disk"]) == (2, 0)
+        assert (counts.base_renders, counts.disk_hits) == (2, 0)
     assert cache_entries(pytester) == []
 
 
@@ -203,9 +202,9 @@ def test_a_damaged_entry_is_a_miss_not_an_error(make_chart, pytester, run_cached
     content[-1] ^= 0x01
     tampered.write_bytes(bytes(content))
     result, report = run_cached("--chart", str(chart), "-k", "secret_determinism")
-    assert render_counts(result)["base"] == 2
+    assert render_counts(result).base_renders == 2
     assert result.ret == 0 and report["summary"]["failed"] == 0
-    assert render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism")[0])["disk"] == 2
+    assert render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism")[0]).disk_hits == 2
 
 
 def test_comparison_renders_never_come_from_the_cache(make_chart, run_cached, render_counts):
@@ -213,7 +212,7 @@ def test_comparison_renders_never_come_from_the_cache(make_chart, run_cached, re
     chart = make_chart(RANDOM_SECRET)
     for expected_disk_hits in (0, 1):
         result, report = run_cached("--chart", str(chart), "--mode", "install", "-k", "secret_determinism")
-        assert render_counts(result)["disk"] == expected_disk_hits
+        assert render_counts(result).disk_hits == expected_disk_hits
         assert [f["object"]["name"] for f in report["findings"] if f["outcome"] == "fail"] == ["rel-key"]
 
 
