@@ -47,7 +47,9 @@ def rollout_in_progress(obj):
 
 
 def container_started(pod, container):
-    for status in (pod.body.get("status") or {}).get("containerStatuses") or []:
+    """When a running container (or native sidecar) started, or None if it is not running."""
+    status_of = pod.body.get("status") or {}
+    for status in [*(status_of.get("containerStatuses") or []), *(status_of.get("initContainerStatuses") or [])]:
         if status.get("name") == container:
             return parse_time(((status.get("state") or {}).get("running") or {}).get("startedAt"))
     return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
 import pytest
 from fakekube import FakeKubeAPI
@@ -275,12 +274,34 @@ def test_without_a_release_record_objects_are_found_by_labels_and_drift_says_it_
     assert "Pod/" in next(iter(run.failed_objects("live-rollout-fresh")))
 
 
-def test_the_live_tier_is_off_without_a_cluster_on_the_command_line(pytester, cluster):
+def test_the_live_tier_is_off_without_a_cluster_on_the_command_line(pytester, cluster, monkeypatch):
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    os.environ["KUBECONFIG"] = cluster.kubeconfig
-    try:
-        result = pytester.runpytest("-p", "no:cacheprovider", "--release=ref")
-    finally:
-        del os.environ["KUBECONFIG"]
+    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--release=ref")
     result.assert_outcomes(passed=1)
     assert not cluster.requests
+
+
+def test_a_rollout_in_progress_gets_a_grace_period(run_live, cluster):
+    now = dt.datetime.now(dt.timezone.utc)
+    secret = dict(find(cluster.objects(), "Secret", "ref-fernet-key"))
+    secret["metadata"] = {**secret["metadata"], "creationTimestamp": stamp(now - dt.timedelta(minutes=2))}
+    cluster.put(secret)
+    scheduler = find(cluster.objects(), "Deployment", "ref-scheduler")
+    scheduler["status"].update(updatedReplicas=0, conditions=[{
+        "type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+        "lastUpdateTime": stamp(now - dt.timedelta(minutes=1))}])
+    cluster.put(scheduler)
+    run = run_live()
+    failed = run.failed_objects("live-rollout-fresh")
+    assert failed and not any(name.startswith("Pod/ref-scheduler-") for name in failed)
+    assert any(n["message"] == "Deployment/ref-scheduler: rollout in progress after Secret/ref-fernet-key changed"
+               for n in run.report["notices"])
+
+
+def test_the_namespace_defaults_to_the_kubeconfig_context_and_the_release_is_required(run_policies, cluster):
+    run = run_policies(f"--kubeconfig={cluster.kubeconfig}", "--release=ref")
+    assert run.result.ret == 0 and run.report["subjects"][0]["scenario"] == "airflow/ref"
+    missing = run_policies(f"--kubeconfig={cluster.kubeconfig}")
+    missing.result.stderr.fnmatch_lines(["*the live tier needs --release NAME*"])
+    assert missing.result.ret == pytest.ExitCode.USAGE_ERROR
