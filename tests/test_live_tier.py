@@ -239,6 +239,15 @@ def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(
     assert len([r for r in cluster.requests if r.path == "/apis/apps/v1"]) == 5
 
 
+def test_a_fault_while_a_policy_asks_is_an_error_of_that_policy_never_a_pass(run_live, cluster):
+    cluster.inject("500", path="subjectaccessreviews", times=1000)
+    run = run_live()
+    assert run.result.ret == 1
+    [error] = run.findings("live-rbac-effective")
+    assert error["outcome"] == "error" and "gave up asking an access review" in error["message"]
+    assert run.findings("connect") == []
+
+
 def test_a_transient_429_is_retried_after_retry_after_and_the_run_succeeds(run_live, cluster):
     cluster.inject("429", path=r"/pods$", times=1, retry_after=1)
     run = run_live()

@@ -266,7 +266,12 @@ class LiveClient(ClusterReader):
             else:
                 status = response.status
                 if 200 <= status < 300:
-                    return {"status": status, "body": transform(json.loads(data))}
+                    try:
+                        body = json.loads(data)
+                    except ValueError:
+                        raise LiveError(f"{what}: the API server answered {status} with something that is not "
+                                        f"JSON: {data[:80]!r}") from None
+                    return {"status": status, "body": transform(body)}
                 if status == 404:
                     return {"status": 404}
                 message = _status_message(data)

@@ -69,6 +69,8 @@ class LiveSession:
         self.record: dict[str, Any] | None = None
         self._subjects: dict[str, LiveSubject | LiveError] = {}
         self._reader: ClusterReader | None = None
+        if self.snapshot_path and option("live_record"):
+            raise pytest.UsageError("--live-record records a cluster: with --live-snapshot there is nothing new to record")
         if self.snapshot_path:
             release, namespace = self._snapshot_release(option("release"), option("namespace"))
         else:
