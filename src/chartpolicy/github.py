@@ -16,7 +16,7 @@ import pytest
 
 from chartpolicy.locations import locator_of
 from chartpolicy.redaction import scrub
-from chartpolicy.report import record_of
+from chartpolicy.report import is_worker, record_of
 from chartpolicy.waivers import describe, ledger_of
 
 
@@ -55,7 +55,7 @@ def annotations(config: pytest.Config) -> list[str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    if os.environ.get("GITHUB_ACTIONS") != "true" or hasattr(config, "workerinput"):
+    if os.environ.get("GITHUB_ACTIONS") != "true" or is_worker(config):
         return
     for line in annotations(config):
         terminalreporter.write_line(line)

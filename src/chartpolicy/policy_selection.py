@@ -5,7 +5,9 @@ Every policy carries the markers ``policy``, its tiers (``offline``,
 pytest's own ``-k`` and ``-m`` select policies as they select tests.
 ``--policy ID`` keeps only the named policies and ``--skip-policy ID`` drops
 some; both are applied before ``-m``/``-k`` see the items, and the render
-items of subjects left with no policy are not created at all.
+items of subjects left with no policy are not created at all.  Ids are
+checked after collection, when a chart repository's own policies are known
+too: an unknown id is a usage error (under pytest-xdist, one failing item).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pkgutil
 import pytest
 
 from chartpolicy import catalog
+from chartpolicy.report import is_worker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +64,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     only = config.getoption("only_policies")
     skip = config.getoption("skip_policies")
     if not only and not skip:
@@ -69,9 +72,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     known = {**load_catalog(), **catalog.registered()}
     unknown = sorted(set(only + skip) - set(known))
     if unknown:
-        raise pytest.UsageError(
-            f"unknown policy id(s): {', '.join(unknown)}; known policies: {', '.join(sorted(known))}"
-        )
+        message = f"unknown policy id(s): {', '.join(unknown)}; known policies: {', '.join(sorted(known))}"
+        if not is_worker(config):
+            raise pytest.UsageError(message)
+        # A pytest-xdist worker cannot stop the run with a usage error (the
+        # controller reports a crash): it runs one item that fails with it.
+        items[:] = [UsageErrorItem.from_parent(session, name="chartpolicy-usage", message=message)]
+        return
     keep, drop = [], []
     for item in items:
         info = catalog.info_of(getattr(item, "function", None))
@@ -80,3 +87,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+class UsageErrorItem(pytest.Item):
+    """Stands for a command-line mistake found where pytest can no longer stop with a usage error."""
+
+    def __init__(self, *, message: str, **kwargs):
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        pytest.fail(self.message, pytrace=False)
+
+    def reportinfo(self):
+        return "", None, "chartpolicy usage"
