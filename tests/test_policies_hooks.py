@@ -2,6 +2,8 @@
 
 import textwrap
 
+import pytest
+
 HOOKS = "-k", "install_only_hooks"
 MIGRATION = "-k", "migration_ordering"
 ORDER = "-k", "hook_dependency_order"
@@ -89,33 +91,41 @@ def test_destructive_script_in_a_mounted_configmap_is_recognised(make_chart, run
     assert "DROP DATABASE" in run.findings("install-only-hooks")[0]["message"]
 
 
-def test_gitops_reset_without_an_install_mode_value_fails(make_chart, run_policies):
+@pytest.mark.parametrize("gate, values, failure", [
+    (".Release.IsInstall", "", "no install-mode value gates it"),
+    (".Release.IsInstall", "installMode: true\n", "still renders with `installMode: false`"),
+    (".Release.IsInstall", "installMode: false\n", "although `installMode` is false"),
+    ("and .Release.IsInstall .Values.installMode", "installMode: true\n", None),
+    ("and .Release.IsInstall .Values.setup.firstSync", "setup: {firstSync: true}\n", "no install-mode value gates it"),
+], ids=["no-switch", "switch-not-used", "switch-off-still-renders", "gated", "unknown-switch-name"])
+def test_gitops_reset_must_be_gated_by_an_install_mode_value(make_chart, run_policies, gate, values, failure):
     chart = make_chart({
-        "templates/reset.yaml": job("reset-db", '["airflow", "db", "reset", "--yes"]', hook="pre-install",
-                                    gate=".Release.IsInstall"),
-    })
+        "templates/reset.yaml": job("reset-db", '["airflow", "db", "reset", "--yes"]', hook="pre-install", gate=gate),
+    }, values=values)
     run = run_policies("--chart", str(chart), "--profile", "gitops", "--mode", "install", *HOOKS)
-    assert run.failed_objects("install-only-hooks") == {"Job/rel-reset-db"}
-    assert "no install-mode value gates it" in run.findings("install-only-hooks")[0]["message"]
+    if failure is None:
+        assert run.result.ret == 0, run.result.stdout.str()
+    else:
+        assert run.failed_objects("install-only-hooks") == {"Job/rel-reset-db"}
+        assert failure in run.findings("install-only-hooks")[0]["message"]
 
 
-def test_gitops_reset_gated_by_install_mode_passes(make_chart, run_policies):
+def test_configured_install_mode_value(make_chart, run_policies, pytester):
     chart = make_chart({
         "templates/reset.yaml": job("reset-db", '["airflow", "db", "reset", "--yes"]', hook="pre-install",
-                                    gate="and .Release.IsInstall .Values.installMode"),
-    }, values="installMode: true\n")
-    run = run_policies("--chart", str(chart), "--profile", "gitops", "--mode", "install", *HOOKS)
+                                    gate="and .Release.IsInstall .Values.setup.firstSync"),
+    }, values="setup: {firstSync: true}\n")
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(textwrap.dedent(f"""\
+        charts:
+          demo:
+            path: {chart}
+            scenarios: {{first-sync: {{profiles: [gitops]}}}}
+            policy_config:
+              install-only-hooks: {{install_mode_value: setup.firstSync}}
+        """))
+    run = run_policies("--manifest", str(manifest), *HOOKS)
     assert run.result.ret == 0, run.result.stdout.str()
-
-
-def test_gitops_install_mode_value_that_does_not_gate_the_job_fails(make_chart, run_policies):
-    chart = make_chart({
-        "templates/reset.yaml": job("reset-db", '["airflow", "db", "reset", "--yes"]', hook="pre-install",
-                                    gate=".Release.IsInstall"),
-    }, values="installMode: true\n")
-    run = run_policies("--chart", str(chart), "--profile", "gitops", "--mode", "install", *HOOKS)
-    assert run.failed_objects("install-only-hooks") == {"Job/rel-reset-db"}
-    assert "still renders with `installMode: false`" in run.findings("install-only-hooks")[0]["message"]
 
 
 def test_configured_destructive_pattern(make_chart, run_policies, pytester):
