@@ -76,10 +76,11 @@ def test_render_errors_and_waived_findings_in_sarif(make_chart, pytester, run_po
     assert result["suppressions"][0]["kind"] == "external" and result["properties"]["outcome"] == "waived"
 
 
-def test_github_annotations_one_error_per_unwaived_finding(make_chart, run_policies, monkeypatch):
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["in-process", "xdist"])
+def test_github_annotations_one_error_per_unwaived_finding(make_chart, run_policies, monkeypatch, xdist):
     chart = make_chart(PGREP_CHART, values="second: true\n")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", PROBE_POLICY)
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", PROBE_POLICY, *xdist)
     errors = [line for line in run.result.outlines if line.startswith("::error ")]
     assert len(errors) == len(run.findings(PROBE_POLICY, "fail")) == 2
     for line in errors:
@@ -95,11 +96,12 @@ def test_annotation_values_are_escaped():
     assert line == "::error file=a%2Cb%3Ac.yaml,line=3,title=t%3A x::50%25 broken%0Asecond line"
 
 
-def test_the_summary_is_a_policy_by_scenario_matrix(make_chart, run_policies):
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["in-process", "xdist"])
+def test_the_summary_is_a_policy_by_scenario_matrix(make_chart, run_policies, xdist):
     chart = make_chart(PGREP_CHART)
     (chart / "ci").mkdir()
     (chart / "ci" / "fixed-values.yaml").write_text("{}\n")
-    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--policy", "checksum-coverage")
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--policy", "checksum-coverage", *xdist)
     run.result.stdout.fnmatch_lines([
         "*= chartpolicy summary =*",
         "policy x chart:scenario:",
