@@ -35,12 +35,14 @@ def test_only_findings_missing_from_the_baseline_fail(make_chart, run_policies, 
     assert waived == {("scheduler", "install"), ("scheduler", "upgrade")}
 
 
-def test_findings_that_went_away_are_listed(make_chart, run_policies, pytester):
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["in-process", "xdist"])
+def test_findings_that_went_away_are_listed(make_chart, run_policies, pytester, xdist):
     chart, baseline = baseline_of(make_chart, run_policies, pytester)
     scheduler = chart / "templates" / "scheduler.yaml"
     scheduler.write_text(scheduler.read_text().replace("pgrep -f 'airflow scheduler'", "test -e /tmp/ok"))
-    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
-    assert run.result.ret == 0
+    (chart / "values.yaml").write_text("second: true\n")  # a new finding, not in the baseline
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline, *xdist)
+    assert run.result.ret == 1 and {f["container"] for f in run.findings(PROBE_POLICY, "fail")} == {"second"}
     [gone] = [n["message"] for n in run.report["notices"] if "baseline finding gone" in n["message"]]
     assert "demo:default Deployment/rel-scheduler container scheduler" in gone
     run.result.stdout.fnmatch_lines(["*notices:*", "*baseline finding gone: demo:default Deployment/rel-scheduler*"])
