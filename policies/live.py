@@ -92,34 +92,45 @@ def test_live_rollout_fresh(subject, violations):
     grace = dt.timedelta(seconds=int(subject.config("live-rollout-fresh").get("grace_seconds", 600)))
     for workload in _long_running(subject):
         in_progress, since = rollout_in_progress(workload.obj)
-        within_grace = in_progress and (since is None or subject.now - since < grace)
-        checksums = {k: v for k, v in workload.annotations.items() if k.startswith("checksum/")}
+        rolling = in_progress and (since is None or subject.now - since < grace)
         for pod in violations.examine(p for p in subject.pods_of(workload) if _is_running(p)):
-            stale = [k for k, v in checksums.items() if pod.annotations.get(k) != v]
-            if stale and within_grace:
-                violations.notice(f"{workload.name}: rollout in progress; pod {pod.name} still has old {stale[0]}")
-            elif stale:
-                violations.add(pod, f"pod {pod.name} of {workload.name} runs with {', '.join(sorted(stale))} "
-                                    f"different from the current pod template: it predates the last change "
-                                    f"and the rollout did not replace it", related=[workload.obj])
-            for consumption in workload_of_pod(pod).consumptions:
-                consumed = subject.objects.get(consumption.target)
-                if consumption.kind not in CONSUMED_CONTENT or consumed is None or consumption.via == "imagePullSecrets":
-                    continue
-                changed, how = last_content_change(consumed)
-                containers = [consumption.container] if consumption.container else \
-                    [c.name for c in workload_of_pod(pod).containers if c.kind == "main"]
-                for container in containers:
-                    started = container_started(pod, container)
-                    if started is None or changed is None or started >= changed:
-                        continue
-                    if within_grace and subject.now - changed < grace:
-                        violations.notice(f"{workload.name}: rollout in progress after {consumed.ref} changed")
-                        continue
-                    violations.add(pod, f"pod {pod.name} container {container} started {_iso(started)}, before "
-                                        f"{consumed.ref} last changed at {_iso(changed)} ({how}); it still runs "
-                                        f"with what it read through {consumption.via}", container=container,
-                                   related=[consumed, workload.obj])
+            _check_checksums(workload, pod, rolling, violations)
+            _check_started_after_changes(subject, workload, pod, grace if rolling else None, violations)
+
+
+def _check_checksums(workload, pod, rolling, violations):
+    stale = sorted(k for k, v in workload.annotations.items() if k.startswith("checksum/") and pod.annotations.get(k) != v)
+    if stale and rolling:
+        violations.notice(f"{workload.name}: rollout in progress; pod {pod.name} still has the old {stale[0]}")
+    elif stale:
+        violations.add(pod, f"pod {pod.name} of {workload.name} runs with {', '.join(stale)} different from the "
+                            f"current pod template: it predates the last change and the rollout did not replace it",
+                       related=[workload.obj])
+
+
+def _check_started_after_changes(subject, workload, pod, grace, violations):
+    """One finding per container and consumed object that changed after the container started."""
+    spec = workload_of_pod(pod)
+    reads: dict[tuple, list[str]] = {}
+    for consumption in spec.consumptions:
+        consumed = subject.objects.get(consumption.target)
+        if consumption.kind in CONSUMED_CONTENT and consumed is not None and consumption.via != "imagePullSecrets":
+            containers = [consumption.container] if consumption.container else \
+                [c.name for c in spec.containers if c.kind == "main"]
+            for container in containers:
+                reads.setdefault((container, consumed.ref), []).append(consumption.via)
+    for (container, ref), vias in reads.items():
+        consumed = subject.objects.get(ref)
+        changed, how = last_content_change(consumed)
+        started = container_started(pod, container)
+        if started is None or changed is None or started >= changed:
+            continue
+        if grace is not None and subject.now - changed < grace:
+            violations.notice(f"{workload.name}: rollout in progress after {ref} changed")
+            continue
+        violations.add(pod, f"pod {pod.name} container {container} started {_iso(started)}, before {ref} last "
+                            f"changed at {_iso(changed)} ({how}); it still runs with what it read through "
+                            f"{', '.join(dict.fromkeys(vias))}", container=container, related=[consumed, workload.obj])
 
 
 def workload_of_pod(pod):

@@ -314,3 +314,21 @@ def test_the_namespace_defaults_to_the_kubeconfig_context_and_the_release_is_req
     missing = run_policies(f"--kubeconfig={cluster.kubeconfig}")
     missing.result.stderr.fnmatch_lines(["*the live tier needs --release NAME*"])
     assert missing.result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_release_that_is_not_there_fails_the_connect_item(run_policies, cluster):
+    run = run_policies(f"--kubeconfig={cluster.kubeconfig}", "--release=airflw", "--namespace=airflow")
+    assert run.result.ret == 1 and run.result.parseoutcomes().get("failed") == 1
+    run.result.stdout.fnmatch_lines(["*release airflw not found in namespace airflow: no Helm release record*"])
+
+
+def test_live_findings_are_waived_by_the_annotation_on_the_live_object(run_live, cluster):
+    recreate_fernet_key(cluster)
+    for pod in cluster.objects():
+        if pod["kind"] == "Pod" and pod["metadata"]["name"].startswith("ref-scheduler-"):
+            pod["metadata"]["annotations"]["chartpolicy.io/waive"] = "live-rollout-fresh: restarted by hand tonight"
+            cluster.put(pod)
+    run = run_live()
+    waived = run.findings("live-rollout-fresh", "waived")
+    assert [f["object"]["name"][:13] for f in waived] == ["ref-scheduler"]
+    assert run.findings("live-rollout-fresh", "fail")

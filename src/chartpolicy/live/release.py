@@ -170,6 +170,10 @@ def read_release(client: ClusterReader, release: str, namespace: str, read_at: d
                 for body in client.list(api_version, kind, namespace, f"{label}={release}"):
                     obj = _live_object(body, namespace)
                     objects.setdefault(obj.ref, obj)
+        if not objects:
+            raise LiveError(f"release {release} not found in namespace {namespace}: no Helm release record "
+                            f"(sh.helm.release.v1.{release}.v*) and no object labelled "
+                            f"{' or '.join(f'{label}={release}' for label in INSTANCE_LABELS)}")
     owned = ObjectSet(list(objects.values()))
     pods = [pod for pod in map(lambda b: _live_object(b, namespace), client.list("v1", "Pod", namespace))
             if _belongs(pod, owned, release)]
