@@ -19,7 +19,8 @@ def test_checksum_coverage(subject, violations, deep_coverage):
     A *vacuous* checksum is a violation too: a pod-template annotation whose
     value is the hash of a template that renders no object in this scenario
     (typically the chart's own Secret, switched off because the user
-    supplies the Secret).  It can never change, so it covers nothing.
+    supplies the Secret), on a pod that reads a Secret or ConfigMap the
+    chart does not render.  It can never change, so it covers nothing.
 
     Why:
     Long-running pods read env vars and files at start and keep them.  A
@@ -88,18 +89,25 @@ def _report_vacuous_checksums(subject, probe, violations):
     if not annotated:
         return
     rendering = {obj.source for obj in probe.baseline}
-    empty = {hashlib.sha256(text.encode()).hexdigest(): path for path, text in probe.baseline_files.items()
-             if path not in rendering and not path.endswith("NOTES.txt")}
+    empty = {}
+    for path, text in probe.baseline_files.items():
+        if path not in rendering and not path.endswith("NOTES.txt"):
+            empty.setdefault(hashlib.sha256(text.encode()).hexdigest(), []).append(path)
     for workload in violations.examine(annotated):
+        # A vacuous checksum matters when the pod reads something the chart does not render
+        # (a user-supplied Secret): that is what it pretends to cover.
         unrendered = sorted({f"{c.kind}/{c.name}" for c in workload.consumptions
-                             if c.kind in ("Secret", "ConfigMap") and subject.objects.resolve(c) is None})
-        reads = f"; it reads {', '.join(unrendered)}, which the chart does not render" if unrendered else ""
+                             if c.kind in ("Secret", "ConfigMap") and c.via != "imagePullSecrets"
+                             and subject.objects.resolve(c) is None})
+        if not unrendered:
+            continue
         for key, value in sorted(workload.annotations.items()):
             if value in empty:
-                violations.add(workload, f"vacuous checksum: annotation `{key}` hashes {empty[value]}, which renders "
-                                         f"no object in this scenario, so it can never change{reads}; render the "
-                                         "annotation only with its object, and roll on the real source (a reloader "
-                                         "annotation) or waive")
+                violations.add(workload, f"vacuous checksum: annotation `{key}` hashes {' or '.join(sorted(empty[value]))}, "
+                                         "which renders no object in this scenario, so it can never change, while "
+                                         f"the pod reads {', '.join(unrendered)}, which the chart does not render; "
+                                         "render the annotation only with its object, and roll on the real source "
+                                         "(a reloader annotation) or waive")
 
 
 def _reloaded(workload):

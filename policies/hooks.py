@@ -15,8 +15,10 @@ DESTRUCTIVE_PATTERNS = (
 #: Commands that migrate the Airflow metadata schema.
 MIGRATION_PATTERNS = (
     r"\bairflow\s+db\s+(migrate|upgrade|init)\b", r"\bairflow\s+(upgradedb|initdb)\b",
-    r"\balembic\s+upgrade\b",
+    r"\balembic\s+upgrade\b", r"\bupgradedb\(", r"\bdb\.upgradedb\b",
 )
+#: Component roles of workloads that run migrations (a Job, or a Deployment that migrates in a loop).
+MIGRATION_ROLE = re.compile(r"migrat", re.IGNORECASE)
 #: Init-container commands that block until migrations have run.
 WAIT_PATTERNS = (
     r"\bdb\s+check-migrations\b", r"\bwait[-_]for[-_](airflow[-_])?migrations\b",
@@ -164,10 +166,19 @@ def _check_gitops_gate(subject, violations, jobs):
                                      "on every later GitOps sync it runs again")
 
 
-def _migration_jobs(subject, objects):
+def _migration_workloads(subject, objects):
+    """(workload, evidence) for Jobs and controllers that migrate the schema (task pods excluded)."""
     patterns = _patterns(subject, "migration-ordering", "migration_patterns", MIGRATION_PATTERNS)
-    return [(w, c) for w in objects.workloads if w.obj.kind == "Job"
-            and (c := _matching(_commands(w, objects), patterns))]
+    found = []
+    for workload in objects.workloads:
+        if workload.is_task_pod or workload.obj.kind == "CronJob":
+            continue
+        role = subject.roles.role_of(workload) or ""
+        evidence = _matching(_commands(workload, objects), patterns) or (
+            f"role {role}" if MIGRATION_ROLE.search(role) else None)
+        if evidence:
+            found.append((workload, evidence))
+    return found
 
 
 def _runs_in(hook, mode):
@@ -179,18 +190,21 @@ def _runs_in(hook, mode):
 
 @policy("migration-ordering")
 def test_migration_ordering(subject, violations):
-    """A Job that migrates the metadata database renders (and runs in this
-    release mode), and every long-running component that reads the database
-    waits for it: either the migration is a ``pre-install``/``pre-upgrade``
-    hook (Helm creates the release's objects only after it succeeds), or the
-    component has an init container that waits for migrations.
+    """A workload that migrates the metadata database renders (and runs in
+    this release mode), and every long-running component that reads the
+    database waits for it: either the migration is a
+    ``pre-install``/``pre-upgrade`` hook (Helm creates the release's objects
+    only after it succeeds), or the component has an init container that
+    waits for migrations.
 
-    Migration Jobs are recognised by their commands (``airflow db migrate``,
-    ``airflow db upgrade``, ``airflow db init``, ``airflow upgradedb``,
-    ``alembic upgrade``); waiting by init-container commands (``airflow db
-    check-migrations``, ``wait-for-airflow-migrations``).  Components are
-    the workloads with roles scheduler, api-server, dag-processor,
-    triggerer and worker.
+    Migrations are recognised by their commands and mounted scripts
+    (``airflow db migrate``, ``airflow db upgrade``, ``airflow db init``,
+    ``airflow upgradedb``, ``alembic upgrade``, ``upgradedb()``) or by a
+    component role that names them (``run-airflow-migrations``,
+    ``db-migrations``: a Job, or a Deployment that migrates in a loop);
+    waiting by init-container commands (``airflow db check-migrations``,
+    ``wait-for-airflow-migrations``).  Components are the workloads with
+    roles scheduler, api-server, dag-processor, triggerer and worker.
 
     Why:
     Components that start before the schema is migrated crash-loop with
@@ -214,7 +228,7 @@ def test_migration_ordering(subject, violations):
     roles = tuple(config.get("roles") or DATABASE_ROLES)
     mode = subject.subject.mode
     components = [w for w in subject.workloads if w.long_running and subject.roles.role_of(w) in roles]
-    migrations = [(w, c) for w, c in _migration_jobs(subject, subject.objects) if _runs_in(w.obj.hook, mode)]
+    migrations = [(w, c) for w, c in _migration_workloads(subject, subject.objects) if _runs_in(w.obj.hook, mode)]
     if not components:
         return
     if not migrations:

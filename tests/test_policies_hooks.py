@@ -157,6 +157,19 @@ def test_component_that_does_not_wait_for_a_post_install_migration_fails(make_ch
     assert all(f["related"][0]["name"] == "rel-migrate" for f in run.findings("migration-ordering"))
 
 
+def test_a_migration_deployment_is_recognised_and_components_must_wait_for_it(make_chart, run_policies):
+    migrations = deployment("db-migrations").replace('args: ["airflow", "db-migrations"]',
+                                                     'args: ["python", "-u", "/mnt/scripts/db_migrations.py"]')
+    chart = make_chart({
+        "templates/migrations.yaml": migrations,
+        "templates/scheduler.yaml": deployment("scheduler", init=WAIT_INIT),
+        "templates/triggerer.yaml": deployment("triggerer"),
+    })
+    run = run_policies("--chart", str(chart), "--mode", "install", *MIGRATION)
+    assert run.failed_objects("migration-ordering") == {"Deployment/rel-triggerer"}
+    assert run.findings("migration-ordering")[0]["related"][0]["name"] == "rel-db-migrations"
+
+
 def test_no_migration_job_fails_every_database_component(make_chart, run_policies):
     chart = make_chart({
         "templates/scheduler.yaml": deployment("scheduler", init=WAIT_INIT),

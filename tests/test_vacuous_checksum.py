@@ -68,3 +68,13 @@ def test_a_reloader_annotated_controller_is_not_reported(make_chart, run_policie
     run = run_coverage(make_chart, run_policies, ALWAYS, "existingSecret: my-fernet\nfernetKey: ''\n",
                        controller_annotations="{secret.reloader.stakater.com/reload: my-fernet}")
     assert run.result.ret == 0, run.result.stdout.str()
+
+
+def test_a_checksum_over_a_switched_off_feature_the_pod_does_not_read_passes(make_chart, run_policies):
+    """Dead weight, not a lie: nothing the pod reads escapes the checksum."""
+    feature = SECRET.replace("{{- if not .Values.existingSecret }}", "{{- if .Values.feature }}")
+    pod = scheduler(ALWAYS).split("          env:")[0]
+    chart = make_chart({"templates/secret.yaml": feature, "templates/scheduler.yaml": pod},
+                       values="feature: false\nfernetKey: ''\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
+    assert run.result.ret == 0, run.result.stdout.str()
