@@ -77,3 +77,15 @@ def render_counts() -> Callable[[pytest.RunResult], RenderStats]:
         return stats
 
     return counts
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The defect corpus's detection figure, from the outcomes its tests recorded (xdist included)."""
+    from tests.defects import OUTCOME_PROPERTY, detection_figure
+
+    outcomes = dict(value for reports in terminalreporter.stats.values() for report in reports
+                    if getattr(report, "when", None) == "call"
+                    for name, value in getattr(report, "user_properties", ()) if name == OUTCOME_PROPERTY)
+    if outcomes:
+        terminalreporter.write_sep("-", "defect corpus")
+        terminalreporter.write_line(detection_figure(outcomes))

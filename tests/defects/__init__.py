@@ -57,6 +57,25 @@ def all_defects() -> list[Defect]:
     return found
 
 
+#: Name under which each corpus test records ``(defect id, outcome)``; the
+#: records reach the pytest-xdist controller with the test reports.
+OUTCOME_PROPERTY = "chartpolicy.defect-outcome"
+CAUGHT, PASSED = "caught", "passed"
+
+
+def detection_figure(outcomes: dict[str, str]) -> str:
+    """Defects caught, near misses passed and false positives, over the defects that ran."""
+    ran = [d for d in all_defects() if d.id in outcomes]
+    defects = [d for d in ran if not d.near_miss]
+    near_misses = [d for d in ran if d.near_miss]
+    caught = sum(outcomes[d.id] == CAUGHT for d in defects)
+    passed = sum(outcomes[d.id] == PASSED for d in near_misses)
+    false_positives = sum(outcomes[d.id] == "false positive" for d in ran)
+    partial = "" if len(ran) == len(all_defects()) else f" (only {len(ran)} of {len(all_defects())} defects ran)"
+    return (f"defect corpus: {caught}/{len(defects)} defects caught, {passed}/{len(near_misses)} near misses "
+            f"passed, {false_positives} false positive(s), over {len({d.policy for d in ran})} policies{partial}")
+
+
 def apply_edits(defect: Defect, chart: Path) -> None:
     """Patch a copy of the chart in place; a missing old text is an error naming the defect."""
     for relative, replacements in defect.edits.items():
