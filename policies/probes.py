@@ -122,7 +122,7 @@ def _step(words: list[str], then: str = "") -> Step:
     words, execs = list(words), False
     while words:
         head = words[0].rsplit("/", 1)[-1]
-        if "=" in words[0] and not words[0].startswith("=") and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0]):
             words.pop(0)
         elif head in WRAPPERS:
             execs = execs or head == "exec"
@@ -179,7 +179,6 @@ def meaningless_status(script: ProbeScript) -> str | None:
     if before.then in (";", "||", "|") and (last.program in ALWAYS_SUCCEED or exits_zero):
         return f"the script ends with `{last}` after `{before}` ({before.then!r}): its status is not the check's"
     return None
-
 
 
 @policy("probe-exec-process-scan", tiers=("offline", "live"))

@@ -211,23 +211,30 @@ def uses_kubernetes_executor(subject):
                for w in subject.workloads for c in w.containers for env in c.spec.get("env") or [])
 
 
+def split_image(image):
+    """``registry:5000/repo/name:tag@sha256:...`` -> (repository, tag, digest); missing parts are ``""``."""
+    reference, _, digest = image.partition("@")
+    path, _, name = reference.rpartition("/")
+    name, _, tag = name.partition(":")
+    return (f"{path}/{name}" if path else name), tag, digest
+
+
 def recognised_api_client(container, role, kubernetes_executor):
     """Why a container needs the Kubernetes API by the built-in rules, or None."""
     words = [str(w) for w in (container.spec.get("command") or []) + (container.spec.get("args") or [])]
     programs = {w.rsplit("/", 1)[-1] for part in words for w in part.split()}
     if programs & API_CLIENTS:
-        return f"it runs {sorted(programs & API_CLIENTS)[0]}"
+        return f"it runs {min(programs & API_CLIENTS)}"
     if "airflow" in programs and "kubernetes" in programs:
         return "it runs `airflow kubernetes`"
-    repository = container.image.split("@")[0].rsplit(":", 1)[0] if ":" in container.image.rsplit("/", 1)[-1] \
-        else container.image.split("@")[0]
+    repository, _, _ = split_image(container.image)
     if repository.rsplit("/", 1)[-1] in API_CLIENT_IMAGES:
         return f"its image {repository} is a Kubernetes client"
     if kubernetes_executor and container.kind == "main":
         component = ({role} & EXECUTOR_API_ROLES if container.name == role else set()) or (
             programs & EXECUTOR_API_COMMANDS if "airflow" in programs else set())
         if component:
-            return f"the {sorted(component)[0]} launches or reads task pods with the KubernetesExecutor"
+            return f"the {min(component)} launches or reads task pods with the KubernetesExecutor"
     return None
 
 
@@ -393,10 +400,9 @@ def image_problem(image):
     """Why an image reference is not pinned, or None."""
     if not image:
         return "has no image"
-    if "@sha256:" in image:
+    _, tag, digest = split_image(image)
+    if digest:
         return None
-    name = image.rsplit("/", 1)[-1]
-    tag = name.split(":", 1)[1] if ":" in name else ""
     if not tag:
         return f"image {image} has no tag (it means latest)"
     if tag == "latest":
@@ -589,7 +595,7 @@ def test_shared_secret_consistency(subject, violations):
             counts[reader[3]] = counts.get(reader[3], 0) + 1
         if len(counts) < 2:
             continue
-        intended = sorted(counts, key=lambda source: (-counts[source], source))[0]
+        intended = min(counts, key=lambda source: (-counts[source], source))
         for workload, container, name, source in readers:
             if source != intended:
                 violations.add(workload, f"{name} ({group}) comes from {source}, but {counts[intended]} other "

@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.defects import (CAUGHT, OUTCOME_PROPERTY, PASSED, Defect, all_defects, apply_edits, copy_chart,
-                           detection_figure)
+from tests.defects import (
+    CAUGHT,
+    OUTCOME_PROPERTY,
+    PASSED,
+    Defect,
+    all_defects,
+    apply_edits,
+    copy_chart,
+    detection_figure,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "charts_under_test" / "charts.yaml"

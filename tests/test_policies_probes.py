@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from chartpolicy.policies.probes import meaningless_status, probe_script
 
 

@@ -54,8 +54,8 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
             "",
             f"### {info.id}",
             "",
-            f"Tiers: {', '.join(info.tiers)}. Profiles: {', '.join(info.profiles) or 'every scenario'}. "
-            f"Runs {runs} (`{info.function}` in `policies/{info.family}.py`).",
+            (f"Tiers: {', '.join(info.tiers)}. Profiles: {', '.join(info.profiles) or 'every scenario'}. "
+            f"Runs {runs} (`{info.function}` in `policies/{info.family}.py`)."),
             "",
             sections[""],
         ]

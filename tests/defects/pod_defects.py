@@ -67,15 +67,15 @@ DEFECTS = [
         "probe-exec-process-scan/pgrep-scheduler", "probe-exec-process-scan", "default",
         "scheduler liveness replaced by `sh -c \"pgrep -f 'airflow scheduler'\"` (fails under hidepid)",
         edits={SCHEDULER: [("          livenessProbe:\n            tcpSocket:\n              port: serve-logs\n",
-                            "          livenessProbe:\n            exec:\n              command: [\"sh\", \"-c\", "
-                            "\"pgrep -f 'airflow scheduler'\"]\n")]},
+                            ("          livenessProbe:\n            exec:\n              command: [\"sh\", \"-c\", "
+                            "\"pgrep -f 'airflow scheduler'\"]\n"))]},
         expect=frozenset({"Deployment/ref-scheduler:scheduler"}),
     ),
     Defect(
         "probe-exec-process-scan/masked-status", "probe-exec-process-scan", "default",
         "dag-processor liveness check followed by `; echo checked`: the probe always succeeds",
-        edits={DAG_PROCESSOR: [(DAG_PROCESSOR_CHECK, '["sh", "-c", "airflow jobs check --job-type DagProcessorJob '
-                                                     '--local; echo checked"]')]},
+        edits={DAG_PROCESSOR: [(DAG_PROCESSOR_CHECK, ('["sh", "-c", "airflow jobs check --job-type DagProcessorJob '
+                                                     '--local; echo checked"]'))]},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
     Defect(
@@ -87,8 +87,8 @@ DEFECTS = [
     Defect(
         "probe-exec-process-scan/near-miss-exec-form", "probe-exec-process-scan", "default",
         "dag-processor liveness as `sh -c 'CONNECTION_CHECK_MAX_COUNT=0 exec airflow jobs check ...'` (correct)",
-        edits={DAG_PROCESSOR: [(DAG_PROCESSOR_CHECK, '["sh", "-c", "CONNECTION_CHECK_MAX_COUNT=0 exec airflow jobs '
-                                                     'check --job-type DagProcessorJob --local"]')]},
+        edits={DAG_PROCESSOR: [(DAG_PROCESSOR_CHECK, ('["sh", "-c", "CONNECTION_CHECK_MAX_COUNT=0 exec airflow jobs '
+                                                     'check --job-type DagProcessorJob --local"]'))]},
     ),
     Defect(
         "probe-exec-process-scan/near-miss-proc-comm", "probe-exec-process-scan", "default",
@@ -105,16 +105,16 @@ DEFECTS = [
     Defect(
         "probe-liveness-present/git-sync-sidecar", "probe-liveness-present", "kubernetes-executor",
         "git-sync sidecar liveness removed (a stuck sync is never restarted)",
-        edits={HELPERS: [("  livenessProbe:\n    httpGet:\n      path: /\n      port: git-sync\n"
-                          "    initialDelaySeconds: 30\n    periodSeconds: 30\n    failureThreshold: 5\n", "")]},
+        edits={HELPERS: [(("  livenessProbe:\n    httpGet:\n      path: /\n      port: git-sync\n"
+                          "    initialDelaySeconds: 30\n    periodSeconds: 30\n    failureThreshold: 5\n"), "")]},
         expect=frozenset({"Deployment/ref-dag-processor:git-sync", "StatefulSet/ref-triggerer:git-sync"}),
     ),
     Defect(
         "probe-liveness-present/near-miss-startup-removed", "probe-liveness-present", "default",
         "api-server startup probe removed; its liveness probe stays",
-        edits={API_SERVER: [("          startupProbe:\n            httpGet:\n              path: /api/v2/version\n"
+        edits={API_SERVER: [(("          startupProbe:\n            httpGet:\n              path: /api/v2/version\n"
                              "              port: api-server\n            periodSeconds: 10\n"
-                             "            failureThreshold: 30\n", "")]},
+                             "            failureThreshold: 30\n"), "")]},
     ),
     # --- probe-readiness-present -------------------------------------------------
     Defect(
@@ -168,8 +168,8 @@ DEFECTS = [
         "openshift-arbitrary-uid/task-pod-fsgroup", "openshift-arbitrary-uid", "openshift",
         "task pod template sets fsGroup 50000 even on OpenShift",
         edits={HELPERS: [('  securityContext:\n    {{- include "airflow.airflowPodSecurityContext" . | nindent 4 }}\n',
-                          '  securityContext:\n    {{- include "airflow.airflowPodSecurityContext" . | nindent 4 }}\n'
-                          '    fsGroup: 50000\n')]},
+                          ('  securityContext:\n    {{- include "airflow.airflowPodSecurityContext" . | nindent 4 }}\n'
+                          '    fsGroup: 50000\n'))]},
         expect=frozenset({"ConfigMap/ref-pod-template"}),
     ),
     Defect(
@@ -189,8 +189,8 @@ DEFECTS = [
         "openshift-scc-subject-coverage/host-path-logs", "openshift-scc-subject-coverage", "openshift",
         "api-server writes logs to a hostPath volume without an SCC that allows host directories",
         edits={API_SERVER: [("        - name: logs\n          emptyDir: {}",
-                             "        - name: logs\n          hostPath:\n            path: /var/log/airflow\n"
-                             "            type: DirectoryOrCreate")]},
+                             ("        - name: logs\n          hostPath:\n            path: /var/log/airflow\n"
+                             "            type: DirectoryOrCreate"))]},
         expect=frozenset({"Deployment/ref-api-server"}),
     ),
     Defect(
@@ -247,19 +247,19 @@ subjects:
         "the kube-api-access token volume copied into the dag-processor, which never calls the API",
         edits={DAG_PROCESSOR: [
             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
-             '          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
-             '            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}'),
+             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
+             '            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}')),
             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}',
-             '      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
-             '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}'),
+             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
+             '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}')),
         ]},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
     Defect(
         "sa-token-least-privilege/near-miss-sa-says-no", "sa-token-least-privilege", "default",
         "task pod template drops automountServiceAccountToken: false, but its ServiceAccount still says false",
-        edits={HELPERS: [("  serviceAccountName: {{ include \"airflow.fullname\" . }}-worker\n"
-                          "  automountServiceAccountToken: false\n",
+        edits={HELPERS: [(("  serviceAccountName: {{ include \"airflow.fullname\" . }}-worker\n"
+                          "  automountServiceAccountToken: false\n"),
                           "  serviceAccountName: {{ include \"airflow.fullname\" . }}-worker\n")]},
     ),
     # --- secret-least-privilege --------------------------------------------------
@@ -268,17 +268,17 @@ subjects:
         "the signing private key (and its checksum) copied into the dag-processor, a validator (seed 004)",
         edits={DAG_PROCESSOR: [
             ('        {{- include "airflow.validatorChecksums" . | nindent 8 }}',
-             '        {{- include "airflow.validatorChecksums" . | nindent 8 }}\n'
+             ('        {{- include "airflow.validatorChecksums" . | nindent 8 }}\n'
              '        checksum/signing-private-key: {{ include (print $.Template.BasePath '
-             '"/secrets/signing-private-key-secret.yaml") . | sha256sum }}'),
+             '"/secrets/signing-private-key-secret.yaml") . | sha256sum }}')),
             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
-             '          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
+             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
              '            - name: signing-private-key\n              mountPath: /opt/airflow/keys/private\n'
-             '              readOnly: true'),
+             '              readOnly: true')),
             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}',
-             '      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
+             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
              '        - name: signing-private-key\n          secret:\n'
-             '            secretName: {{ include "airflow.signingPrivateKeySecretName" . }}'),
+             '            secretName: {{ include "airflow.signingPrivateKeySecretName" . }}')),
         ]},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
@@ -305,15 +305,15 @@ subjects:
     Defect(
         "evict-safety/annotation-dropped", "evict-safety", "default",
         "the safe-to-evict annotation dropped from the task pod template",
-        edits={HELPERS: [("    cluster-autoscaler.kubernetes.io/safe-to-evict: "
-                          "{{ .Values.workers.safeToEvict | toString | quote }}\n", "")]},
+        edits={HELPERS: [(("    cluster-autoscaler.kubernetes.io/safe-to-evict: "
+                          "{{ .Values.workers.safeToEvict | toString | quote }}\n"), "")]},
         expect=frozenset({"ConfigMap/ref-pod-template"}),
     ),
     Defect(
         "evict-safety/near-miss-karpenter", "evict-safety", "default",
         "task pods protected with karpenter.sh/do-not-disrupt instead",
-        edits={HELPERS: [("    cluster-autoscaler.kubernetes.io/safe-to-evict: "
-                          "{{ .Values.workers.safeToEvict | toString | quote }}\n",
+        edits={HELPERS: [(("    cluster-autoscaler.kubernetes.io/safe-to-evict: "
+                          "{{ .Values.workers.safeToEvict | toString | quote }}\n"),
                           "    karpenter.sh/do-not-disrupt: \"true\"\n")]},
     ),
     # --- image-tag-pinned --------------------------------------------------------
@@ -348,8 +348,8 @@ subjects:
     Defect(
         "gitsync-known-hosts/file-not-mounted", "gitsync-known-hosts", "kubernetes-executor",
         "the known_hosts mount dropped: git-sync has no host keys to check against",
-        edits={HELPERS: [("    - name: git-known-hosts\n      mountPath: /etc/git-secret/known_hosts\n"
-                          "      subPath: known_hosts\n      readOnly: true\n", "")]},
+        edits={HELPERS: [(("    - name: git-known-hosts\n      mountPath: /etc/git-secret/known_hosts\n"
+                          "      subPath: known_hosts\n      readOnly: true\n"), "")]},
         expect=frozenset(GIT_SYNC_OWNERS),
     ),
     Defect(
