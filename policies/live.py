@@ -99,7 +99,8 @@ def test_live_rollout_fresh(subject, violations):
 
 
 def _check_checksums(workload, pod, rolling, violations):
-    stale = sorted(k for k, v in workload.annotations.items() if k.startswith("checksum/") and pod.annotations.get(k) != v)
+    stale = sorted(key for key, value in workload.annotations.items()
+                   if key.startswith("checksum/") and pod.annotations.get(key) != value)
     if stale and rolling:
         violations.notice(f"{workload.name}: rollout in progress; pod {pod.name} still has the old {stale[0]}")
     elif stale:
@@ -224,7 +225,8 @@ def differing_fields(expected, actual, path):
                 if entry["name"] not in by_name:
                     yield f"{where}[{entry['name']}]: in the manifest, not live"
                 else:
-                    yield from differing_fields(entry, by_name[entry["name"]], path[:-1] + (f"{path[-1]}[{entry['name']}]",))
+                    named = path[:-1] + (f"{path[-1]}[{entry['name']}]",)
+                    yield from differing_fields(entry, by_name[entry["name"]], named)
         elif len(expected) != len(actual) and not all(isinstance(e, dict) for e in expected):
             yield f"{where}: manifest {_show(expected)}, live {_show(actual)}"
         else:

@@ -76,7 +76,8 @@ def release_record(files: dict[str, str], *, revision: int = 1, status: str = "d
     payload = {"name": release, "namespace": namespace, "version": revision,
                "info": {"status": status, "last_deployed": stamp(INSTALLED)},
                "chart": {"metadata": {"name": "airflow", "version": "1.0.0"}, "templates": [{"name": "x"}]},
-               "config": {"fernetKey": "values-fernet-key-in-clear", "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
+               "config": {"fernetKey": "values-fernet-key-in-clear",
+                          "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
                "manifest": manifest, "hooks": hooks}
     encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",

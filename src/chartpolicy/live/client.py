@@ -154,7 +154,8 @@ class ClusterReader:
         metadata_only = kind == "Secret" and not self.read_secret_data
         accept = METADATA_ONLY.format(list="") if metadata_only else "application/json"
         where = f" in namespace {namespace}" if resource.namespaced else ""
-        body = self._read(f"reading {kind} {name}{where}", Request("GET", resource.path(namespace, name), accept=accept),
+        request = Request("GET", resource.path(namespace, name), accept=accept)
+        body = self._read(f"reading {kind} {name}{where}", request,
                           redact_secret if kind == "Secret" else lambda b: b)
         return _as_object(body, api_version, kind) if body is not None else None
 

@@ -54,7 +54,8 @@ def group_root_problems(host: Any, paths: Iterable[str]) -> list[str]:
             if node.gid != 0:
                 problems.append(f"{entry} is group-owned by GID {node.gid}, not 0 (chown :0)")
             if user != group:
-                problems.append(f"{entry} has mode {mode:o}: group bits {group} differ from user bits {user} (chmod g=u)")
+                problems.append(f"{entry} has mode {mode:o}: group bits {group} differ from user bits {user} "
+                                f"(chmod g=u)")
     return problems
 
 

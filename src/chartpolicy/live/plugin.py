@@ -70,7 +70,8 @@ class LiveSession:
         self._subjects: dict[str, LiveSubject | LiveError] = {}
         self._reader: ClusterReader | None = None
         if self.snapshot_path and option("live_record"):
-            raise pytest.UsageError("--live-record records a cluster: with --live-snapshot there is nothing new to record")
+            raise pytest.UsageError("--live-record records a cluster: with --live-snapshot there is nothing new "
+                                    "to record")
         if self.snapshot_path:
             release, namespace = self._snapshot_release(option("release"), option("namespace"))
         else:

@@ -83,7 +83,8 @@ def decode_release(secret: dict[str, Any]) -> dict[str, Any]:
             payload = gzip.decompress(payload)
         release = json.loads(payload)
     except (KeyError, TypeError, ValueError, binascii.Error, OSError, EOFError) as error:
-        raise LiveError(f"Secret {name} is not a readable Helm release record ({type(error).__name__}: {error})") from None
+        raise LiveError(f"Secret {name} is not a readable Helm release record "
+                        f"({type(error).__name__}: {error})") from None
     chart = (release.get("chart") or {}).get("metadata") or {}
     return {
         "name": release.get("name"), "namespace": release.get("namespace"), "version": release.get("version"),
