@@ -184,13 +184,13 @@ def test_openshift_scc_subject_coverage(subject, violations):
     Per object in the manifest, when the cluster's administrators grant the
     SCC outside the chart.
     """
+    rendered = {scc.name: scc.body for scc in subject.objects.of_kind("SecurityContextConstraints")}
     for workload in violations.examine(subject.workloads):
         needs = scc_needs(workload)
         if not needs:
             continue
         namespace = workload.obj.namespace or subject.options.namespace
         granted = granted_sccs(subject.objects, namespace, workload.service_account)
-        rendered = {scc.name: scc.body for scc in subject.objects.of_kind("SecurityContextConstraints")}
         for need, detail in sorted(needs.items()):
             stock_need = "capabilities" if need.startswith("capability:") else need
             if "*" in granted or any(_allows(rendered[name], need) if name in rendered

@@ -173,6 +173,18 @@ DEFECTS = [
         expect=frozenset({"ConfigMap/ref-pod-template"}),
     ),
     Defect(
+        "openshift-arbitrary-uid/guard-covers-groups-only", "openshift-arbitrary-uid", "openshift",
+        "the pod security helper's OpenShift guard moved below runAsUser: every pod pins its UID",
+        edits={HELPERS: [('{{- if not (include "airflow.openshift" .root) }}\nrunAsUser: {{ .uid }}\n',
+                          'runAsUser: {{ .uid }}\n{{- if not (include "airflow.openshift" .root) }}\n')]},
+        expect=frozenset({
+            "ConfigMap/ref-pod-template", "CronJob/ref-cleanup", "CronJob/ref-cleanup-orphans",
+            "Deployment/ref-api-server", "Deployment/ref-dag-processor", "Deployment/ref-pgbouncer",
+            "Deployment/ref-scheduler", "Deployment/ref-statsd", "Job/ref-key-bootstrap",
+            "Job/ref-run-airflow-migrations", "StatefulSet/ref-triggerer",
+        }),
+    ),
+    Defect(
         "openshift-arbitrary-uid/near-miss-group-zero", "openshift-arbitrary-uid", "openshift",
         "scheduler container sets runAsNonRoot and runAsGroup 0 (allowed: OpenShift's group is 0)",
         edits={SCHEDULER: [(CONTAINER_SECURITY, CONTAINER_SECURITY + "\n            runAsNonRoot: true"
@@ -254,6 +266,28 @@ subjects:
              '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}')),
         ]},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
+    ),
+    Defect(
+        "sa-token-least-privilege/log-groomer-sidecar", "sa-token-least-privilege", "default",
+        "a log-groomer sidecar added to the scheduler with the scheduler's mounts, token included (seed 001)",
+        edits={SCHEDULER: [("      containers:\n", """\
+      containers:
+        - name: scheduler-log-groomer
+          {{- include "airflow.image" (dict "root" . "name" "airflow") | nindent 10 }}
+          args: ["bash", "/clean-logs"]
+          livenessProbe:
+            exec:
+              command: ["test", "-d", "/opt/airflow/logs"]
+          resources:
+            {{- toYaml .Values.scheduler.resources | nindent 12 }}
+          securityContext:
+            {{- include "airflow.containerSecurityContext" . | nindent 12 }}
+          volumeMounts:
+            - name: logs
+              mountPath: /opt/airflow/logs
+            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}
+""")]},
+        expect=frozenset({"Deployment/ref-scheduler:scheduler-log-groomer"}),
     ),
     Defect(
         "sa-token-least-privilege/near-miss-sa-says-no", "sa-token-least-privilege", "default",
