@@ -218,7 +218,7 @@ def differing_fields(expected, actual, path):
     elif isinstance(expected, list):
         if not isinstance(actual, list):
             yield f"{where}: manifest sets a list, live has {_show(actual)}"
-        elif all(isinstance(e, dict) and "name" in e for e in expected):
+        elif _named_uniquely(expected) and _named_uniquely(actual):
             # Matched by name: an injected sidecar is an extra live entry, not a change.
             by_name = {a.get("name"): a for a in actual if isinstance(a, dict)}
             for entry in expected:
@@ -235,7 +235,7 @@ def differing_fields(expected, actual, path):
                     yield f"{where}[{index}]: in the manifest, not live"
                 else:
                     yield from differing_fields(entry, actual[index], path[:-1] + (f"{path[-1]}[{index}]",))
-    elif not _same_scalar(expected, actual):
+    elif not _same_scalar(expected, actual, quantity=any(part in ("limits", "requests") for part in path)):
         yield f"{where}: manifest {_show(expected)}, live {_show(actual)}"
 
 
@@ -243,12 +243,20 @@ def _unset(value):
     return value is None or value == {} or value == []
 
 
-def _same_scalar(expected, actual):
+def _named_uniquely(entries):
+    """Entries that are mappings with distinct names (containers, env, ports; not volumeMounts)."""
+    names = [e.get("name") for e in entries if isinstance(e, dict)]
+    return len(names) == len(entries) and None not in names and len(set(names)) == len(names)
+
+
+def _same_scalar(expected, actual, *, quantity):
     if expected == actual or str(expected) == str(actual):
         return True
+    if not quantity:
+        return False
     from kubernetes.utils import parse_quantity
 
-    try:  # resource quantities: the server writes 0.5 as 500m and 1Gi as 1Gi
+    try:  # resource quantities: the server writes 0.5 CPU as 500m
         return parse_quantity(expected) == parse_quantity(actual)
     except (ValueError, TypeError):
         return False

@@ -142,6 +142,7 @@ def test_drift_reports_changed_fields_and_ignores_defaults_restarts_autoscaling_
                           "minReplicas": 1, "maxReplicas": 3}})
     assert run_live().findings("live-drift") == []
 
+    scheduler["metadata"]["labels"]["component"] = "scheduler-2"
     template["spec"]["containers"][0]["image"] = "apache/airflow:2.0.0-hotfix"
     cluster.put(scheduler)
     cluster.remove("Service", "ref-statsd", "airflow")
@@ -150,6 +151,7 @@ def test_drift_reports_changed_fields_and_ignores_defaults_restarts_autoscaling_
     drift = next(f for f in run.findings("live-drift") if f["object"]["kind"] == "Deployment")
     assert "spec.template.spec.containers[scheduler].image" in drift["message"]
     assert "apache/airflow:2.0.0-hotfix" in drift["message"] and "replicas" not in drift["message"]
+    assert "metadata.labels.component: manifest 'scheduler', live 'scheduler-2'" in drift["message"]
     assert drift["source"] == "templates/scheduler/scheduler-deployment.yaml"
 
 
@@ -332,3 +334,23 @@ def test_live_findings_are_waived_by_the_annotation_on_the_live_object(run_live,
     waived = run.findings("live-rollout-fresh", "waived")
     assert [f["object"]["name"][:13] for f in waived] == ["ref-scheduler"]
     assert run.findings("live-rollout-fresh", "fail")
+
+
+def test_drift_compares_quantities_by_value_and_lists_without_unique_names_by_position():
+    from chartpolicy.policies.live import differing_fields
+
+    manifest = {"spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "0.5"}},
+                                         "volumeMounts": [{"name": "config", "mountPath": "/a", "subPath": "a"},
+                                                          {"name": "config", "mountPath": "/b", "subPath": "b"}]}],
+                         "version": "3.1"}}
+    live = {"spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "500m"}},
+                                     "volumeMounts": [{"name": "config", "mountPath": "/a", "subPath": "a"},
+                                                      {"name": "config", "mountPath": "/b", "subPath": "b"}]}],
+                     "version": "3.1"}}
+    assert list(differing_fields(manifest, live, ())) == []
+    live["spec"]["version"] = "3.10"
+    live["spec"]["containers"][0]["volumeMounts"][1]["subPath"] = "c"
+    assert list(differing_fields(manifest, live, ())) == [
+        "spec.containers[app].volumeMounts[1].subPath: manifest 'b', live 'c'",
+        "spec.version: manifest '3.1', live '3.10'",
+    ]
