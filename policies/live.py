@@ -9,6 +9,8 @@ from chartpolicy.objects import LONG_RUNNING_KINDS, ObjectRef, Workload, workloa
 CONSUMED_CONTENT = ("Secret", "ConfigMap")
 CONTENT_FIELDS = ("f:data", "f:stringData", "f:binaryData")
 ROLLOUT_RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+#: Published and kept current in every namespace by the cluster; kubelets refresh them in running pods.
+CLUSTER_PUBLISHED = frozenset({("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "openshift-service-ca.crt")})
 
 
 def _long_running(subject):
@@ -115,7 +117,8 @@ def _check_started_after_changes(subject, workload, pod, grace, violations):
     reads: dict[tuple, list[str]] = {}
     for consumption in spec.consumptions:
         consumed = subject.objects.get(consumption.target)
-        if consumption.kind in CONSUMED_CONTENT and consumed is not None and consumption.via != "imagePullSecrets":
+        if consumption.kind in CONSUMED_CONTENT and consumed is not None and consumption.via != "imagePullSecrets" \
+                and (consumption.kind, consumption.name) not in CLUSTER_PUBLISHED:
             containers = [consumption.container] if consumption.container else \
                 [c.name for c in spec.containers if c.kind == "main"]
             for container in containers:

@@ -105,6 +105,11 @@ def test_in_place_data_update_is_caught_like_a_recreation_but_a_label_change_is_
                    "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}}
     secret["metadata"] = {**secret["metadata"], "managedFields": [labels_only]}
     cluster.put(secret)
+    ca = find(cluster.objects(), "ConfigMap", "kube-root-ca.crt")
+    ca["metadata"]["managedFields"] = [{"manager": "kube-controller-manager", "operation": "Update",
+                                       "time": stamp(SECRET_CHANGED), "fieldsV1": {"f:data": {"f:ca.crt": {}}}}]
+    cluster.put(ca)
+    assert consumers_of(cluster.objects(), "ConfigMap", "kube-root-ca.crt")
     assert run_live().findings("live-rollout-fresh") == []
 
     data_update = {"manager": "argocd-controller", "operation": "Update", "time": stamp(SECRET_CHANGED),
