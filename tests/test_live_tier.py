@@ -359,3 +359,15 @@ def test_drift_compares_quantities_by_value_and_lists_without_unique_names_by_po
         "spec.containers[app].volumeMounts[1].subPath: manifest 'b', live 'c'",
         "spec.version: manifest '3.1', live '3.10'",
     ]
+
+
+def test_kube_context_chooses_the_cluster_and_its_namespace(run_policies, cluster, tmp_path):
+    config = json.loads(open(cluster.kubeconfig).read())
+    staging = {"name": "staging", "context": {"cluster": "fake", "user": "fake", "namespace": "airflow"}}
+    config["clusters"].append({"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}})
+    config["contexts"] = [{"name": "fake", "context": {"cluster": "gone", "user": "fake"}}, staging]
+    path = tmp_path / "two-contexts"
+    path.write_text(json.dumps(config))
+    run = run_policies(f"--kubeconfig={path}", "--kube-context=staging", "--release=ref")
+    assert run.result.ret == 0, run.result.stdout.str()
+    assert run.report["subjects"][0]["scenario"] == "airflow/ref"
