@@ -34,7 +34,7 @@ from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping
 
 from chartpolicy.engine import ChartError, ChartFiles
-from chartpolicy.objects import K8sObject, ObjectSet, Workload, parse_manifests
+from chartpolicy.objects import K8sObject, ObjectSet, Workload
 
 MARKER = "chartpolicy-perturbation"
 PERTURBED_STRING = "chartpolicy-perturbed"
@@ -85,8 +85,18 @@ def _neutralise_action(match: re.Match[str]) -> str:
     return "{{" + "".join(pieces) + "}}"
 
 
+#: Neutralised copies by chart digest: every subject of a chart probes the same copy.
+_neutralised: dict[str, ChartFiles] = {}
+
+
 def neutralise(chart: ChartFiles) -> ChartFiles:
     """The chart with every nondeterministic template function made deterministic."""
+    if chart.digest not in _neutralised:
+        _neutralised[chart.digest] = _neutralise_files(chart)
+    return _neutralised[chart.digest]
+
+
+def _neutralise_files(chart: ChartFiles) -> ChartFiles:
     changes = {}
     for path in chart.files:
         if "templates/" not in path or not path.endswith((".yaml", ".yml", ".tpl", ".txt", ".json")):
@@ -177,7 +187,7 @@ class CoverageProbe:
     @property
     def baseline(self) -> ObjectSet:
         if self._baseline is None:
-            self._baseline = ObjectSet(parse_manifests(self.baseline_files, self.rendered.options.namespace))
+            self._baseline = self.rendered.renderer.parse(self.baseline_files, self.rendered.options.namespace)
         return self._baseline
 
     @cached_property
@@ -268,7 +278,7 @@ class CoverageProbe:
         changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#all") for t in templates}
         try:
             files = self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart.with_changes(changes))
-            objects = ObjectSet(parse_manifests(files, self.rendered.options.namespace))
+            objects = self.rendered.renderer.parse(files, self.rendered.options.namespace)
         except ChartError:
             return set()  # the bit renders will say why
         proven = set()
