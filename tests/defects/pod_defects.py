@@ -1,4 +1,5 @@
-"""Defects of pods and containers: probes, identities, tokens, keys, images, host keys, shared secrets.
+"""Defects of pods and containers: probes, identities, tokens, keys, images, host keys, shared secrets,
+and the seed 000 pair (a dropped checksum annotation, a value generated at render time).
 
 Release name in the reference manifest: ``ref``.  Each policy has at least
 two defects it must catch and one near miss it must pass.
@@ -13,6 +14,9 @@ DAG_PROCESSOR = "templates/dag-processor/dag-processor-deployment.yaml"
 TRIGGERER = "templates/triggerer/triggerer-statefulset.yaml"
 STATSD = "templates/statsd/statsd-deployment.yaml"
 PGBOUNCER = "templates/pgbouncer/pgbouncer-deployment.yaml"
+RESET_SECRET = "templates/jobs/reset-database-secret.yaml"
+STATSD_CHECKSUM = "        checksum/statsd-mapping: "
+RESET_CONNECTION = "$c.sslmode | b64enc | quote }}\n"
 
 SCHEDULER_LIVENESS = """\
           livenessProbe:
@@ -415,5 +419,48 @@ subjects:
         "api-server also sets AIRFLOW__WEBSERVER__SECRET_KEY, from the same Secret and key",
         edits={API_SERVER: [(API_SERVER_ENV, API_SERVER_ENV + env_from_secret(
             12, "AIRFLOW__WEBSERVER__SECRET_KEY", "airflow.apiSecretKeySecretName", "api-secret-key"))]},
+    ),
+    # --- checksum-coverage (seed 000) ---------------------------------------------
+    Defect(
+        "checksum-coverage/fernet-checksum-dropped", "checksum-coverage", "default",
+        "the checksum of the Fernet key Secret dropped from the shared annotations (seed 000)",
+        edits={HELPERS: [(('checksum/fernet-key: {{ include (print $.Template.BasePath '
+                          '"/secrets/fernet-key-secret.yaml") . | sha256sum }}\n'), "")]},
+        expect=frozenset({"Deployment/ref-api-server", "Deployment/ref-scheduler", "Deployment/ref-dag-processor",
+                          "StatefulSet/ref-triggerer"}),
+    ),
+    Defect(
+        "checksum-coverage/statsd-mapping-checksum-dropped", "checksum-coverage", "default",
+        "statsd's mapping ConfigMap checksum replaced by an unrelated annotation",
+        edits={STATSD: [(STATSD_CHECKSUM + '{{ include (print $.Template.BasePath '
+                         '"/configmaps/statsd-mapping-configmap.yaml") . | sha256sum }}',
+                         '        prometheus.io/scrape: "true"')]},
+        expect=frozenset({"Deployment/ref-statsd"}),
+    ),
+    Defect(
+        "checksum-coverage/near-miss-renamed-checksum", "checksum-coverage", "default",
+        "statsd's checksum annotation renamed; it still hashes the mapping ConfigMap",
+        edits={STATSD: [(STATSD_CHECKSUM, "        checksum/statsd-config: ")]},
+    ),
+    # --- secret-determinism (seed 000) -------------------------------------------
+    Defect(
+        "secret-determinism/random-reset-token", "secret-determinism", "celery",
+        "the install-only reset hook's Secret gets a random token at render time",
+        edits={RESET_SECRET: [(RESET_CONNECTION,
+                               RESET_CONNECTION + "  reset-token: {{ randAlphaNum 32 | b64enc | quote }}\n")]},
+        expect=frozenset({"Secret/ref-reset-database"}),
+    ),
+    Defect(
+        "secret-determinism/render-time-in-configmap", "secret-determinism", "default",
+        "the key-bootstrap script ConfigMap records the render time (a new object on every GitOps sync)",
+        edits={"templates/jobs/key-bootstrap-configmap.yaml": [
+            ("    set -eu\n", "    set -eu\n    # rendered {{ now }}\n")]},
+        expect=frozenset({"ConfigMap/ref-key-bootstrap"}),
+    ),
+    Defect(
+        "secret-determinism/near-miss-derived-token", "secret-determinism", "celery",
+        "the reset hook's token derived from the release name: looks generated, renders the same every time",
+        edits={RESET_SECRET: [(RESET_CONNECTION, RESET_CONNECTION + "  reset-token: "
+                               "{{ printf \"%s-reset\" .Release.Name | sha256sum | b64enc | quote }}\n")]},
     ),
 ]
