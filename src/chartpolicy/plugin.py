@@ -229,6 +229,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("subject", subjects, ids=ids, indirect=True)
 
 
+_REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
+
+
 class RenderItem(pytest.Item):
     """Renders one subject; fails with the template error, names the chart and scenario."""
 
@@ -246,13 +249,22 @@ class RenderItem(pytest.Item):
             remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
         except ChartError as error:
             self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
+            self._skip_if_already_reported(str(error))
             self._record_error(str(error), error.file)
             raise
         self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
         if rendered.problems:
+            self._skip_if_already_reported("\n".join(rendered.problems))
             for problem in rendered.problems:
                 self._record_error(problem, "Chart.yaml")
             raise ChartError("\n".join(rendered.problems), file=f"{self.subject.chart.path}/Chart.yaml")
+
+    def _skip_if_already_reported(self, message: str) -> None:
+        """One failure per distinct error of a chart: a broken template is not reported once per mode and version."""
+        reported = self.config.stash.setdefault(_REPORTED_RENDER_ERRORS, {})
+        first = reported.setdefault((self.subject.chart.key, message), self.subject.id)
+        if first != self.subject.id:
+            pytest.skip(f"{self.subject.id}: the same error as render[{first}]")
 
     def _record_error(self, message: str, source: str | None) -> None:
         finding = Finding(policy="render", outcome="error", object=ObjectRef("Chart", None, self.subject.chart.key),
