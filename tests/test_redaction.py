@@ -93,7 +93,8 @@ def test_leak_by_exception(subject, violations):
 '''
 
 
-def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytester, monkeypatch):
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytester, monkeypatch, xdist):
     c = canaries()
     values = f"fernetKey: {c['Fernet']}\ndbPassword: {c['Password']}\nsetting: plain-setting\n"
     chart = make_chart(leaky_chart(c), values=values)
@@ -104,7 +105,7 @@ def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytes
         "-p", "no:cacheprovider", "--chart", str(chart), "--no-render-cache",
         "--policy-report", str(outputs["report.json"]), "--sarif", str(outputs["out.sarif"]),
         "--junitxml", str(outputs["junit.xml"]), "--write-baseline", str(outputs["base.json"]),
-        "-rA", "-vv", "--tb=long", "-o", "log_level=INFO", "-o", "junit_logging=all",
+        "-rA", "-vv", "--tb=long", "-o", "log_level=INFO", "-o", "junit_logging=all", *xdist,
     )
     assert result.ret == 1
     texts = {"stdout": result.stdout.str(), "stderr": result.stderr.str(),
