@@ -4,6 +4,7 @@ import re
 
 from chartpolicy import policy
 from chartpolicy.engine import ChartError
+from chartpolicy.perturbation import with_value_at
 
 #: Commands that destroy a database or its data (matched in command, args and mounted scripts).
 DESTRUCTIVE_PATTERNS = (
@@ -76,17 +77,6 @@ def _install_gate(subject):
     return None
 
 
-def _with_value(values, dotted, value):
-    parts = dotted.split(".")
-    copy = dict(values)
-    node = copy
-    for part in parts[:-1]:
-        node[part] = dict(node.get(part) or {})
-        node = node[part]
-    node[parts[-1]] = value
-    return copy
-
-
 @policy("install-only-hooks")
 def test_install_only_hooks(subject, violations):
     """A destructive Job (one that drops, resets or deletes a database or data)
@@ -156,7 +146,7 @@ def _check_gitops_gate(subject, violations, jobs):
         return
     try:
         gated_off = subject.rerender(purpose="install-only-hooks",
-                                     values=_with_value(subject.values, path, False))
+                                     values=with_value_at(subject.values, tuple(path.split(".")), False))
     except ChartError as error:
         violations.notice(f"could not render with `{path}: false` to prove the gate: {error}")
         return

@@ -413,7 +413,7 @@ def perturb_values(values: Mapping[str, Any], path: tuple[str, ...]) -> dict[str
     replacement = perturbed_value(current)
     if replacement is _UNCHANGEABLE:
         return None
-    return _set_path(values, path, replacement)
+    return with_value_at(values, path, replacement)
 
 
 _UNCHANGEABLE = object()
@@ -439,7 +439,8 @@ def perturbed_value(current: Any) -> Any:
     return _UNCHANGEABLE
 
 
-def _set_path(values: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+def with_value_at(values: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of ``values`` with ``value`` at ``path`` (maps on the way are copied, or created)."""
     copy = dict(values)
     node = copy
     for part in path[:-1]:
