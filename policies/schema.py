@@ -44,12 +44,17 @@ def _available(version):
 
 
 @lru_cache(maxsize=None)
+def _definitions(version):
+    """The shared definitions of one schema version (a large file: read once)."""
+    directory = f"kubernetes-json-schema/v{version}-local-strict"
+    return Resource.from_contents(k8s_schemas.schema_contents(f"{directory}/_definitions.json", version))
+
+
+@lru_cache(maxsize=None)
 def _validator(version, file_name):
     """A strict validator for one kind and API version, built once per process."""
-    directory = f"kubernetes-json-schema/v{version}-local-strict"
-    schema = k8s_schemas.schema_contents(f"{directory}/{file_name}", version)
-    definitions = k8s_schemas.schema_contents(f"{directory}/_definitions.json", version)
-    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    schema = k8s_schemas.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/{file_name}", version)
+    registry = _definitions(version) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
