@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from chartpolicy.findings import Violations
+from chartpolicy.plugin import state_of
 
 LOCATIONS_PROPERTY = "chartpolicy.locations"
 _KIND_LINE = re.compile(r"""^kind:[ \t]*["']?([A-Za-z0-9]+)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
@@ -135,8 +136,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def locator_of(config: pytest.Config) -> Locator:
     """The run's locator, with the charts of this session (known once the plugin has configured)."""
-    from chartpolicy.plugin import state_of
-
     locator = config.stash[LOCATOR]
     locator.charts = {chart.key: chart.path for chart in state_of(config).charts}
     return locator

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from chartpolicy.findings import WAIVERS_USED_PROPERTY, Notice
+from chartpolicy.plugin import state_of
 from chartpolicy.report import is_worker, record_of
 from chartpolicy.scenarios import Waiver
 
@@ -74,15 +75,11 @@ def ledger_of(config: pytest.Config) -> WaiverLedger:
 
 
 def manifest_waivers(config: pytest.Config) -> list[tuple[str, Waiver]]:
-    from chartpolicy.plugin import state_of
-
     return [(chart.key, waiver) for chart in state_of(config).charts for waiver in chart.waivers]
 
 
 def expiring_soon(config: pytest.Config) -> list[tuple[str, Waiver]]:
     """Waivers still valid today that expire within EXPIRY_WARNING_DAYS, soonest first."""
-    from chartpolicy.plugin import state_of
-
     today = state_of(config).today
     horizon = today + dt.timedelta(days=EXPIRY_WARNING_DAYS)
     soon = [(key, w) for key, w in manifest_waivers(config) if w.expires and today <= w.expires <= horizon]
