@@ -53,6 +53,9 @@ CHART_CASES = [
     ("not-a-chart", (), ["not-a-chart: not a chart: no Chart.yaml"]),
     # PyYAML places an unclosed flow sequence's error where it gave up: the end of the file.
     ("malformed-chart-yaml", (), ["malformed-chart-yaml/Chart.yaml:4: not valid YAML"]),
+    ("chart-yaml-without-version", (), ["chart-yaml-without-version/Chart.yaml: cannot load chart: validation: "
+                                        "chart.metadata.version is required"]),
+    ("corrupt-archive.tgz", (), ["corrupt-archive.tgz: cannot load chart:", "does not appear to be a gzipped archive"]),
     ("missing-dependency", (), ["missing-dependency/Chart.yaml",
                                 "dependency 'redis' (enabled by redis.enabled) is declared in Chart.yaml but missing "
                                 "from charts/"]),
@@ -62,6 +65,7 @@ CHART_CASES = [
     ("invalid-values-yaml", ("--values", "invalid-values-yaml/broken-values.yaml"),
      ["invalid-values-yaml/broken-values.yaml:4: not valid YAML"]),
     ("invalid-values-yaml", ("--values", "no-such-values.yaml"), ["no-such-values.yaml: values file not found"]),
+    ("invalid-values-yaml", ("--values", "list-values.yaml"), ["list-values.yaml: expected a mapping, found list"]),
     ("values-schema-violation", ("--values", "values-schema-violation/bad-values.yaml"),
      ["values-schema-violation/values.schema.json", "at '/replicas': got string, want integer"]),
     ("not-yaml-output", (), ["templates/config.yaml:7: rendered output is not valid YAML"]),
@@ -78,7 +82,7 @@ CHART_CASES = [
 @pytest.mark.parametrize("name, options, expected", CHART_CASES, ids=[f"{c[0]}{'-' + c[1][1] if c[1] else ''}"
                                                                        for c in CHART_CASES])
 def test_a_broken_chart_or_values_file_is_one_clear_failure(corpus, run_policies, name, options, expected):
-    chart = corpus(name)
+    chart = corpus(name, *[o for o in options if (CORPUS / o).is_file()])
     run = run_policies("--chart", str(chart), *options)  # install and upgrade: still one failure
     finding = assert_one_clear_failure(run, *expected)
     assert finding["policy"] == "render" and finding["object"]["kind"] == "Chart"

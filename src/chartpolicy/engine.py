@@ -237,7 +237,9 @@ class EmbeddedEngine:
                 with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
                     archive = Path(chart.save(tmp)).read_bytes()
         except helm_python.HelmError as exc:
-            raise ChartError(f"cannot load chart: {exc.detail}", file=str(path)) from None
+            # Helm's metadata validation is about Chart.yaml: say so.
+            where = f"{path}/Chart.yaml" if "chart.metadata" in exc.detail and p.is_dir() else str(path)
+            raise ChartError(f"cannot load chart: {exc.detail}", file=where) from None
         return ChartFiles(source=str(path), name=name, files=_unpack(archive, name))
 
     def _chart(self, chart: ChartFiles) -> Any:
