@@ -5,7 +5,7 @@ import importlib.resources
 import json
 import re
 import threading
-from functools import lru_cache
+from functools import cache
 
 import jsonschema
 import yaml
@@ -23,7 +23,7 @@ _LOCK = threading.Lock()
 _RESULTS: dict[tuple[str, str], tuple[str, str] | None] = {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_version(kube_version):
     """The newest bundled schema version not newer than ``kube_version`` (major.minor), or None."""
     wanted = Version(k8s_schemas.major_minor(kube_version.lstrip("v")))
@@ -36,21 +36,21 @@ def _schema_name(kind, api_version):
     return f"{kind.lower()}-{_GROUP_DOMAIN.sub(lambda m: m.group(1) + '-', api_version)}.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _available(version):
     directory = importlib.resources.files("kubernetes_validate").joinpath(
         f"kubernetes-json-schema/v{version}-local-strict")
     return frozenset(entry.name for entry in directory.iterdir())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _definitions(version):
     """The shared definitions of one schema version (a large file: read once)."""
     directory = f"kubernetes-json-schema/v{version}-local-strict"
     return Resource.from_contents(k8s_schemas.schema_contents(f"{directory}/_definitions.json", version))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(version, file_name):
     """A strict validator for one kind and API version, built once per process."""
     schema = k8s_schemas.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/{file_name}", version)

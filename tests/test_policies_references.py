@@ -54,7 +54,7 @@ def test_rendered_external_default_and_claim_template_references_pass(make_chart
     pod = (CONTAINER + "    envFrom: [{configMapRef: {name: '{{ .Release.Name }}-config'}}]\n"
            "    env:\n      - name: K\n        valueFrom: {secretKeyRef: {name: outside, key: k}}\n"
            "    volumeMounts: [{name: data, mountPath: /data}]\n")
-    files, values = pod_chart(pod, kind="StatefulSet", extra={
+    files, _ = pod_chart(pod, kind="StatefulSet", extra={
         **CONFIG,
         "templates/reader.yaml": """\
             apiVersion: batch/v1

@@ -4,7 +4,7 @@
 def workload(name, pod_metadata="", *, kind="Deployment", hook=False):
     hook_annotation = "  annotations: {helm.sh/hook: post-install}\n" if hook else ""
     restart = "      restartPolicy: Never\n" if kind == "Job" else ""
-    selector = "  selector: {matchLabels: {component: %s}}\n" % name if kind == "Deployment" else ""
+    selector = f"  selector: {{matchLabels: {{component: {name}}}}}\n" if kind == "Deployment" else ""
     return (
         f"apiVersion: {'apps/v1' if kind == 'Deployment' else 'batch/v1'}\nkind: {kind}\n"
         f"metadata:\n  name: '{{{{ .Release.Name }}}}-{name}'\n{hook_annotation}"

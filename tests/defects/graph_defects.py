@@ -36,8 +36,8 @@ WAIT_ARGS = 'args: ["airflow", "db", "check-migrations", "--migration-wait-timeo
 
 def pod_annotation(line):
     """Add ``line`` to the scheduler's pod-template annotations."""
-    return {SCHEDULER: [(SCHEDULER_ANNOTATIONS, f"      annotations:\n        {line}\n"
-                                                "        {{- include \"airflow.coreChecksums\" . | nindent 8 }}")]}
+    return {SCHEDULER: [(SCHEDULER_ANNOTATIONS, (f"      annotations:\n        {line}\n"
+                                                 "        {{- include \"airflow.coreChecksums\" . | nindent 8 }}"))]}
 
 
 DEFECTS = [
@@ -48,13 +48,13 @@ DEFECTS = [
            modes=("install",), expect=frozenset({"Job/ref-reset-database"})),
     Defect("install-only-hooks/reset-renders-on-upgrade", "install-only-hooks", "kubernetes-executor",
            "the reset gate forgets .Release.IsInstall: the reset Job renders on upgrade",
-           edits={HELPERS: [(RESET_GATE, "{{- if and .Values.installMode .Values.database.resetOnInstall }}true"
-                                         "{{ end -}}")]},
+           edits={HELPERS: [(RESET_GATE, ("{{- if and .Values.installMode .Values.database.resetOnInstall }}true"
+                                          "{{ end -}}"))]},
            modes=("upgrade",), expect=frozenset({"Job/ref-reset-database"})),
     Defect("install-only-hooks/gitops-reset-without-install-mode", "install-only-hooks", "gitops",
            "the reset gate relies on .Release.IsInstall alone, which every GitOps sync sets (seed 004)",
-           edits={HELPERS: [(RESET_GATE, "{{- if and .Release.IsInstall .Values.database.resetOnInstall }}true"
-                                         "{{ end -}}")]},
+           edits={HELPERS: [(RESET_GATE, ("{{- if and .Release.IsInstall .Values.database.resetOnInstall }}true"
+                                          "{{ end -}}"))]},
            expect=frozenset({"Job/ref-reset-database"})),
     Defect("install-only-hooks/near-miss-first-gitops-sync", "install-only-hooks", "gitops",
            "the operator marks the first GitOps sync with installMode: the gated reset renders, and only then",
@@ -75,14 +75,14 @@ DEFECTS = [
                              "StatefulSet/ref-triggerer"})),
     Defect("migration-ordering/near-miss-wait-in-a-shell", "migration-ordering", "default",
            "the wait runs through a shell with a longer timeout: still a wait",
-           edits={HELPERS: [(WAIT_ARGS, 'args: ["bash", "-c", "exec airflow db check-migrations '
-                                        '--migration-wait-timeout=120"]')]}),
+           edits={HELPERS: [(WAIT_ARGS, ('args: ["bash", "-c", "exec airflow db check-migrations '
+                                         '--migration-wait-timeout=120"]'))]}),
 
     # --- hook-dependency-order ------------------------------------------------
     Defect("hook-dependency-order/bootstrap-script-not-a-hook", "hook-dependency-order", "default",
            "the key-bootstrap script ConfigMap is an ordinary object: it does not exist when the pre-install Job runs",
-           edits={BOOTSTRAP_CM: [('    {{- include "airflow.hookAnnotations" (dict "hook" "pre-install,pre-upgrade" '
-                                  '"weight" -20) | nindent 4 }}\n', "")]},
+           edits={BOOTSTRAP_CM: [(('    {{- include "airflow.hookAnnotations" (dict "hook" "pre-install,pre-upgrade" '
+                                   '"weight" -20) | nindent 4 }}\n'), "")]},
            modes=("install",), expect=frozenset({"Job/ref-key-bootstrap"})),
     Defect("hook-dependency-order/bootstrap-account-after-job", "hook-dependency-order", "default",
            "the key-bootstrap ServiceAccount hook has a higher weight than its Job",
@@ -198,8 +198,8 @@ DEFECTS = [
     Defect("revision-independent-render/near-miss-controller-annotation", "revision-independent-render", "default",
            "the revision is recorded on the Deployment's own metadata, not its pod template",
            edits={SCHEDULER: [("  name: {{ $fullname }}-scheduler\n  labels:",
-                               "  name: {{ $fullname }}-scheduler\n  annotations:\n"
-                               "    deployed-revision: {{ .Release.Revision | quote }}\n  labels:")]}),
+                               ("  name: {{ $fullname }}-scheduler\n  annotations:\n"
+                                "    deployed-revision: {{ .Release.Revision | quote }}\n  labels:"))]}),
 
     # --- pod-template-stable-on-chart-bump ------------------------------------
     Defect("pod-template-stable-on-chart-bump/scheduler-chart-annotation", "pod-template-stable-on-chart-bump",
@@ -209,8 +209,8 @@ DEFECTS = [
     Defect("pod-template-stable-on-chart-bump/pod-labels-chart-version", "pod-template-stable-on-chart-bump",
            "default", "every pod template gets a helm.sh/chart label (a chart release restarts everything)",
            edits={HELPERS: [("{{- define \"airflow.podLabels\" -}}\ntier: airflow\n",
-                             "{{- define \"airflow.podLabels\" -}}\nhelm.sh/chart: {{ printf \"%s-%s\" "
-                             ".root.Chart.Name .root.Chart.Version | quote }}\ntier: airflow\n")]},
+                             ("{{- define \"airflow.podLabels\" -}}\nhelm.sh/chart: {{ printf \"%s-%s\" "
+                              ".root.Chart.Name .root.Chart.Version | quote }}\ntier: airflow\n"))]},
            expect=frozenset({"Deployment/ref-api-server", "Deployment/ref-dag-processor", "Deployment/ref-pgbouncer",
                              "Deployment/ref-scheduler", "Deployment/ref-statsd", "StatefulSet/ref-triggerer",
                              "CronJob/ref-cleanup", "CronJob/ref-cleanup-orphans"})),
