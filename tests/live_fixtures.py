@@ -58,7 +58,7 @@ def rendered_files() -> dict[str, str]:
 
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
-    return [(source, body) for source in sorted(files) for body in yaml.safe_load_all(files[source])
+    return [(source, body) for source in sorted(files) for body in yaml.load_all(files[source], Loader=yaml.CSafeLoader)
             if isinstance(body, dict) and body.get("kind")]
 
 
@@ -69,10 +69,10 @@ def is_hook(body: dict[str, Any]) -> bool:
 def release_record(files: dict[str, str], *, revision: int = 1, status: str = "deployed",
                    release: str = RELEASE, namespace: str = NAMESPACE) -> dict[str, Any]:
     """The ``sh.helm.release.v1.<name>.v<revision>`` Secret Helm writes (manifest without hooks)."""
-    manifest = "".join(f"---\n# Source: airflow/{source}\n{yaml.safe_dump(body, sort_keys=False)}"
+    manifest = "".join(f"---\n# Source: airflow/{source}\n{yaml.dump(body, Dumper=yaml.CSafeDumper, sort_keys=False)}"
                        for source, body in documents(files) if not is_hook(body))
     hooks = [{"name": body["metadata"]["name"], "kind": body["kind"], "path": f"airflow/{source}",
-              "manifest": yaml.safe_dump(body)} for source, body in documents(files) if is_hook(body)]
+              "manifest": yaml.dump(body, Dumper=yaml.CSafeDumper)} for source, body in documents(files) if is_hook(body)]
     payload = {"name": release, "namespace": namespace, "version": revision,
                "info": {"status": status, "last_deployed": stamp(INSTALLED)},
                "chart": {"metadata": {"name": "airflow", "version": "1.0.0"}, "templates": [{"name": "x"}]},
@@ -166,7 +166,7 @@ def healthy_release() -> list[dict[str, Any]]:
         if live["kind"] in LONG_RUNNING:
             workloads.append(live)
         if live["kind"] == "ConfigMap" and "pod_template_file.yaml" in (live.get("data") or {}):
-            task_template = yaml.safe_load(live["data"]["pod_template_file.yaml"])
+            task_template = yaml.load(live["data"]["pod_template_file.yaml"], Loader=yaml.CSafeLoader)
     for workload in workloads:
         objects += [pod_of(workload, i) for i in range(workload["spec"].get("replicas", 1))]
     # Created in the cluster by the key-bootstrap hook, and by Kubernetes in every namespace.
