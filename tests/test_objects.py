@@ -167,3 +167,10 @@ def test_selectors_and_jmespath_helpers():
     objects = parse_manifests({"templates/w.yaml": _workload("Deployment", "apps/v1", "spec.template")}, "ns")
     assert select("kind == 'Deployment'", objects) == objects
     assert search("spec.template.spec.containers[].name", objects[0].body) == ["main"]
+
+
+def test_scrubbing_removes_whole_secret_tokens_without_mangling_words():
+    redaction.remember("postgres")
+    redaction.remember("s3cr3t-Value")
+    assert redaction.scrub("postgresql://postgres:s3cr3t-Value@db/airflow") == \
+        "postgresql://<redacted>:<redacted>@db/airflow"

@@ -106,6 +106,10 @@ def scrub(text: str) -> str:
         if _pattern is None:
             # Longest first, so a value containing another is removed whole.
             alternatives = sorted(_known, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+            # Whole tokens only: a password "postgres" must not turn
+            # "postgresql" into "<redacted>ql"; secrets inside URLs, quotes or
+            # key=value pairs are still delimited by non-alphanumerics.
+            _pattern = re.compile(
+                r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(a) for a in alternatives) + r")(?![A-Za-z0-9])")
         pattern = _pattern
     return pattern.sub(REDACTED, text)
