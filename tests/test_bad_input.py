@@ -53,12 +53,12 @@ CHART_CASES = [
     ("not-a-chart", (), ["not-a-chart: not a chart: no Chart.yaml"]),
     # PyYAML places an unclosed flow sequence's error where it gave up: the end of the file.
     ("malformed-chart-yaml", (), ["malformed-chart-yaml/Chart.yaml:4: not valid YAML"]),
-    ("chart-yaml-without-version", (), ["chart-yaml-without-version/Chart.yaml: cannot load chart: validation: "
-                                        "chart.metadata.version is required"]),
+    ("chart-yaml-without-version", (), [("chart-yaml-without-version/Chart.yaml: cannot load chart: validation: "
+                                         "chart.metadata.version is required")]),
     ("corrupt-archive.tgz", (), ["corrupt-archive.tgz: cannot load chart:", "does not appear to be a gzipped archive"]),
     ("missing-dependency", (), ["missing-dependency/Chart.yaml",
-                                "dependency 'redis' (enabled by redis.enabled) is declared in Chart.yaml but missing "
-                                "from charts/"]),
+                                ("dependency 'redis' (enabled by redis.enabled) is declared in Chart.yaml but missing "
+                                 "from charts/")]),
     ("template-syntax-error", (), ["templates/broken.yaml:4", "unexpected \"}\" in operand"]),
     ("fail-call", (), ["templates/guard.yaml:3", "externalDatabase must be set"]),
     ("required-call", (), ["templates/config.yaml:6", "database.host is required"]),
@@ -101,8 +101,8 @@ def test_a_missing_chart_path_is_one_setup_failure(run_policies):
 @pytest.mark.parametrize("manifest, expected", [
     ("manifest-unknown-keys.yaml", ["manifest-unknown-keys.yaml:4: invalid manifest",
                                     "('releases' was unexpected)"]),
-    ("manifest-missing-values-file.yaml", ["manifest-missing-values-file.yaml:7: scenario demo:production names a "
-                                           "values file that does not exist"]),
+    ("manifest-missing-values-file.yaml", [("manifest-missing-values-file.yaml:7: scenario demo:production names a "
+                                            "values file that does not exist")]),
     ("manifest-missing-chart.yaml", ["manifest-missing-chart.yaml:3: chart demo: path does not exist"]),
 ])
 def test_a_broken_manifest_is_one_setup_failure_with_its_line(corpus, run_policies, manifest, expected):

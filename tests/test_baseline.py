@@ -1,6 +1,7 @@
 """--baseline: only new findings fail; gone ones are listed; --write-baseline writes the report."""
 
 import json
+from pathlib import Path
 
 import pytest
 from failing_charts import PGREP_CHART, PROBE_POLICY
@@ -56,10 +57,10 @@ def test_a_policy_that_did_not_run_has_nothing_gone(make_chart, run_policies, py
 
 def test_the_match_includes_chart_scenario_object_and_container(make_chart, run_policies, pytester):
     chart, baseline = baseline_of(make_chart, run_policies, pytester)
-    report = json.loads(open(baseline).read())
+    report = json.loads(Path(baseline).read_text())
     for finding in report["findings"]:
         finding["container"] = "someone-else"
-    open(baseline, "w").write(json.dumps(report))
+    Path(baseline).write_text(json.dumps(report))
     run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
     assert run.result.ret == 1 and not run.findings(PROBE_POLICY, "waived")
 

@@ -61,6 +61,7 @@ def test_the_sarif_of_a_failing_run_validates_and_points_at_the_template(make_ch
 def test_render_errors_and_waived_findings_in_sarif(make_chart, pytester, run_policies):
     broken = make_chart({"templates/bad.yaml": "a: 1\n{{ .Values.nope.deeper }}\n"}, name="broken")
     run, log = sarif_run(pytester, run_policies, broken, "--mode", "install")
+    assert run.result.ret == 1
     validate(log)
     [result] = log["runs"][0]["results"]
     assert result["ruleId"] == "render" and log["runs"][0]["tool"]["driver"]["rules"][0]["id"] == "render"
@@ -70,7 +71,7 @@ def test_render_errors_and_waived_findings_in_sarif(make_chart, pytester, run_po
 
     waived = make_chart(PGREP_CHART, name="waived", values=f'waive: "{PROBE_POLICY}: known"\n')
     (pytester.path / "out.sarif").unlink()
-    run, log = sarif_run(pytester, run_policies, waived, "--mode", "install", "--policy", PROBE_POLICY)
+    _, log = sarif_run(pytester, run_policies, waived, "--mode", "install", "--policy", PROBE_POLICY)
     validate(log)
     [result] = log["runs"][0]["results"]
     assert result["suppressions"][0]["kind"] == "external" and result["properties"]["outcome"] == "waived"

@@ -53,7 +53,7 @@ class Baseline:
     gone: list[Key] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: str) -> "Baseline":
+    def load(cls, path: str) -> Baseline:
         try:
             report = json.loads(Path(path).read_text())
         except FileNotFoundError:

@@ -27,7 +27,7 @@ class ScrubbedRepr:
     text: str
     reprcrash: ReprFileLocation | None
 
-    def toterminal(self, tw) -> None:  # noqa: ANN001 (pytest's TerminalWriter)
+    def toterminal(self, tw) -> None:
         for line in self.text.splitlines():
             tw.line(line)
 
