@@ -63,7 +63,7 @@ def test_healthy_release_passes_and_every_live_policy_examines_something(run_liv
     idle = {n["policy"] for n in run.report["notices"] if "examined nothing" in n["message"]}
     assert not idle & set(LIVE_POLICIES)
     [subject] = run.report["subjects"]
-    assert subject["status"] == "connected" and subject["scenario"] == "airflow/ref"
+    assert subject["status"] == "rendered" and subject["scenario"] == "airflow/ref"
     run.result.stdout.fnmatch_lines(["connect[[]live:airflow/ref[]] .*"])
 
 

@@ -186,7 +186,7 @@ class ConnectItem(pytest.Item):
                               object=ObjectRef("Release", self.subject.chart.namespace, self.subject.chart.release))
             self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
             raise
-        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "connected", "error": None}))
+        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
         if live.release.notes:
             self.user_properties.append((NOTICES_PROPERTY, [Notice("connect", note).as_dict()
                                                             for note in live.release.notes]))
