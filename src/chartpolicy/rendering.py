@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
 from chartpolicy.engine import ChartError, ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
-from chartpolicy.objects import ObjectSet, parse_manifests
+from chartpolicy.objects import K8sObject, ObjectSet, parse_manifests
 from chartpolicy.scenarios import Subject
 from chartpolicy.selection import Roles
 
@@ -64,6 +64,9 @@ class RenderCache(Protocol):
             files: Mapping[str, str]) -> None: ...
 
 
+#: Parsed files kept for reuse (bounded: memory stays flat however many renders).
+_PARSED_FILES_KEPT = 4096
+
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
 
@@ -81,6 +84,7 @@ class Renderer:
         self._lock = threading.RLock()
         self._subject_locks: dict[str, threading.Lock] = {}
         self._busy = threading.local()
+        self._parsed: dict[tuple[str, str, str], list[K8sObject]] = {}
         # The SDK releases the GIL while it renders; threads, never fork:
         # forking after the Go runtime has started is unsafe.
         self.threads = min(4, os.cpu_count() or 1)
@@ -122,8 +126,30 @@ class Renderer:
                     self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
 
     def parse(self, files: dict[str, str], namespace: str) -> ObjectSet:
+        """The objects of rendered files; a file whose text was parsed before is not parsed again.
+
+        Renders that exist to compare change few files, so most of their text
+        is the base render's: its objects are shared (nothing mutates them).
+        Any problem, and a duplicate object, is left to one whole parse, which
+        names every problem.
+        """
         start = time.perf_counter()
         try:
+            objects = []
+            for source in sorted(files):
+                key = (source, files[source], namespace)
+                parsed = self._parsed.get(key)
+                if parsed is None:
+                    parsed = parse_manifests({source: files[source]}, namespace)
+                    if len(self._parsed) >= _PARSED_FILES_KEPT:
+                        self._parsed.pop(next(iter(self._parsed)), None)
+                    self._parsed[key] = parsed
+                objects.extend(parsed)
+            parsed_set = ObjectSet(objects)
+            if len(parsed_set.objects) != len({obj.ref for obj in objects}):
+                return ObjectSet(parse_manifests(files, namespace))
+            return parsed_set
+        except ChartError:
             return ObjectSet(parse_manifests(files, namespace))
         finally:
             elapsed = self._account(start)
