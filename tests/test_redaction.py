@@ -124,12 +124,15 @@ def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytes
                 assert form not in text, f"canary {name} ({form}) leaked into {output}"
 
 
-def test_values_that_feed_a_secret_are_remembered_but_identifiers_are_not():
+def test_values_that_feed_a_secret_are_remembered_but_identifiers_and_plain_words_are_not():
     tag = uuid.uuid4().hex[:10]
-    redaction.redact_secret_value(f"postgresql://airflow:pw{tag}@rel-pgbouncer-{tag}:6543/db", base64_encoded=False)
-    redaction.remember_feeding({"db": {"password": f"pw{tag}", "host": f"rel-pgbouncer-{tag}"}, "n": 3},
-                               identifiers={f"rel-pgbouncer-{tag}"})
-    assert redaction.scrub(f"pw{tag} at rel-pgbouncer-{tag}") == f"<redacted> at rel-pgbouncer-{tag}"
+    redaction.redact_secret_value(f"proto{tag}://user{tag}:pw{tag}@rel-pgbouncer-{tag}:6543/db",
+                                  base64_encoded=False)
+    values = {"db": {"protocol": f"proto{tag}", "user": f"user{tag}", "password": f"pw{tag}",
+                     "passwordHost": f"rel-pgbouncer-{tag}"}, "n": 3}
+    redaction.remember_feeding(values, identifiers={f"rel-pgbouncer-{tag}"})
+    assert (redaction.scrub(f"pw{tag} for user{tag} over proto{tag} at rel-pgbouncer-{tag}")
+            == f"<redacted> for user{tag} over proto{tag} at rel-pgbouncer-{tag}")
 
 
 @pytest.mark.parametrize("form", ["raw", "base64"])

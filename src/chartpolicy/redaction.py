@@ -65,36 +65,42 @@ def remember(value: str) -> None:
             _pattern = None
 
 
+#: Values keys that name a secret (``dbPassword``, ``fernetKey``, ``apiToken``...).
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|credential|cert|private|auth|salt", re.IGNORECASE)
+
+
 def remember_feeding(values: Any, identifiers: Iterable[str] = ()) -> None:
-    """Remember every string leaf of ``values`` that is part of a known secret value.
+    """Remember the values under secret-like keys whose text is part of a known secret value.
 
     A value that feeds a Secret (a password inside a connection string, a key
     before ``b64enc``) is as secret as the Secret, yet may also show up
-    elsewhere: a ConfigMap, an error message.  ``identifiers`` (object names,
-    namespaces, label values) are public even when a Secret embeds them
-    (``postgresql://airflow@rel-pgbouncer``): scrubbing them would blank the
-    messages that name objects.
+    elsewhere: a ConfigMap, an error message.  Only keys that name a secret
+    (``_SECRET_KEY``) count: a protocol, user or database name inside the
+    same connection string (``postgresql``, ``airflow``) is not a secret, and
+    scrubbing it would blank ordinary words.  ``identifiers`` (object names,
+    namespaces, label values) stay readable in any case.
     """
     with _lock:
         known = list(_known)
     if not known:
         return
     public = set(identifiers)
-    for leaf in _string_leaves(values):
-        if (len(leaf.strip()) >= _MIN_SECRET_LENGTH and leaf not in public
+    for key, leaf in _string_leaves(values):
+        if (_SECRET_KEY.search(key) and len(leaf.strip()) >= _MIN_SECRET_LENGTH and leaf not in public
                 and any(leaf in secret for secret in known)):
             remember(leaf)
 
 
-def _string_leaves(node: Any) -> Iterator[str]:
+def _string_leaves(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """``(key it sits under, value)`` for every string in nested values."""
     if isinstance(node, str):
-        yield node
+        yield key, node
     elif isinstance(node, dict):
-        for value in node.values():
-            yield from _string_leaves(value)
+        for name, value in node.items():
+            yield from _string_leaves(value, str(name))
     elif isinstance(node, list):
         for value in node:
-            yield from _string_leaves(value)
+            yield from _string_leaves(value, key)
 
 
 def scrub(text: str) -> str:
