@@ -16,7 +16,8 @@ import hmac
 import os
 import re
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 REDACTED = "<redacted>"
 _KEY = os.urandom(32)
