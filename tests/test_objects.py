@@ -170,7 +170,8 @@ def test_selectors_and_jmespath_helpers():
 
 
 def test_scrubbing_removes_whole_secret_tokens_without_mangling_words():
-    redaction.remember("postgres")
-    redaction.remember("s3cr3t-Value")
-    assert redaction.scrub("postgresql://postgres:s3cr3t-Value@db/airflow") == \
-        "postgresql://<redacted>:<redacted>@db/airflow"
+    # Values unique to this test: the registry is process-wide.
+    redaction.remember("zqxuser")
+    redaction.remember("s3cr3t-Zqx")
+    assert redaction.scrub("zqxuserdb://zqxuser:s3cr3t-Zqx@db/airflow") == \
+        "zqxuserdb://<redacted>:<redacted>@db/airflow"
