@@ -40,7 +40,7 @@ class PolicyInfo:
     def sections(self) -> dict[str, str]:
         parts = _SECTION.split(self.doc)
         sections = {"": parts[0].strip()}
-        for name, body in zip(parts[1::2], parts[2::2]):
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
             sections[name.lower()] = inspect.cleandoc(body)
         return sections
 

@@ -224,7 +224,7 @@ class CoverageProbe:
         if not editable:
             return result
         bits, codes = constant_weight_codes(len(editable))
-        code_of = dict(zip(editable, codes))
+        code_of = dict(zip(editable, codes, strict=True))
         base = _pod_leaves(self.baseline)
         signatures: dict[str, dict[str, int]] = {name: {} for name in base}
 

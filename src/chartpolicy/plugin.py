@@ -370,7 +370,7 @@ def _mark_last_items(items: list[pytest.Item]) -> None:
         subject = _subject_of(item)
         if subject is not None:
             last[subject.id] = item
-    for subject_id, item in last.items():
+    for item in last.values():
         item.stash[_LAST_OF_SUBJECT] = _subject_of(item)
 
 
