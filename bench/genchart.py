@@ -21,7 +21,7 @@ metadata:
   name: {{{{ .Release.Name }}}}-c{i}-cfg
   labels: {{app.kubernetes.io/name: gen, component: c{i}}}
 data:
-  greeting: {{{{ .Values.greeting | quote }}}}
+  greeting: {{{{ .Values.{v}greeting | quote }}}}
   index: "{i}"
 ---
 apiVersion: v1
@@ -30,7 +30,7 @@ metadata:
   name: {{{{ .Release.Name }}}}-c{i}-key
   labels: {{app.kubernetes.io/name: gen, component: c{i}}}
 stringData:
-  key: {{{{ .Values.key | quote }}}}
+  key: {{{{ .Values.{v}key | quote }}}}
 """
 
 APP = """\
@@ -47,7 +47,7 @@ metadata:
   name: {{{{ .Release.Name }}}}-c{i}
   labels: {{app.kubernetes.io/name: gen, component: c{i}}}
 spec:
-  replicas: {{{{ .Values.replicas }}}}
+  replicas: {{{{ .Values.{v}replicas }}}}
   selector:
     matchLabels: {{app.kubernetes.io/name: gen, component: c{i}, release: {{{{ .Release.Name }}}}}}
   template:
@@ -62,10 +62,10 @@ spec:
       containers:
         - name: app
           image: registry.example/app@sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f
-          ports: [{{name: http, containerPort: 8080}}]
+          ports: [{{name: http, containerPort: {{{{ .Values.{v}port }}}}}}]
           readinessProbe: {{httpGet: {{path: /ready, port: http}}}}
           livenessProbe: {{httpGet: {{path: /health, port: http}}}}
-          resources: {{requests: {{cpu: 10m, memory: 32Mi}}, limits: {{memory: 64Mi}}}}
+          resources: {{requests: {{cpu: 10m, memory: 32Mi}}, limits: {{memory: {{{{ .Values.{v}memory }}}}}}}}
           securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true}}
           env:
             - name: KEY
@@ -86,17 +86,34 @@ spec:
 """
 
 
-def write_chart(root: Path, objects: int, scenarios: int) -> tuple[Path, Path]:
-    """(chart directory, scenarios directory) for ``objects`` objects and ``scenarios`` values files."""
-    chart = root / f"gen-{objects}"
+VALUES = "greeting: hello\nkey: not-a-real-key-0000\nreplicas: 2\nport: 8080\nmemory: 64Mi\n"
+#: Values leaves each component reads (VALUES' keys).
+LEAVES_PER_COMPONENT = 5
+
+
+def write_chart(root: Path, objects: int, scenarios: int, *, values_per_component: bool = False) -> tuple[Path, Path]:
+    """(chart directory, scenarios directory) for ``objects`` objects and ``scenarios`` values files.
+
+    With ``values_per_component`` every component reads its own values block
+    (``c7.greeting``...), so the chart has ``objects`` values leaves too (for ``--deep``).
+    """
+    name = f"gen-{objects}{'-values' if values_per_component else ''}"
+    chart = root / name
     if not chart.is_dir():
         (chart / "templates" / "config").mkdir(parents=True)
         (chart / "templates" / "app").mkdir(parents=True)
-        (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: gen-{objects}\nversion: 0.1.0\n")
-        (chart / "values.yaml").write_text("greeting: hello\nkey: not-a-real-key-0000\nreplicas: 2\n")
-        for i in range(max(1, objects // OBJECTS_PER_COMPONENT)):
-            (chart / "templates" / "config" / f"c{i}.yaml").write_text(CONFIG.format(i=i))
-            (chart / "templates" / "app" / f"c{i}.yaml").write_text(APP.format(i=i))
+        (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: 0.1.0\n")
+        components = max(1, objects // OBJECTS_PER_COMPONENT)
+        if values_per_component:
+            blocks = "".join(f"c{i}:\n" + "".join(f"  {line}\n" for line in VALUES.splitlines())
+                             for i in range(components))
+            (chart / "values.yaml").write_text(blocks)
+        else:
+            (chart / "values.yaml").write_text(VALUES)
+        for i in range(components):
+            prefix = f"c{i}." if values_per_component else ""
+            (chart / "templates" / "config" / f"c{i}.yaml").write_text(CONFIG.format(i=i, v=prefix))
+            (chart / "templates" / "app" / f"c{i}.yaml").write_text(APP.format(i=i, v=prefix))
     values = root / f"scenarios-{scenarios}"
     if not values.is_dir():
         values.mkdir()

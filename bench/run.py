@@ -2,7 +2,8 @@
 
 Runs pytest over the reference chart's full matrix (cold, then warm from the
 on-disk render cache, then under ``-n 2``), a generated chart at several sizes
-and scenario counts, ``--deep`` on the reference chart, checkov over one
+and scenario counts, ``--deep`` on the reference chart and on a generated
+chart with a thousand values leaves, checkov over one
 scenario's rendered manifests, and a 500-render memory check; prints a table
 and writes bench/results/latest.json.  checkov is installed into
 bench/.venv on first use, never into the environment that runs chartpolicy.
@@ -148,6 +149,17 @@ def scale(results: dict[str, Any], objects_grid: tuple[int, ...], scenarios_grid
                       f"{cell.get('seconds', cell.get('skipped'))}", file=sys.stderr)
 
 
+def deep_generated(results: dict[str, Any]) -> None:
+    """``--deep`` on a generated chart with about a thousand values leaves (and as many objects)."""
+    with tempfile.TemporaryDirectory(prefix="chartpolicy-bench-deep-") as tmp:
+        chart, values = write_chart(Path(tmp), 1000, 1, values_per_component=True)
+        results["deep_generated"] = {
+            "values_leaves": 1000, "objects": 1000,
+            **pytest_run("--chart", str(chart), "--values-dir", str(values), "--mode", "install", "--deep",
+                         cwd=Path(tmp)),
+        }
+
+
 def checkov(results: dict[str, Any]) -> None:
     executable = CHECKOV_VENV / "bin" / "checkov"
     if not executable.exists():
@@ -194,7 +206,7 @@ def table(results: dict[str, Any]) -> str:
     lines = []
 
     def row(*cells: Any) -> None:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, (34, 9, 9, 9, 8, 9, 26))))
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, (34, 9, 9, 9, 8, 9, 26), strict=False)))
 
     ref = results["reference"]
     lines.append(f"machine: {results['machine']['cpus']} cpus ({results['machine']['cpu_model']}), "
@@ -208,6 +220,9 @@ def table(results: dict[str, Any]) -> str:
         share = "/".join(f"{r['share'][k]:.0%}" if r["share"][k] is not None else "-"
                          for k in ("rendering", "parsing", "policies"))
         row(title, r["seconds"], r["renders"], r["disk_hits"], r["renders_per_subject"], r["peak_rss_mib"], share)
+    deep = results["deep_generated"]
+    row(f"--deep, generated, {deep['values_leaves']} leaves", deep["seconds"], deep["renders"], "-",
+        deep["renders_per_subject"], deep["peak_rss_mib"], "(one scenario; target <= 60 s)")
     for cell in results.get("scale", []):
         title = f"generated {cell['objects']} obj x {cell['scenarios']} scen"
         if "skipped" in cell:
@@ -244,6 +259,8 @@ def main() -> None:
     if not options.no_checkov:
         print("checkov...", file=sys.stderr)
         checkov(results)
+    print("--deep on a generated chart...", file=sys.stderr)
+    deep_generated(results)
     print("memory...", file=sys.stderr)
     memory(results, 100 if options.quick else 500)
     print("scale...", file=sys.stderr)
