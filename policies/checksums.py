@@ -1,6 +1,7 @@
 """Checksums and stable secrets: pods roll when what they read changes, and only then."""
 
 import hashlib
+import re
 
 from chartpolicy import policy
 from chartpolicy.perturbation import CoverageProbe, hash_like
@@ -96,18 +97,38 @@ def _report_vacuous_checksums(subject, probe, violations):
     for workload in violations.examine(annotated):
         # A vacuous checksum matters when the pod reads something the chart does not render
         # (a user-supplied Secret): that is what it pretends to cover.
-        unrendered = sorted({f"{c.kind}/{c.name}" for c in workload.consumptions
-                             if c.kind in ("Secret", "ConfigMap") and c.via != "imagePullSecrets"
-                             and subject.objects.resolve(c) is None})
+        unrendered: dict[str, set[str]] = {}
+        for c in workload.consumptions:
+            if c.kind in ("Secret", "ConfigMap") and c.via != "imagePullSecrets" and subject.objects.resolve(c) is None:
+                # A user-supplied name is arbitrary; the key and variable it is read through are not.
+                unrendered.setdefault(f"{c.kind}/{c.name}", set()).update(
+                    _name_tokens(" ".join(filter(None, (c.name, c.key, c.env_name, c.volume)))))
         if not unrendered:
             continue
         for key, value in sorted(workload.annotations.items()):
-            if value in empty:
+            if value not in empty:
+                continue
+            # Only an annotation about what the pod reads pretends to cover it: the
+            # annotation or the empty template must name it (fernet-key ~ my-fernet-key).
+            # Every empty template has the same hash, so the annotation's own name is
+            # the precise signal; the templates' names only when it has none.
+            named = _name_tokens(key) or set().union(*map(_name_tokens, empty[value]))
+            pretended = sorted(ref for ref, tokens in unrendered.items() if tokens & named)
+            if pretended:
                 violations.add(workload, f"vacuous checksum: annotation `{key}` hashes {' or '.join(sorted(empty[value]))}, "
                                          "which renders no object in this scenario, so it can never change, while "
-                                         f"the pod reads {', '.join(unrendered)}, which the chart does not render; "
+                                         f"the pod reads {', '.join(pretended)}, which the chart does not render; "
                                          "render the annotation only with its object, and roll on the real source "
                                          "(a reloader annotation) or waive")
+
+
+#: Words that name no particular object: sharing them proves nothing.
+_GENERIC_NAME_TOKENS = frozenset({"checksum", "secret", "secrets", "config", "configmap", "configmaps", "templates",
+                                  "yaml", "tpl", "helpers", "release", "airflow"})
+
+
+def _name_tokens(text):
+    return {t for t in re.split(r"[^a-z0-9]+", text.lower()) if len(t) >= 4 and t not in _GENERIC_NAME_TOKENS}
 
 
 def _reloaded(workload):

@@ -78,3 +78,20 @@ def test_a_checksum_over_a_switched_off_feature_the_pod_does_not_read_passes(mak
                        values="feature: false\nfernetKey: ''\n")
     run = run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
     assert run.result.ret == 0, run.result.stdout.str()
+
+
+def test_a_user_supplied_secret_with_any_name_is_matched_by_the_key_it_is_read_through(make_chart, run_policies):
+    run = run_coverage(make_chart, run_policies, ALWAYS, "existingSecret: corp-credentials\nfernetKey: ''\n")
+    assert run.failed_objects("checksum-coverage") == {"Deployment/rel-scheduler"}
+    assert "Secret/corp-credentials" in run.findings("checksum-coverage")[0]["message"]
+
+
+def test_an_empty_checksum_unrelated_to_what_the_pod_reads_is_not_reported(make_chart, run_policies):
+    """Seen on a public chart: a local-settings checksum over an empty template, while the
+    pod reads a database Secret from a subchart; the annotation never claimed to cover it."""
+    unrelated = 'checksum/local-settings: {{ include (print $.Template.BasePath "/local-settings.yaml") . | sha256sum }}'
+    chart = make_chart({"templates/fernet-secret.yaml": SECRET, "templates/scheduler.yaml": scheduler(unrelated),
+                        "templates/local-settings.yaml": "{{- if .Values.localSettings }}\n{{- end }}\n"},
+                       values="existingSecret: db-credentials\nfernetKey: ''\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
+    assert [f for f in run.findings("checksum-coverage") if "vacuous" in f["message"]] == []
