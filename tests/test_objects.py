@@ -171,7 +171,14 @@ def test_selectors_and_jmespath_helpers():
 
 def test_scrubbing_removes_whole_secret_tokens_without_mangling_words():
     # Values unique to this test: the registry is process-wide.
-    redaction.remember("zqxuser")
+    redaction.remember("zqxus3r")
     redaction.remember("s3cr3t-Zqx")
-    assert redaction.scrub("zqxuserdb://zqxuser:s3cr3t-Zqx@db/airflow") == \
-        "zqxuserdb://<redacted>:<redacted>@db/airflow"
+    assert redaction.scrub("zqxus3rdb://zqxus3r:s3cr3t-Zqx@db/airflow") == \
+        "zqxus3rdb://<redacted>:<redacted>@db/airflow"
+
+
+def test_a_short_plain_word_secret_is_redacted_in_objects_but_not_scrubbed_from_names():
+    [obj] = parse_manifests({"templates/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+                                                 "stringData: {password: airflowdev}\n"}, "ns")
+    assert obj.body["stringData"]["password"].startswith("<redacted:")
+    assert redaction.scrub("Deployment/rel-airflowdev-flower") == "Deployment/rel-airflowdev-flower"

@@ -24,6 +24,8 @@ _KEY = os.urandom(32)
 # Shorter values would scrub ordinary words from every message; they are still
 # redacted inside objects, which is where they live.
 _MIN_SECRET_LENGTH = 6
+#: Letters-only values shorter than this are words, not keys (see _plain_word).
+_PLAIN_WORD_LENGTH = 12
 _REDACTED_VALUE = re.compile(r"<redacted:[0-9a-f]{12}>")
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -59,11 +61,21 @@ def remember(value: str) -> None:
         added = False
         for candidate in candidates:
             candidate = candidate.strip()
-            if len(candidate) >= _MIN_SECRET_LENGTH and candidate not in _known:
+            if len(candidate) >= _MIN_SECRET_LENGTH and not _plain_word(candidate) and candidate not in _known:
                 _known.add(candidate)
                 added = True
         if added:
             _pattern = None
+
+
+def _plain_word(text: str) -> bool:
+    """A short dictionary-like word (a dev password such as ``airflow``).
+
+    Scrubbing it from free text would blank every name it is part of
+    (``airflow-flower``, the chart's own name); it stays redacted inside
+    objects, which is where secret values live.
+    """
+    return text.isalpha() and len(text) < _PLAIN_WORD_LENGTH
 
 
 #: Values keys that name a secret (``dbPassword``, ``fernetKey``, ``apiToken``...).
