@@ -84,6 +84,14 @@ def test_under_n_2_each_subject_renders_once_on_one_worker(pytester, three_scena
     assert counts.renders / 6 <= 8
 
 
+def test_workers_share_the_disk_cache(pytester, three_scenarios, render_counts):
+    cache = ("-o", f"cache_dir={pytester.path / '.pytest_cache'}", "-n", "2", *three_scenarios)
+    cold = render_counts(pytester.runpytest_subprocess(*cache))
+    warm = render_counts(pytester.runpytest_subprocess(*cache))
+    assert (cold.base_renders, cold.disk_hits) == (6, 0)
+    assert (warm.base_renders, warm.disk_hits) == (0, 6)
+
+
 def test_an_explicit_dist_mode_is_left_alone(pytester, three_scenarios, render_counts):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v", "--dist", "load",
                                            *three_scenarios)
