@@ -22,7 +22,7 @@ MIGRATION_PATTERNS = (
 MIGRATION_ROLE = re.compile(r"migrat", re.IGNORECASE)
 #: Init-container commands that block until migrations have run.
 WAIT_PATTERNS = (
-    r"\bdb\s+check-migrations\b", r"\bwait[-_]for[-_](airflow[-_])?migrations\b",
+    r"\bdb\s+check-migrations\b", r"\bwait[-_]for[-_]([a-z]+[-_])?migrations?\b",
     r"\balembic\s+current\b",
 )
 #: Components that read the metadata database (roles, see chartpolicy.selection.Roles).
@@ -232,8 +232,9 @@ def test_migration_ordering(subject, violations):
     waits = _patterns(subject, "migration-ordering", "wait_patterns", WAIT_PATTERNS)
     jobs = ", ".join(str(w.obj.ref) for w, _ in migrations)
     for workload in violations.examine(components):
+        # The container's name counts: a wait written as an inline script is still named for it.
         init = [c for c in workload.containers if c.kind == "init"
-                and _matching(" ".join(str(p) for p in (c.spec.get("command") or []) + (c.spec.get("args") or [])),
+                and _matching(" ".join(str(p) for p in [c.name, *(c.spec.get("command") or []), *(c.spec.get("args") or [])]),
                               waits)]
         if not init:
             violations.add(workload, f"starts without waiting for the migration ({jobs} is not a pre-{mode} hook "

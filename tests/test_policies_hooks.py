@@ -198,7 +198,14 @@ def test_waiting_components_and_pre_hook_migrations_pass(make_chart, run_policie
         "templates/migrate.yaml": job("migrate", '["alembic", "upgrade", "head"]', hook="pre-install,pre-upgrade"),
         "templates/scheduler.yaml": deployment("scheduler"),
     }, name="prehook")
-    for chart in (waiting, pre_hook):
+    # Seen on a public chart: the wait is an inline script, named for what it does.
+    scripted_wait = WAIT_INIT.replace("wait-for-airflow-migrations", "wait-for-db-migrations").replace(
+        '["airflow", "db", "check-migrations", "--migration-wait-timeout=60"]', '["python", "-c", "import time"]')
+    scripted = make_chart({
+        "templates/migrate.yaml": job("migrate", '["airflow", "db", "migrate"]', hook="post-install,post-upgrade"),
+        "templates/scheduler.yaml": deployment("scheduler", init=scripted_wait),
+    }, name="scripted")
+    for chart in (waiting, pre_hook, scripted):
         run = run_policies("--chart", str(chart), *MIGRATION)
         assert run.result.ret == 0, run.result.stdout.str()
 
