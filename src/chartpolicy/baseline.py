@@ -106,8 +106,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             where = f" container {container}" if container else ""
             notice = Notice(policy, f"baseline finding gone: {chart}:{scenario} {kind}/{name}{where} "
                                     f"(namespace {namespace or '-'}); remove it from {baseline.path}").as_dict()
-            if notice not in record.notices:
-                record.notices.append(notice)
+            record.add_notice(notice)
 
 
 class _Writer:

@@ -50,9 +50,15 @@ class RunRecord:
             elif name == FINDINGS_PROPERTY:
                 self.findings.extend(value)
             elif name == NOTICES_PROPERTY:
-                self.notices.extend(n for n in value if n not in self.notices)
+                for notice in value:
+                    self.add_notice(notice)
             elif name == EXAMINED_PROPERTY:
                 self.examined[value["policy"]] = self.examined.get(value["policy"], 0) + value["count"]
+
+    def add_notice(self, notice: dict[str, str]) -> None:
+        """Keep a notice once, however many items or hooks say it."""
+        if notice not in self.notices:
+            self.notices.append(notice)
 
     def summary(self) -> dict[str, int]:
         values = list(self.outcomes.values())

@@ -106,7 +106,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for waiver in ledger.unused:
         verdict = "fails the run under --strict-waivers" if strict else "remove it"
         notice = Notice(waiver.policy, f"waiver {describe(waiver)} matched no finding: {verdict}").as_dict()
-        if notice not in record.notices:
-            record.notices.append(notice)
+        record.add_notice(notice)
     if strict and ledger.unused and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
