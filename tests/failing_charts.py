@@ -1,4 +1,36 @@
-"""Small charts with known violations, shared by the report, waiver and baseline tests."""
+"""Small charts and chart pieces shared by the suite's own tests."""
+
+
+def scheduler_deployment(container: str = "", *, pod_annotations: str = "", controller_annotations: str = "{}") -> str:
+    """A scheduler Deployment; ``container`` lines (10-space indent) are appended to its one container,
+    and may go on with pod-level fields (6 spaces); ``pod_annotations`` is one line or more (8 spaces)."""
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "{{{{ .Release.Name }}}}-scheduler"
+  annotations: {controller_annotations}
+spec:
+  selector: {{matchLabels: {{component: scheduler}}}}
+  template:
+    metadata:
+      labels: {{component: scheduler}}
+      annotations:
+        static: "1"
+        {pod_annotations}
+    spec:
+      containers:
+        - name: scheduler
+          image: apache/airflow:3.1.3
+{container}"""
+
+
+#: Reads the Fernet key from the chart's own Secret (container lines for scheduler_deployment).
+FERNET_ENV = """\
+          env:
+            - name: AIRFLOW__CORE__FERNET_KEY
+              valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-fernet-key", key: fernet-key}}
+"""
 
 #: One Deployment whose liveness probe is a process scan: probe-exec-process-scan fails on it.
 PGREP_CHART = {

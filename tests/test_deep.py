@@ -1,31 +1,13 @@
 """``--deep`` strengthens checksum-coverage: every values leaf is perturbed and each gap names its values path."""
 
+from failing_charts import FERNET_ENV, scheduler_deployment
+
 from chartpolicy.deep import DeepAnalysis
 from chartpolicy.engine import EmbeddedEngine
 from chartpolicy.rendering import Renderer
 from chartpolicy.scenarios import AdHocOptions, adhoc_chart, expand
 
 COVERAGE = "-k", "checksum_coverage"
-
-
-def scheduler(annotations, consumes):
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: "{{{{ .Release.Name }}}}-scheduler"}}
-spec:
-  selector: {{matchLabels: {{component: scheduler}}}}
-  template:
-    metadata:
-      labels: {{component: scheduler}}
-      annotations:
-        static: "1"
-        {annotations}
-    spec:
-      containers:
-        - name: scheduler
-          image: apache/airflow:3.1.3
-{consumes}"""
 
 
 FERNET_SECRET = """\
@@ -36,11 +18,6 @@ metadata:
   annotations: {"helm.sh/hook": pre-install}
 data:
   fernet-key: {{ default (randAlphaNum 32) .Values.fernetKey | b64enc | quote }}
-"""
-FERNET_ENV = """\
-          env:
-            - name: AIRFLOW__CORE__FERNET_KEY
-              valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-fernet-key", key: fernet-key}}
 """
 FERNET_CHECKSUM = 'checksum/fernet-key: {{ include (print $.Template.BasePath "/fernet.yaml") . | sha256sum }}'
 
@@ -74,7 +51,7 @@ FULL_VALUES_HASH = "checksum/config: {{ printf \"%s%s\" (toYaml .Values.config) 
 
 def test_deep_finds_a_random_hook_secret_without_checksum_and_names_the_values_path(make_chart, run_policies):
     chart = make_chart({"templates/fernet.yaml": FERNET_SECRET,
-                        "templates/scheduler.yaml": scheduler("", FERNET_ENV)}, values="fernetKey: ''\n")
+                        "templates/scheduler.yaml": scheduler_deployment(FERNET_ENV)}, values="fernetKey: ''\n")
     run = run_policies("--chart", str(chart), "--mode", "install", "--deep", *COVERAGE)
     assert run.failed_objects("checksum-coverage") == {"Deployment/rel-scheduler"}
     [finding] = run.findings("checksum-coverage")
@@ -88,14 +65,14 @@ def test_deep_finds_a_random_hook_secret_without_checksum_and_names_the_values_p
 
 def test_deep_passes_the_random_hook_secret_with_its_checksum(make_chart, run_policies):
     chart = make_chart({"templates/fernet.yaml": FERNET_SECRET,
-                        "templates/scheduler.yaml": scheduler(FERNET_CHECKSUM, FERNET_ENV)}, values="fernetKey: ''\n")
+                        "templates/scheduler.yaml": scheduler_deployment(FERNET_ENV, pod_annotations=FERNET_CHECKSUM)}, values="fernetKey: ''\n")
     run = run_policies("--chart", str(chart), "--mode", "install", "--deep", *COVERAGE)
     assert run.result.ret == 0, run.result.stdout.str()
 
 
 def test_deep_finds_the_values_leaf_a_values_hashed_configmap_forgets(make_chart, run_policies):
     chart = make_chart({"templates/config.yaml": CONFIG_MAP,
-                        "templates/scheduler.yaml": scheduler(PARTIAL_VALUES_HASH, CONFIG_MOUNT)},
+                        "templates/scheduler.yaml": scheduler_deployment(CONFIG_MOUNT, pod_annotations=PARTIAL_VALUES_HASH)},
                        values=CONFIG_VALUES)
     # Without --deep the values hash looks like coverage: changing `config` changes both.
     shallow = run_policies("--chart", str(chart), "--mode", "install", *COVERAGE)
@@ -111,7 +88,7 @@ def test_deep_finds_the_values_leaf_a_values_hashed_configmap_forgets(make_chart
 
 def test_deep_passes_a_values_hash_over_everything_the_configmap_reads(make_chart, run_policies):
     chart = make_chart({"templates/config.yaml": CONFIG_MAP,
-                        "templates/scheduler.yaml": scheduler(FULL_VALUES_HASH, CONFIG_MOUNT)},
+                        "templates/scheduler.yaml": scheduler_deployment(CONFIG_MOUNT, pod_annotations=FULL_VALUES_HASH)},
                        values=CONFIG_VALUES)
     run = run_policies("--chart", str(chart), "--mode", "install", "--deep", *COVERAGE)
     assert run.result.ret == 0, run.result.stdout.str()
@@ -121,7 +98,7 @@ def test_rejected_and_unchangeable_perturbations_are_skipped_and_counted(make_ch
     guarded = CONFIG_MAP.replace('apiVersion: v1\n', '{{- if not (has .Values.executor (list "A" "B")) }}'
                                  '{{ fail "executor must be A or B" }}{{ end }}\napiVersion: v1\n', 1)
     chart = make_chart({"templates/config.yaml": guarded,
-                        "templates/scheduler.yaml": scheduler(FULL_VALUES_HASH, CONFIG_MOUNT)},
+                        "templates/scheduler.yaml": scheduler_deployment(CONFIG_MOUNT, pod_annotations=FULL_VALUES_HASH)},
                        values=CONFIG_VALUES + "executor: A\nenabled: true\nports: [1, 2]\n")
     run = run_policies("--chart", str(chart), "--mode", "install", "--deep", *COVERAGE)
     assert run.result.ret == 0, run.result.stdout.str()
@@ -132,7 +109,7 @@ def test_rejected_and_unchangeable_perturbations_are_skipped_and_counted(make_ch
 
 def test_deep_runs_once_per_scenario(make_chart, run_policies):
     chart = make_chart({"templates/config.yaml": CONFIG_MAP,
-                        "templates/scheduler.yaml": scheduler(PARTIAL_VALUES_HASH, CONFIG_MOUNT)},
+                        "templates/scheduler.yaml": scheduler_deployment(CONFIG_MOUNT, pod_annotations=PARTIAL_VALUES_HASH)},
                        values=CONFIG_VALUES)
     run = run_policies("--chart", str(chart), "--kube-version", "1.30.0", "--kube-version", "1.34.0", "--deep",
                        *COVERAGE)

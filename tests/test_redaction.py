@@ -12,6 +12,7 @@ import base64
 import uuid
 
 import pytest
+from failing_charts import scheduler_deployment
 
 from chartpolicy import redaction
 
@@ -46,26 +47,13 @@ def leaky_chart(c: dict[str, str]) -> dict[str, str]:
               password-copy: {{ .Values.dbPassword | quote }}
               setting: {{ .Values.setting | quote }}
             """,
-        "templates/scheduler.yaml": """\
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata:
-              name: {{ .Release.Name }}-scheduler
-            spec:
-              selector: {matchLabels: {component: scheduler}}
-              template:
-                metadata:
-                  labels: {component: scheduler}
-                spec:
-                  containers:
-                    - name: scheduler
-                      image: apache/airflow:3.1.3
-                      env:
-                        - name: AIRFLOW__CORE__FERNET_KEY
-                          valueFrom: {secretKeyRef: {name: {{ .Release.Name }}-keys, key: fernet-key}}
-                      livenessProbe:
-                        exec: {command: ["sh", "-c", "pgrep -f 'airflow --password {{ .Values.dbPassword }}'"]}
-            """,
+        "templates/scheduler.yaml": scheduler_deployment("""\
+          env:
+            - name: AIRFLOW__CORE__FERNET_KEY
+              valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-keys", key: fernet-key}}
+          livenessProbe:
+            exec: {command: ["sh", "-c", "pgrep -f 'airflow --password {{ .Values.dbPassword }}'"]}
+"""),
     }
 
 

@@ -1,5 +1,7 @@
 """checksum-coverage flags a vacuous checksum: a hash over a template that renders nothing in this scenario."""
 
+from failing_charts import scheduler_deployment
+
 SECRET = """\
 {{- if not .Values.existingSecret }}
 apiVersion: v1
@@ -10,29 +12,17 @@ stringData: {fernet-key: {{ .Values.fernetKey | quote }}}
 """
 
 
-def scheduler(annotation, controller_annotations="{}"):
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: "{{{{ .Release.Name }}}}-scheduler"
-  annotations: {controller_annotations}
-spec:
-  selector: {{matchLabels: {{component: scheduler}}}}
-  template:
-    metadata:
-      labels: {{component: scheduler}}
-      annotations:
-        {annotation}
-    spec:
-      containers:
-        - name: scheduler
-          image: apache/airflow:3.1.3
+#: The scheduler reads the Fernet key from the user's Secret when one is named, else the chart's.
+EXISTING_OR_OWN = """\
           env:
             - name: AIRFLOW__CORE__FERNET_KEY
               valueFrom:
-                secretKeyRef: {{name: "{{{{ .Values.existingSecret | default (printf "%s-fernet" .Release.Name) }}}}", key: fernet-key}}
+                secretKeyRef: {name: "{{ .Values.existingSecret | default (printf "%s-fernet" .Release.Name) }}", key: fernet-key}
 """
+
+
+def scheduler(annotation, controller_annotations="{}", container=EXISTING_OR_OWN):
+    return scheduler_deployment(container, pod_annotations=annotation, controller_annotations=controller_annotations)
 
 
 ALWAYS = 'checksum/fernet: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}'
@@ -73,7 +63,7 @@ def test_a_reloader_annotated_controller_is_not_reported(make_chart, run_policie
 def test_a_checksum_over_a_switched_off_feature_the_pod_does_not_read_passes(make_chart, run_policies):
     """Dead weight, not a lie: nothing the pod reads escapes the checksum."""
     feature = SECRET.replace("{{- if not .Values.existingSecret }}", "{{- if .Values.feature }}")
-    pod = scheduler(ALWAYS).split("          env:")[0]
+    pod = scheduler(ALWAYS, container="")
     chart = make_chart({"templates/secret.yaml": feature, "templates/scheduler.yaml": pod},
                        values="feature: false\nfernetKey: ''\n")
     run = run_policies("--chart", str(chart), "--mode", "install", "-k", "checksum_coverage")
