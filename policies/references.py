@@ -215,11 +215,18 @@ def _rules_of_account(objects, namespace, account):
 
 
 def _uses_kubernetes_executor(subject):
-    executor = str(subject.merged_values().get("executor") or "")
-    return "KubernetesExecutor" in executor or any(w.is_task_pod for w in subject.workloads)
+    """What is rendered or deployed says it (task pod templates, the executor env var); values too, where known."""
+    if any(w.is_task_pod for w in subject.workloads):
+        return True
+    if any(env.get("name") == "AIRFLOW__CORE__EXECUTOR" and "KubernetesExecutor" in str(env.get("value") or "")
+           for w in subject.workloads for c in w.containers for env in c.spec.get("env") or []):
+        return True
+    # A live subject has no values, only what is deployed.
+    merged_values = getattr(subject, "merged_values", None)
+    return merged_values is not None and "KubernetesExecutor" in str(merged_values().get("executor") or "")
 
 
-@policy("rbac-least-privilege", tiers=("offline",))
+@policy("rbac-least-privilege", tiers=("offline", "live"))
 def test_rbac_least_privilege(subject, violations):
     """No Role or ClusterRole rule uses a wildcard in ``verbs``,
     ``resources``, ``apiGroups`` or ``nonResourceURLs``; and with the

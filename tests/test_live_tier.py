@@ -202,6 +202,14 @@ def test_missing_and_excess_rbac_fail_by_access_review(run_live, cluster):
     assert not any("api-server" in m for m in messages)
 
 
+def test_a_wildcard_rule_in_a_deployed_role_fails_rbac_least_privilege_live(run_live, cluster):
+    role = find(cluster.objects(), "Role", "ref-scheduler")
+    role["rules"] = [*role["rules"], {"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
+    cluster.put(role)
+    run = run_live()
+    assert run.failed_objects("rbac-least-privilege") == {"Role/ref-scheduler"}
+
+
 def test_a_full_live_run_sends_only_reads_and_access_reviews(run_live, cluster):
     recreate_fernet_key(cluster)
     cluster.clear_requests()
