@@ -142,6 +142,18 @@ def test_an_annotation_waiver_needs_a_reason(make_chart, run_policies):
     assert run.result.ret == 1 and run.findings("probe-exec-process-scan", "fail")
 
 
+def test_an_annotation_waiver_that_matches_nothing_is_a_notice(make_chart, run_policies):
+    healthy = textwrap.dedent(PGREP_POD).replace("exec: {command: [pgrep, app]}", "tcpSocket: {port: 8080}")
+    waived = healthy.replace("  name: {{ .Release.Name }}-app\n",
+                             "  name: {{ .Release.Name }}-app\n  annotations:\n"
+                             "    chartpolicy.io/waive: \"probe-exec-process-scan: legacy image\"\n")
+    run = run_policies("--chart", str(make_chart({"templates/app.yaml": waived})), "--mode", "install",
+                       "-k", "probe_exec")
+    assert run.result.ret == 0
+    assert {"policy": "probe-exec-process-scan",
+            "message": "annotation waiver on Deployment/rel-app matched no finding: remove it"} in run.report["notices"]
+
+
 @pytest.mark.parametrize("content, problem", [
     ({"charts": {"demo": {"path": "demo", "bogus": 1}}}, "Additional properties are not allowed ('bogus'"),
     ({"charts": {"demo": {"path": "demo", "scenarios": {"s": {"values": ["nope.yaml"]}}}}},

@@ -37,6 +37,7 @@ from chartpolicy.findings import (
     Violations,
     judge,
     subject_fields,
+    unused_annotation_waivers,
 )
 from chartpolicy.objects import ObjectRef
 from chartpolicy.redaction import remember_feeding
@@ -420,8 +421,11 @@ def _judge(item: pytest.Item, found: Violations) -> None:
         "policy": found.policy, "chart": fields["chart"], "scenario": fields["scenario"],
         "used": sorted(w.id for w in verdict.used_waivers if w.id)}))
     item.user_properties.append((EXAMINED_PROPERTY, {"policy": found.policy, "count": found.examined}))
-    if found.notices:
-        item.user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in found.notices]))
+    subject = item.funcargs.get("subject")
+    notices = found.notices + (unused_annotation_waivers(subject.objects, found.policy, verdict.findings)
+                               if subject is not None else [])
+    if notices:
+        item.user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in notices]))
     if verdict.failures:
         lines = [f"{found.policy}: {len(verdict.failures)} violation(s)"]
         lines += [f"  - {f.describe()}" for f in verdict.failures]
