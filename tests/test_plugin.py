@@ -193,3 +193,11 @@ def test_without_a_manifest_or_chart_the_catalog_is_not_collected(pytester):
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_with_a_manifest_profile_selects_the_scenarios_that_have_it(make_chart, pytester, run_policies):
+    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP})
+    manifest(pytester, {"demo": {"path": str(chart), "modes": ["install"], "scenarios": {
+        "plain": {}, "ocp": {"profiles": ["openshift"]}}}})
+    run = run_policies("--profile", "openshift", "-k", "probe_exec")
+    assert [s["scenario"] for s in run.report["subjects"]] == ["ocp"]

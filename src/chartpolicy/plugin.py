@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mode", choices=("install", "upgrade", "both"), default="both",
                     help="render as install, upgrade or both (default: both)")
     group.addoption("--profile", metavar="NAME", action="append", default=[],
-                    help="mark every --chart scenario with a profile (openshift, gitops), repeatable")
+                    help="--chart: mark every scenario with a profile (openshift, gitops); with the manifest: "
+                         "run only the scenarios that have it; repeatable")
     group.addoption("--engine", choices=("embedded", "helm"), default="embedded",
                     help="embedded Helm SDK (default) or a helm binary on PATH")
     group.addoption("--today", metavar="YYYY-MM-DD",
@@ -143,6 +145,10 @@ class PolicySession:
         charts = load_manifest(manifest)
         if option("kube_version"):
             charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
+        if option("profile"):
+            # With a manifest, --profile selects: only scenarios that have every profile named.
+            charts = [replace(c, scenarios=tuple(s for s in c.scenarios if set(option("profile")) <= set(s.profiles)))
+                      for c in charts]
         return charts
 
     def subjects_for(self, info: catalog.PolicyInfo) -> list[Subject]:
@@ -163,8 +169,6 @@ class PolicySession:
 
 
 def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:
-    from dataclasses import replace
-
     normalised = tuple(v.lstrip("v") if v.count(".") == 2 else v.lstrip("v") + ".0" for v in versions)
     return replace(chart, scenarios=tuple(replace(s, kube_versions=normalised) for s in chart.scenarios))
 
