@@ -145,10 +145,9 @@ class Renderer:
                         self._parsed.pop(next(iter(self._parsed)), None)
                     self._parsed[key] = parsed
                 objects.extend(parsed)
-            parsed_set = ObjectSet(objects)
-            if len(parsed_set.objects) != len({obj.ref for obj in objects}):
+            if len({obj.ref for obj in objects}) != len(objects):
                 return ObjectSet(parse_manifests(files, namespace))
-            return parsed_set
+            return ObjectSet(objects)
         except ChartError:
             return ObjectSet(parse_manifests(files, namespace))
         finally:
