@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -205,6 +207,23 @@ def test_a_damaged_entry_is_a_miss_not_an_error(make_chart, pytester, run_cached
     assert render_counts(result).base_renders == 2
     assert result.ret == 0 and report["summary"]["failed"] == 0
     assert render_counts(run_cached("--chart", str(chart), "-k", "secret_determinism")[0]).disk_hits == 2
+
+
+def test_entries_unused_for_30_days_and_stale_temporary_files_are_pruned(make_chart, pytester, run_cached):
+    chart = make_chart(CHART, values=VALUES)
+    run_cached("--chart", str(chart), "-k", "secret_determinism")
+    directory = pytester.path / ".pytest_cache" / "d" / CACHE_SUBDIR
+    month_ago = time.time() - 31 * 86400
+    for entry in cache_entries(pytester):
+        os.utime(entry, (month_ago, month_ago))
+    (directory / ".crashed.tmp").write_bytes(b"partial")
+    os.utime(directory / ".crashed.tmp", (month_ago, month_ago))
+    (directory / ".writing.tmp").write_bytes(b"partial")
+    result, _ = run_cached("--chart", str(chart), "--mode", "install", "-k", "secret_determinism")
+    assert result.ret == 0
+    # The install entry was read (so used), the upgrade one was not.
+    assert len(cache_entries(pytester)) == 2  # the install entry and the fresh temporary file
+    assert (directory / ".writing.tmp").exists() and not (directory / ".crashed.tmp").exists()
 
 
 def test_comparison_renders_never_come_from_the_cache(make_chart, run_cached, render_counts):

@@ -5,7 +5,8 @@ one file per render, named by a digest of everything that changes a render:
 the chart's content digest, the layered values (files and ``--set``), release,
 namespace, Kubernetes version, API versions, mode, revision and the engine's
 version.  Any change of those is another name, so an edit invalidates by
-itself; nothing is ever looked up by mtime.
+itself; mtime only says when an entry was last used, so that entries unused
+for 30 days are pruned at the end of a run.
 
 Rendered text holds secret values, so no entry holds clear text.  An entry is
 encrypted under a key derived from the same inputs as its name (convergent
@@ -30,6 +31,7 @@ import hmac
 import json
 import os
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -41,6 +43,10 @@ from chartpolicy.engine import ChartFiles, RenderOptions
 CACHE_SUBDIR = "chartpolicy-renders"
 _FORMAT = b"chartpolicy-render-cache/1\n"
 _NONCE_BYTES = 16
+#: An entry not read or written for this long is deleted at the end of a run
+#: (entries pile up with every edit; mtime says when an entry was last used).
+UNUSED_DAYS = 30
+_STALE_TEMPORARY_SECONDS = 3600
 _TAG_BYTES = 32
 
 
@@ -48,6 +54,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy")
     group.addoption("--no-render-cache", action="store_true", default=False,
                     help="neither read nor write the on-disk render cache (the in-session cache stays)")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("no_render_cache") or getattr(config, "cache", None) is None:
+        return
+    prune(config.cache.mkdir(CACHE_SUBDIR), time.time())
+
+
+def prune(directory: Path, now: float) -> None:
+    """Drop entries unused for UNUSED_DAYS and temporary files a crashed writer left."""
+    for path in directory.iterdir():
+        limit = _STALE_TEMPORARY_SECONDS if path.name.endswith(".tmp") else UNUSED_DAYS * 86400
+        try:
+            if now - path.stat().st_mtime > limit:
+                path.unlink()
+        except OSError:
+            pass  # another process pruned it first
 
 
 def disk_cache_for(config: pytest.Config, engine_version: Callable[[], str]) -> "DiskRenderCache | None":
@@ -75,6 +99,7 @@ class DiskRenderCache:
         plain = _open(key, sealed)
         if plain is None:
             return None
+        _touch(self.directory / name)
         try:
             files = json.loads(zlib.decompress(plain))
         except (zlib.error, ValueError):
@@ -113,6 +138,13 @@ def render_inputs(chart: ChartFiles, values: Mapping[str, Any], options: RenderO
         {"chart": chart.digest, "values": values, "options": options.__dict__, "engine": engine_version},
         sort_keys=True, default=str,
     ).encode()
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _keys(key: bytes) -> tuple[bytes, bytes]:
