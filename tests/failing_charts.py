@@ -1,28 +1,54 @@
 """Small charts and chart pieces shared by the suite's own tests."""
 
 
-def scheduler_deployment(container: str = "", *, pod_annotations: str = "", controller_annotations: str = "{}") -> str:
-    """A scheduler Deployment; ``container`` lines (10-space indent) are appended to its one container,
-    and may go on with pod-level fields (6 spaces); ``pod_annotations`` is one line or more (8 spaces)."""
+def deployment(component: str, container: str = "", *, pod_annotations: str = "",
+               controller_annotations: str = "{}") -> str:
+    """A Deployment of one ``component``; ``container`` lines (10-space indent) are appended to its one
+    container, and may go on with pod-level fields (6 spaces); ``pod_annotations`` is one line or more (8 spaces)."""
     return f"""\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: "{{{{ .Release.Name }}}}-scheduler"
+  name: "{{{{ .Release.Name }}}}-{component}"
   annotations: {controller_annotations}
 spec:
-  selector: {{matchLabels: {{component: scheduler}}}}
+  selector: {{matchLabels: {{component: {component}}}}}
   template:
     metadata:
-      labels: {{component: scheduler}}
+      labels: {{component: {component}}}
       annotations:
         static: "1"
         {pod_annotations}
     spec:
       containers:
-        - name: scheduler
+        - name: {component}
           image: apache/airflow:3.1.3
 {container}"""
+
+
+def scheduler_deployment(container: str = "", **kwargs: str) -> str:
+    return deployment("scheduler", container, **kwargs)
+
+
+#: Mounts the ``cfg`` ConfigMap (container and pod lines for :func:`deployment`).
+CONFIG_VOLUME = """\
+          volumeMounts: [{name: cfg, mountPath: /etc/app}]
+      volumes:
+        - {name: cfg, configMap: {name: "{{ .Release.Name }}-cfg"}}
+"""
+#: The idiom that ties a pod template to templates/config.yaml.
+CONFIG_CHECKSUM = 'checksum/config: {{ include (print $.Template.BasePath "/config.yaml") . | sha256sum }}'
+
+
+#: A ConfigMap whose content is the ``greeting`` value.
+GREETING_CONFIG_MAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-cfg
+data:
+  greeting: {{ .Values.greeting | quote }}
+"""
 
 
 #: Reads the Fernet key from the chart's own Secret (container lines for scheduler_deployment).

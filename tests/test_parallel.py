@@ -11,38 +11,13 @@ import re
 import threading
 
 import pytest
+from failing_charts import CONFIG_CHECKSUM, CONFIG_VOLUME, GREETING_CONFIG_MAP, deployment
 
 from chartpolicy.engine import EmbeddedEngine
 
 APP = {
-    "templates/config.yaml": """\
-        apiVersion: v1
-        kind: ConfigMap
-        metadata:
-          name: {{ .Release.Name }}-cfg
-        data:
-          greeting: {{ .Values.greeting | quote }}
-        """,
-    "templates/app.yaml": """\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: {{ .Release.Name }}-app
-        spec:
-          selector: {matchLabels: {component: app}}
-          template:
-            metadata:
-              labels: {component: app}
-              annotations:
-                checksum/config: {{ include (print $.Template.BasePath "/config.yaml") . | sha256sum }}
-            spec:
-              containers:
-                - name: app
-                  image: app:1.0
-                  volumeMounts: [{name: cfg, mountPath: /etc/app}]
-              volumes:
-                - {name: cfg, configMap: {name: {{ .Release.Name }}-cfg}}
-        """,
+    "templates/config.yaml": GREETING_CONFIG_MAP,
+    "templates/app.yaml": deployment("app", CONFIG_VOLUME, pod_annotations=CONFIG_CHECKSUM),
 }
 
 # -v lines of an xdist run: "[gw1] [ 40%] PASSED <node id>@<group>"
@@ -103,28 +78,14 @@ def test_an_explicit_dist_mode_is_left_alone(pytester, three_scenarios, render_c
 THREE_CONFIGS_TWO_CHECKSUMS = {
     **{f"templates/cfg-{n}.yaml": APP["templates/config.yaml"].replace("-cfg", f"-cfg-{n}")
        .replace(".Values.greeting", f".Values.greeting{n}") for n in range(3)},
-    "templates/app.yaml": """\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: {{ .Release.Name }}-app
-        spec:
-          selector: {matchLabels: {component: app}}
-          template:
-            metadata:
-              labels: {component: app}
-              annotations:
-                checksum/a: {{ print "salt" (include (print $.Template.BasePath "/cfg-0.yaml") .) | sha256sum }}
-                checksum/b: {{ print "salt" (include (print $.Template.BasePath "/cfg-1.yaml") .) | sha256sum }}
-            spec:
-              containers:
-                - name: app
-                  image: app:1.0
-                  envFrom:
-                    - configMapRef: {name: {{ .Release.Name }}-cfg-0}
-                    - configMapRef: {name: {{ .Release.Name }}-cfg-1}
-                    - configMapRef: {name: {{ .Release.Name }}-cfg-2}
-        """,
+    "templates/app.yaml": deployment("app", """\
+          envFrom:
+            - configMapRef: {name: "{{ .Release.Name }}-cfg-0"}
+            - configMapRef: {name: "{{ .Release.Name }}-cfg-1"}
+            - configMapRef: {name: "{{ .Release.Name }}-cfg-2"}
+""", pod_annotations="""\
+checksum/a: {{ print "salt" (include (print $.Template.BasePath "/cfg-0.yaml") .) | sha256sum }}
+        checksum/b: {{ print "salt" (include (print $.Template.BasePath "/cfg-1.yaml") .) | sha256sum }}"""),
 }
 
 

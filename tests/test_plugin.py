@@ -6,33 +6,13 @@ import json
 import textwrap
 
 import pytest
+from failing_charts import GREETING_CONFIG_MAP, deployment
 
-CONFIG_MAP = """\
-    apiVersion: v1
-    kind: ConfigMap
-    metadata:
-      name: {{ .Release.Name }}-cfg
-    data:
-      greeting: {{ .Values.greeting | quote }}
-    """
-
-PGREP_POD = """\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata:
-      name: {{ .Release.Name }}-app
-    spec:
-      selector: {matchLabels: {component: app}}
-      template:
-        metadata:
-          labels: {component: app}
-        spec:
-          containers:
-            - name: app
-              image: app:1.0
-              livenessProbe:
-                exec: {command: [pgrep, app]}
-    """
+PGREP_PROBE = """\
+          livenessProbe:
+            exec: {command: [pgrep, app]}
+"""
+PGREP_POD = deployment("app", PGREP_PROBE)
 
 MY_POLICY = '''
 from chartpolicy import policy
@@ -58,7 +38,7 @@ def manifest(pytester: pytest.Pytester, charts: dict) -> None:
 
 
 def test_ids_follow_chart_scenario_kube_mode_and_work_with_k(make_chart, run_policies):
-    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP}, values="greeting: hi\n")
+    chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP}, values="greeting: hi\n")
     (chart / "ci").mkdir()
     (chart / "ci" / "loud-values.yaml").write_text("greeting: HI\n")
     run = run_policies("--chart", str(chart), "--kube-version", "1.30.0", "--kube-version", "1.33", "-v",
@@ -71,7 +51,7 @@ def test_ids_follow_chart_scenario_kube_mode_and_work_with_k(make_chart, run_pol
 
 
 def test_each_subject_renders_once_however_many_policies_read_it(make_chart, pytester, run_policies):
-    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP}, values="greeting: hi\n")
+    chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP}, values="greeting: hi\n")
     pytester.makeconftest("""
         import pytest
         from chartpolicy.plugin import state_of
@@ -86,7 +66,7 @@ def test_each_subject_renders_once_however_many_policies_read_it(make_chart, pyt
 
 
 def test_a_render_failure_is_one_failing_item_naming_chart_scenario_and_template(make_chart, run_policies):
-    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP, "templates/bad.yaml": "x: {{ .Values.a.b.c }}\n"})
+    chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP, "templates/bad.yaml": "x: {{ .Values.a.b.c }}\n"})
     run = run_policies("--chart", str(chart), "--mode", "install")
     assert run.result.ret == 1
     outcomes = run.result.parseoutcomes()
@@ -131,9 +111,8 @@ def test_manifest_waivers_turn_findings_into_xfail_and_expired_ones_fail(make_ch
 
 
 def test_an_annotation_waiver_needs_a_reason(make_chart, run_policies):
-    waived = textwrap.dedent(PGREP_POD).replace("  name: {{ .Release.Name }}-app\n",
-                               "  name: {{ .Release.Name }}-app\n  annotations:\n"
-                               "    chartpolicy.io/waive: \"probe-exec-process-scan: legacy image\"\n")
+    waived = deployment("app", PGREP_PROBE,
+                        controller_annotations='{chartpolicy.io/waive: "probe-exec-process-scan: legacy image"}')
     only = ("--mode", "install", "-k", "probe_exec")
     run = run_policies("--chart", str(make_chart({"templates/app.yaml": waived})), *only)
     assert run.result.ret == 0 and run.findings("probe-exec-process-scan", "waived")
@@ -143,10 +122,8 @@ def test_an_annotation_waiver_needs_a_reason(make_chart, run_policies):
 
 
 def test_an_annotation_waiver_that_matches_nothing_is_a_notice(make_chart, run_policies):
-    healthy = textwrap.dedent(PGREP_POD).replace("exec: {command: [pgrep, app]}", "tcpSocket: {port: 8080}")
-    waived = healthy.replace("  name: {{ .Release.Name }}-app\n",
-                             "  name: {{ .Release.Name }}-app\n  annotations:\n"
-                             "    chartpolicy.io/waive: \"probe-exec-process-scan: legacy image\"\n")
+    waived = deployment("app", PGREP_PROBE.replace("exec: {command: [pgrep, app]}", "tcpSocket: {port: 8080}"),
+                        controller_annotations='{chartpolicy.io/waive: "probe-exec-process-scan: legacy image"}')
     run = run_policies("--chart", str(make_chart({"templates/app.yaml": waived})), "--mode", "install",
                        "-k", "probe_exec")
     assert run.result.ret == 0
@@ -171,7 +148,7 @@ def test_a_bad_manifest_is_one_clear_failing_item(pytester, run_policies, conten
 
 def test_a_policy_that_raises_is_an_error_finding_without_a_traceback_dump(make_chart, pytester, run_policies):
     pytester.makepyfile(test_mine=MY_POLICY.format(per="subject"))
-    run = run_policies("--chart", str(make_chart({"templates/cfg.yaml": CONFIG_MAP})), "--mode", "install",
+    run = run_policies("--chart", str(make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP})), "--mode", "install",
                        "-k", "my_")
     assert run.result.ret == 1
     run.result.stdout.fnmatch_lines(["*policy raised KeyError: 'missing-key' (at *test_mine.py:*)"])
@@ -182,7 +159,7 @@ def test_a_policy_that_raises_is_an_error_finding_without_a_traceback_dump(make_
 
 def test_per_scenario_policies_run_once_per_scenario(make_chart, pytester, run_policies):
     pytester.makepyfile(test_mine=MY_POLICY.format(per="scenario"))
-    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP})
+    chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP})
     run = run_policies("--chart", str(chart), "--kube-version", "1.30.0", "--kube-version", "1.31.0",
                        "-k", "my_count", "-v")
     run.result.stdout.fnmatch_lines(["*test_my_count[[]demo:default[]] PASSED*"])
@@ -196,7 +173,7 @@ def test_without_a_manifest_or_chart_the_catalog_is_not_collected(pytester):
 
 
 def test_with_a_manifest_profile_selects_the_scenarios_that_have_it(make_chart, pytester, run_policies):
-    chart = make_chart({"templates/cfg.yaml": CONFIG_MAP})
+    chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP})
     manifest(pytester, {"demo": {"path": str(chart), "modes": ["install"], "scenarios": {
         "plain": {}, "ocp": {"profiles": ["openshift"]}}}})
     run = run_policies("--profile", "openshift", "-k", "probe_exec")
