@@ -1,4 +1,4 @@
-"""The README's two commands are what CI runs, word for word."""
+"""The README and the packaging say what CI and a wheel really do."""
 
 import re
 from pathlib import Path
@@ -16,3 +16,12 @@ def test_ci_runs_the_readme_commands_exactly():
     assert len(commands) == 2, commands
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("python3")]
     assert ci == commands
+
+
+def test_every_package_under_src_ships_in_the_distribution():
+    """An editable install finds every module; a wheel only the packages pyproject.toml lists."""
+    import tomllib
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT / "src").parts) for p in (ROOT / "src").rglob("__init__.py")}
+    assert on_disk | {"chartpolicy.policies"} <= declared
