@@ -31,7 +31,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from chartpolicy.engine import ChartError, ChartFiles
 from chartpolicy.objects import K8sObject, ObjectSet, Workload
@@ -64,14 +64,6 @@ _VALUES_REFERENCE = re.compile(r"\$?\.Values((?:\.[A-Za-z_][\w-]*)+)")
 _INCLUDE = re.compile(r'(?:include|template)\s+"([^"]+)"')
 _DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"\s*-?\}\}(.*?)\{\{-?\s*end\s*-?\}\}', re.DOTALL)
 _HASH_LIKE = re.compile(r"^[0-9a-f]{32,}$")
-
-
-def uses_randomness(text: str) -> bool:
-    return any(_RANDOM_FUNCTION.search(_code_only(m.group(1))) for m in _ACTION.finditer(text))
-
-
-def _code_only(action: str) -> str:
-    return _STRING_LITERAL.sub('""', action)
 
 
 def _neutralise_action(match: re.Match[str]) -> str:
@@ -465,7 +457,3 @@ def leaves_of_values(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) ->
 
 def hash_like(value: Any) -> bool:
     return isinstance(value, str) and bool(_HASH_LIKE.match(value))
-
-
-def describe_paths(paths: Iterable[tuple[str, ...]]) -> str:
-    return ", ".join("`" + ".".join(p) + "`" for p in paths)
