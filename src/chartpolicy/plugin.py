@@ -43,7 +43,15 @@ from chartpolicy.findings import (
 from chartpolicy.objects import ObjectRef
 from chartpolicy.redaction import remember_feeding
 from chartpolicy.rendering import Renderer, RenderStats
-from chartpolicy.scenarios import AdHocOptions, ChartSpec, Subject, adhoc_chart, expand, load_manifest
+from chartpolicy.scenarios import (
+    AdHocOptions,
+    ChartSpec,
+    Subject,
+    adhoc_chart,
+    expand,
+    load_manifest,
+    normalise_version,
+)
 
 pytest_plugins = ["chartpolicy.report", "chartpolicy.render_cache", "chartpolicy.render_stats", "chartpolicy.parallel",
                   "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
@@ -169,7 +177,7 @@ class PolicySession:
 
 
 def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:
-    normalised = tuple(v.lstrip("v") if v.count(".") == 2 else v.lstrip("v") + ".0" for v in versions)
+    normalised = tuple(normalise_version(v) for v in versions)
     return replace(chart, scenarios=tuple(replace(s, kube_versions=normalised) for s in chart.scenarios))
 
 

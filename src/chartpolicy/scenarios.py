@@ -179,7 +179,7 @@ class Subject:
         return (kind, name) in self.external
 
 
-def _normalise_version(version: str) -> str:
+def normalise_version(version: str) -> str:
     version = version.lstrip("v")
     return version if version.count(".") == 2 else version + ".0"
 
@@ -200,7 +200,7 @@ def _scenario(name: str, raw: dict[str, Any] | None, chart: dict[str, Any], base
         overrides=tuple(raw.get("set") or ()),
         profiles=profiles,
         modes=tuple(raw.get("modes") or default_modes),
-        kube_versions=tuple(_normalise_version(v) for v in kube_versions),
+        kube_versions=tuple(normalise_version(v) for v in kube_versions),
         api_versions=tuple(chart.get("api_versions") or ()) + tuple(raw.get("api_versions") or ()),
         external=_external(raw.get("external")),
     )
