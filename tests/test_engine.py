@@ -184,3 +184,15 @@ def test_asking_for_the_helm_engine_without_a_binary_is_a_clear_error(monkeypatc
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ChartError, match="no helm binary on PATH"):
         HelmBinaryEngine()
+
+
+def test_the_chart_in_use_keeps_its_handle_while_perturbed_copies_come_and_go(engine, make_chart):
+    chart = engine.load(make_chart(CAPABILITIES))
+    options = RenderOptions(release="r", namespace="n")
+    engine.render(chart, {}, options)
+    original = engine._chart(chart)
+    for n in range(80):
+        engine.render(chart.with_changes({"templates/extra.yaml": f"# copy {n}\n"}), {}, options)
+        engine.render(chart, {}, options)
+    assert engine._chart(chart) is original
+    assert len(engine._handles) <= 64

@@ -246,16 +246,17 @@ class EmbeddedEngine:
         import helm_python
 
         with self._lock:
-            handle = self._handles.get(chart.digest)
+            # Least recently used last out: perturbation copies come and go, while
+            # the originals (and any handle a render thread just took) stay.
+            handle = self._handles.pop(chart.digest, None)
             if handle is None:
                 try:
                     handle = helm_python.Chart.load_archive(chart.archive())
                 except helm_python.HelmError as exc:
                     raise ChartError(f"cannot load chart: {exc.detail}", file=chart.source) from None
-                # Bounded: perturbation copies come and go, the originals stay.
-                if len(self._handles) > 64:
+                if len(self._handles) >= 64:
                     self._handles.pop(next(iter(self._handles))).close()
-                self._handles[chart.digest] = handle
+            self._handles[chart.digest] = handle
             return handle
 
     def default_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
