@@ -50,12 +50,44 @@ def _definitions(version):
     return Resource.from_contents(k8s_schemas.schema_contents(f"{directory}/_definitions.json", version))
 
 
+_FOLLOW_REFERENCE = jsonschema.Draft202012Validator.VALIDATORS["$ref"]
+
+
+@cache
+def _validator_class(version):
+    """Draft 2020-12 that remembers which sub-objects were valid against which definition.
+
+    Scenarios of one chart differ in a few fields, so most of an object (its
+    containers, volumes, metadata) was already validated inside another
+    object: validating a definition is skipped for content already found
+    valid against it in this schema version.  Only successes are kept, so
+    every error is still found and reported with its full path.
+    """
+    valid: set[tuple[str, str]] = set()
+
+    def remembering_reference(validator, reference, instance, schema):
+        if not isinstance(instance, dict):
+            yield from _FOLLOW_REFERENCE(validator, reference, instance, schema)
+            return
+        key = (reference, _digest(instance))
+        if key in valid:
+            return
+        failed = False
+        for error in _FOLLOW_REFERENCE(validator, reference, instance, schema):
+            failed = True
+            yield error
+        if not failed:
+            valid.add(key)
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"$ref": remembering_reference})
+
+
 @cache
 def _validator(version, file_name):
     """A strict validator for one kind and API version, built once per process."""
     schema = k8s_schemas.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/{file_name}", version)
     registry = _definitions(version) @ (Resource.from_contents(schema) @ Registry())
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    return _validator_class(version)(schema, registry=registry)
 
 
 def _first_error(validator, body):
