@@ -4,7 +4,7 @@ import datetime as dt
 
 from chartpolicy import policy
 from chartpolicy.live.subject import parse_time
-from chartpolicy.objects import LONG_RUNNING_KINDS, ObjectRef, Workload, workloads_of
+from chartpolicy.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
 
 CONSUMED_CONTENT = ("Secret", "ConfigMap")
 CONTENT_FIELDS = ("f:data", "f:stringData", "f:binaryData")
@@ -138,7 +138,7 @@ def _check_started_after_changes(subject, workload, pod, grace, violations):
 
 
 def workload_of_pod(pod):
-    return workloads_of(pod)[0]
+    return pod.workloads[0]
 
 
 def _iso(when):

@@ -122,6 +122,20 @@ class K8sObject:
     def hook(self) -> Hook | None:
         return Hook.from_annotations(self.annotations)
 
+    @cached_property
+    def workloads(self) -> list["Workload"]:
+        """The pod specs this object carries: its pod template, or embedded task pods.
+
+        Kept with the object: a comparison render reuses the objects of
+        unchanged files, so embedded pods are parsed once, not per render.
+        """
+        if self.kind in POD_TEMPLATE_PATHS:
+            pod = self.body if self.kind == "Pod" else _walk(self.body, POD_TEMPLATE_PATHS[self.kind])
+            return [Workload(self, pod)] if isinstance(pod, dict) else []
+        if self.kind == "ConfigMap":
+            return [Workload(self, pod, key) for key, pod in _embedded_pods(self)]
+        return []
+
     def __repr__(self) -> str:
         return f"<{self.ref} from {self.source}>"
 
@@ -298,16 +312,6 @@ def _walk(body: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def workloads_of(obj: K8sObject) -> list[Workload]:
-    """The pod specs an object carries: its pod template, or embedded task pods."""
-    if obj.kind in POD_TEMPLATE_PATHS:
-        pod = obj.body if obj.kind == "Pod" else _walk(obj.body, POD_TEMPLATE_PATHS[obj.kind])
-        return [Workload(obj, pod)] if isinstance(pod, dict) else []
-    if obj.kind == "ConfigMap":
-        return [Workload(obj, pod, key) for key, pod in _embedded_pods(obj)]
-    return []
-
-
 def _embedded_pods(obj: K8sObject) -> Iterator[tuple[str, dict[str, Any]]]:
     for key, text in (obj.body.get("data") or {}).items():
         if not isinstance(text, str) or "kind: Pod" not in text:
@@ -397,7 +401,7 @@ class ObjectSet:
 
     @cached_property
     def workloads(self) -> list[Workload]:
-        return [w for obj in self.objects for w in workloads_of(obj)]
+        return [w for obj in self.objects for w in obj.workloads]
 
     @cached_property
     def consumptions(self) -> list[Consumption]:

@@ -28,7 +28,7 @@ import yaml
 
 from chartpolicy.engine import ChartError, split_by_source
 from chartpolicy.live.client import ClusterReader, LiveError, redact_secret
-from chartpolicy.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests, workloads_of
+from chartpolicy.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests
 from chartpolicy.redaction import REDACTED
 from chartpolicy.selection import selector_matches
 
@@ -178,7 +178,7 @@ def read_release(client: ClusterReader, release: str, namespace: str, read_at: d
     owned = ObjectSet(list(objects.values()))
     pods = [pod for pod in map(lambda b: _live_object(b, namespace), client.list("v1", "Pod", namespace))
             if _belongs(pod, owned, release)]
-    for consumer in [*owned.workloads, *(w for pod in pods for w in workloads_of(pod))]:
+    for consumer in [*owned.workloads, *(w for pod in pods for w in pod.workloads)]:
         for consumption in consumer.consumptions:
             ref = consumption.target
             if ref.kind in CONSUMED_KINDS and ref not in objects:
