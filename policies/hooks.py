@@ -1,5 +1,6 @@
 """Jobs and Helm hooks: destructive Jobs run once, migrations run first, hooks find what they read."""
 
+import functools
 import re
 
 from chartpolicy import policy
@@ -35,11 +36,11 @@ PRE_PHASE_EVENTS = ("pre-install",)
 
 def _patterns(subject, policy_id, key, built_in):
     configured = subject.config(policy_id).get(key) or []
-    return [re.compile(p, re.IGNORECASE) for p in (*built_in, *configured)]
+    return tuple(re.compile(p, re.IGNORECASE) for p in (*built_in, *configured))
 
 
 def _commands(workload, objects):
-    """Command lines of a pod's containers, and the text of the ConfigMaps it mounts (scripts)."""
+    """Command lines of a pod's containers, and the texts of the ConfigMaps it mounts (scripts)."""
     texts = []
     for container in workload.containers:
         spec = container.spec
@@ -49,11 +50,19 @@ def _commands(workload, objects):
             mounted = objects.resolve(consumption)
             if mounted is not None:
                 texts.extend(str(v) for v in (mounted.body.get("data") or {}).values())
-    return "\n".join(texts)
+    return texts
 
 
-def _matching(text, patterns):
-    return next((m.group(0) for p in patterns if (m := p.search(text))), None)
+def _matching(texts, patterns):
+    """The first match of the first pattern that matches one of ``texts``."""
+    return next((found for p in patterns for text in texts if (found := _search(p, text))), None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _search(pattern, text):
+    # Every component mounts the same large config files: scan each text once per pattern.
+    match = pattern.search(text)
+    return match.group(0) if match else None
 
 
 def _destructive_jobs(subject, objects, patterns):
@@ -234,7 +243,7 @@ def test_migration_ordering(subject, violations):
     for workload in violations.examine(components):
         # The container's name counts: a wait written as an inline script is still named for it.
         init = [c for c in workload.containers if c.kind == "init"
-                and _matching(" ".join(str(p) for p in [c.name, *(c.spec.get("command") or []), *(c.spec.get("args") or [])]),
+                and _matching([" ".join(str(p) for p in [c.name, *(c.spec.get("command") or []), *(c.spec.get("args") or [])])],
                               waits)]
         if not init:
             violations.add(workload, f"starts without waiting for the migration ({jobs} is not a pre-{mode} hook "
