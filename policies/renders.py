@@ -23,7 +23,7 @@ def _rolled_templates(before, after):
         if workload.obj.hook or workload.is_task_pod:
             continue
         other = after.workload(workload.name)
-        if other is None:
+        if other is None or other.pod == workload.pod:
             continue
         old, new = flatten(workload.pod), flatten(other.pod)
         paths = sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
-from chartpolicy.objects import K8sObject, ObjectRef, Workload
+from chartpolicy.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.redaction import scrub
 from chartpolicy.scenarios import Subject, Waiver
 
@@ -148,11 +148,12 @@ def annotation_waiver(obj: K8sObject | None, policy_id: str) -> Waiver | None:
     return None
 
 
-def unused_annotation_waivers(objects: Iterable[K8sObject], policy_id: str, findings: Iterable[Finding]) -> list[Notice]:
+def unused_annotation_waivers(objects: ObjectSet, policy_id: str, findings: Iterable[Finding]) -> list[Notice]:
     """Annotation waivers for ``policy_id`` on objects it found nothing wrong with."""
     found = {f.object for f in findings}
     return [Notice(policy_id, f"annotation waiver on {obj.ref} matched no finding: remove it")
-            for obj in objects if annotation_waiver(obj, policy_id) is not None and obj.ref not in found]
+            for obj in objects.annotated(WAIVE_ANNOTATION)
+            if annotation_waiver(obj, policy_id) is not None and obj.ref not in found]
 
 
 @dataclass

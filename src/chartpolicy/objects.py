@@ -399,6 +399,18 @@ class ObjectSet:
     def of_kind(self, *kinds: str) -> list[K8sObject]:
         return [obj for obj in self.objects if obj.kind in kinds]
 
+    def annotated(self, key: str) -> list[K8sObject]:
+        """The objects that carry annotation ``key`` (every policy item asks for its waivers)."""
+        return self._by_annotation.get(key, [])
+
+    @cached_property
+    def _by_annotation(self) -> dict[str, list[K8sObject]]:
+        index: dict[str, list[K8sObject]] = {}
+        for obj in self.objects:
+            for key in obj.annotations:
+                index.setdefault(key, []).append(obj)
+        return index
+
     @cached_property
     def workloads(self) -> list[Workload]:
         return [w for obj in self.objects for w in obj.workloads]
