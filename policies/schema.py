@@ -1,8 +1,6 @@
 """Objects the API server accepts: schemas of the target Kubernetes version, and the chart's own CRDs."""
 
-import hashlib
 import importlib.resources
-import json
 import re
 import threading
 from functools import cache
@@ -14,6 +12,7 @@ from packaging.version import Version
 from referencing import Registry, Resource
 
 from chartpolicy import policy
+from chartpolicy.objects import content_digest
 
 #: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
 _BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|policy|extensions)$")
@@ -69,7 +68,7 @@ def _validator_class(version):
         if not isinstance(instance, dict):
             yield from _FOLLOW_REFERENCE(validator, reference, instance, schema)
             return
-        key = (reference, _digest(instance))
+        key = (reference, content_digest(instance))
         if key in valid:
             return
         failed = False
@@ -98,10 +97,6 @@ def _first_error(validator, body):
     return f"{path}: {error.message}"
 
 
-def _digest(body):
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _stable_alternative(kind, api_version, version):
     """A GA version of the same group that serves ``kind``, when ``api_version`` is alpha/beta."""
     group, _, level = api_version.rpartition("/")
@@ -114,11 +109,12 @@ def _stable_alternative(kind, api_version, version):
     return None
 
 
-def validate_builtin(body, kube_version):
+def validate_builtin(body, kube_version, *, digest=None):
     """(verdict, message) for a built-in object: ``ok``, ``invalid``, ``unserved``, ``deprecated``
-    or ``unknown`` (not a Kubernetes group: a custom resource).  Cached by content and version."""
+    or ``unknown`` (not a Kubernetes group: a custom resource).  Cached by content and version;
+    ``digest`` is the body's :func:`~chartpolicy.objects.content_digest` when the caller has it."""
     version = schema_version(kube_version)
-    key = (_digest(body), version or "")
+    key = (digest or content_digest(body), version or "")
     with _LOCK:
         if key in _RESULTS:
             return _RESULTS[key]
@@ -201,7 +197,7 @@ def test_k8s_schema(subject, violations):
     kube_version = subject.subject.kube_version
     crd_schemas = chart_crd_schemas(subject.chart)
     for obj in violations.examine(subject.objects):
-        verdict, message = validate_builtin(obj.body, kube_version)
+        verdict, message = validate_builtin(obj.body, kube_version, digest=obj.content_digest)
         if verdict == "invalid":
             violations.add(obj, f"does not validate against Kubernetes {schema_version(kube_version)}: {message}")
         elif verdict in ("unserved", "deprecated"):

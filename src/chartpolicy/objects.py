@@ -9,6 +9,7 @@ renders of the same value still compare equal.  The raw values are handed to
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator
@@ -81,6 +82,16 @@ class Hook:
         )
 
 
+def content_digest(node: Any) -> bytes:
+    """A digest of parsed YAML content: equal digests mean equal content.
+
+    ``repr`` is exact for what YAML loads (mappings, lists, strings, numbers,
+    booleans, null, dates) and fast; the same content with keys in another
+    order gets another digest, which only costs a cache miss.
+    """
+    return hashlib.sha256(repr(node).encode()).digest()
+
+
 @dataclass(eq=False)
 class K8sObject:
     """One rendered (or live) Kubernetes object, with where it came from."""
@@ -117,6 +128,11 @@ class K8sObject:
     @cached_property
     def ref(self) -> ObjectRef:
         return ObjectRef(self.kind, self.namespace, self.name)
+
+    @cached_property
+    def content_digest(self) -> bytes:
+        """:func:`content_digest` of the body, computed once: unchanged files share their objects across renders."""
+        return content_digest(self.body)
 
     @cached_property
     def hook(self) -> Hook | None:
@@ -435,4 +451,11 @@ class ObjectSet:
         return found
 
     def workload(self, name: str) -> Workload | None:
-        return next((w for w in self.workloads if w.name == name), None)
+        return self._workloads_by_name.get(name)
+
+    @cached_property
+    def _workloads_by_name(self) -> dict[str, Workload]:
+        by_name: dict[str, Workload] = {}
+        for workload in self.workloads:
+            by_name.setdefault(workload.name, workload)  # the first one, as a scan would find
+        return by_name
