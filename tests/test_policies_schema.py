@@ -1,7 +1,10 @@
 """k8s-schema over small charts, through pytester."""
 
-import time
+import copy
+import random
 
+import kubernetes_validate
+from chartpolicy.policies import schema
 from chartpolicy.policies.schema import validate_builtin
 
 SCHEMA = "-k", "k8s_schema"
@@ -97,11 +100,91 @@ def test_valid_objects_pass(make_chart, run_policies):
     assert run.result.ret == 0, run.result.stdout.str()
 
 
-def test_results_are_cached_by_content_and_version():
+def test_results_are_cached_by_content_and_version(monkeypatch):
+    calls = []
+    validate_uncached = schema._validate_uncached
+    monkeypatch.setattr(schema, "_validate_uncached", lambda *args: calls.append(args) or validate_uncached(*args))
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cached"}, "data": {"k": "v"}}
     assert validate_builtin(body, "1.33.0") == ("ok", None)
-    started = time.perf_counter()
-    for _ in range(200):
-        validate_builtin(dict(body), "1.33.0")
-    # 200 cached look-ups cost far less than one uncached validation (~5 ms).
-    assert time.perf_counter() - started < 0.05
+    assert validate_builtin(copy.deepcopy(body), "1.33.0") == ("ok", None)
+    assert validate_builtin(copy.deepcopy(body), "1.33.3") == ("ok", None)  # the same schema version
+    assert len(calls) == 1
+    validate_builtin(body, "1.30.0")
+    assert len(calls) == 2
+
+
+POD_DEPLOYMENT = {
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}, "annotations": {"checksum/config": "abc"}},
+            "spec": {
+                "containers": [{
+                    "name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80, "name": "http"}],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                    "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                    "volumeMounts": [{"name": "config", "mountPath": "/etc/web"}],
+                }],
+                "volumes": [{"name": "config", "configMap": {"name": "web"}}],
+            },
+        },
+    },
+}
+
+
+def _nodes(node, path=()):
+    yield path, node
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _nodes(child, (*path, key))
+
+
+def _mutants(body, rng):
+    """Copies of ``body`` with one thing wrong, or harmlessly changed, somewhere."""
+    for _ in range(120):
+        mutant = copy.deepcopy(body)
+        # The kind and API version stay: they choose the schema.
+        path, node = rng.choice([(p, n) for p, n in _nodes(mutant) if p[:1] not in (("kind",), ("apiVersion",))])
+        if isinstance(node, dict) and rng.random() < 0.5:
+            node["unknownField"] = 1  # strict: rejected at any object that is not a map
+        elif isinstance(node, dict) and node and path:
+            node.pop(rng.choice(sorted(node)))  # may drop a required field, or an optional one
+        elif path:
+            parent = mutant
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = rng.choice([7, "seven", True, None, [], {}])
+        yield mutant
+
+
+def test_remembered_sub_objects_never_hide_an_error():
+    """k8s-schema skips sub-objects already found valid against a definition:
+    over many one-fault variants of a Deployment (validated in one process,
+    so the memo is full of their shared parts), every verdict matches a
+    plain kubernetes-validate run."""
+    rng = random.Random(7)
+    assert validate_builtin(POD_DEPLOYMENT, "1.34.0") == ("ok", None)
+    disagreements, invalid = [], 0
+    for mutant in _mutants(POD_DEPLOYMENT, rng):
+        verdict, message = validate_builtin(mutant, "1.34.0")
+        try:
+            kubernetes_validate.validate(mutant, "1.34.0", strict=True)
+            expected = "ok"
+        except kubernetes_validate.ValidationError:
+            expected = "invalid"
+        invalid += verdict == "invalid"
+        if (verdict == "ok") != (expected == "ok"):
+            disagreements.append((verdict, message, mutant))
+    assert not disagreements
+    assert 20 < invalid < 120  # the corpus holds both kinds
+
+
+def test_an_error_beside_a_remembered_container_is_reported_with_its_path():
+    assert validate_builtin(POD_DEPLOYMENT, "1.34.0") == ("ok", None)
+    twin = copy.deepcopy(POD_DEPLOYMENT)
+    containers = twin["spec"]["template"]["spec"]["containers"]
+    containers.append({**copy.deepcopy(containers[0]), "name": "sidecar", "readinesProbe": {}})
+    verdict, message = validate_builtin(twin, "1.34.0")
+    assert verdict == "invalid"
+    assert message.startswith("spec.template.spec.containers.1: ") and "readinesProbe" in message
