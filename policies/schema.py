@@ -62,7 +62,7 @@ def _validator_class(version):
     valid against it in this schema version.  Only successes are kept, so
     every error is still found and reported with its full path.
     """
-    valid: set[tuple[str, str]] = set()
+    valid: set[tuple[str, bytes]] = set()
 
     def remembering_reference(validator, reference, instance, schema):
         if not isinstance(instance, dict):

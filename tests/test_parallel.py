@@ -127,3 +127,37 @@ def test_the_offline_tier_imports_neither_the_kubernetes_client_nor_testinfra(py
     assert lean.parseoutcomes().get("passed", 0) > 10
     default = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--chart", str(chart))
     assert "kubernetes" not in re.search(r"HEAVY-MODULES=(.*)", default.stdout.str()).group(1)
+
+
+RECORD_FROZEN = """
+import gc
+
+def pytest_runtest_call(item):
+    with open("frozen.txt", "a") as record:
+        record.write(f"{gc.get_freeze_count()}\\n")
+"""
+
+
+def test_objects_of_the_collection_are_kept_out_of_the_collector_for_the_run_only(pytester, make_chart):
+    """After collection chartpolicy freezes what exists (the catalog, the items), so garbage
+    collections during the run do not walk it, and gives it back when the run ends."""
+    import gc
+
+    chart = make_chart(APP, values="greeting: hi\n")
+    # A plugin, not a conftest: the catalog's items live outside this directory.
+    pytester.makepyfile(record_frozen=RECORD_FROZEN)
+    pytester.syspathinsert()
+    record = pytester.path / "frozen.txt"
+    outer = gc.get_freeze_count()  # this test run's own chartpolicy session may have frozen its objects
+    gc.unfreeze()
+    try:
+        pytester.runpytest("-p", "no:cacheprovider", "-p", "record_frozen", "--chart", str(chart))
+        assert min(map(int, record.read_text().split())) > 1000
+        assert gc.get_freeze_count() == 0
+        record.unlink()
+        pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+        pytester.runpytest("-p", "no:cacheprovider", "-p", "record_frozen", "test_plain.py")
+        assert record.read_text().split() == ["0"]
+    finally:
+        if outer:
+            gc.freeze()
