@@ -1,6 +1,6 @@
 """The benchmark: ``python3 bench/run.py`` (not a test; docs/performance.md explains every row).
 
-Runs pytest over the reference chart's full matrix (cold, then warm from the
+Runs pytest over the reference chart's full matrix (cold three times, then warm from the
 on-disk render cache, then under ``-n 2``), a generated chart at several sizes
 and scenario counts, ``--deep`` on the reference chart and on a generated
 chart with a thousand values leaves, checkov over one
@@ -122,9 +122,18 @@ def reference(results: dict[str, Any]) -> None:
     largest = max(objects, key=lambda s: objects[s])
     results["reference"] = {"objects_per_subject": objects, "largest_subject": largest,
                             "largest_objects": objects[largest]}
-    with tempfile.TemporaryDirectory(prefix="chartpolicy-bench-cache-") as cache:
-        results["reference"]["cold"] = pytest_run(cache_dir=Path(cache))
-        results["reference"]["warm"] = pytest_run(cache_dir=Path(cache))
+    # The evaluation share is a ratio of two small times (a few hundred ms over
+    # about one second): the cold run is measured three times, each on a fresh
+    # cache, and the run with the median share is reported, with the spread.
+    colds = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(prefix="chartpolicy-bench-cache-") as cache:
+            colds.append(pytest_run(cache_dir=Path(cache)))
+            if len(colds) == 1:
+                results["reference"]["warm"] = pytest_run(cache_dir=Path(cache))
+    colds.sort(key=lambda r: r["policies_over_rendering"])
+    results["reference"]["cold"] = colds[1]
+    results["reference"]["cold_policies_over_rendering"] = [r["policies_over_rendering"] for r in colds]
     results["reference"]["n2"] = pytest_run("-n", "2")
     results["reference"]["deep"] = pytest_run("--deep")
 
@@ -240,7 +249,9 @@ def table(results: dict[str, Any]) -> str:
             f"ratio ours/checkov {c['ratio_full_matrix_over_checkov_one_scenario']}")
     cold = ref["cold"]
     lines.append(f"renders per subject on average (default mode): {cold['renders_per_subject']} (target <= 8)")
-    lines.append(f"policy evaluation / render time: {cold['policies_over_rendering']:.0%} (target <= 20%)")
+    spread = ", ".join(f"{r:.1%}" for r in ref["cold_policies_over_rendering"])
+    lines.append(f"policy evaluation / render time: {cold['policies_over_rendering']:.1%}, the median of 3 cold runs "
+                 f"({spread}) (target <= 20%)")
     lines.append(f"warm re-run base renders: {ref['warm']['base_renders']} (target 0)")
     if "memory" in results:
         m = results["memory"]

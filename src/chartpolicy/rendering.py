@@ -125,6 +125,16 @@ class Renderer:
                 if purpose:
                     self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
 
+    def merged_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The chart's defaults coalesced with ``values`` by the engine (Helm's first step of a render)."""
+        start = time.perf_counter()
+        try:
+            return self.engine.default_values(chart, values)
+        finally:
+            elapsed = self._account(start)
+            with self._lock:
+                self.stats.render_seconds += elapsed
+
     def parse(self, files: dict[str, str], namespace: str) -> ObjectSet:
         """The objects of rendered files; a file whose text was parsed before is not parsed again.
 
@@ -208,7 +218,7 @@ class Renderer:
         objects = self.parse(self._base_files(chart, values, options), options.namespace)
         if not objects.objects:
             raise ChartError("the chart rendered no objects in this scenario", file=subject.chart.path)
-        problems = missing_dependencies(self.engine, chart, self.engine.default_values(chart, values))
+        problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
         return RenderedSubject(self, subject, chart, values, options, objects, problems)
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
@@ -261,7 +271,7 @@ class RenderedSubject:
         return self.subject.is_external(kind, name)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self.renderer.engine.default_values(self.chart, self.values if values is None else values)
+        return self.renderer.merged_values(self.chart, self.values if values is None else values)
 
     def rerender_files(self, *, purpose: str, chart: ChartFiles | None = None,
                        values: Mapping[str, Any] | None = None, **option_changes: Any) -> dict[str, str]:
