@@ -4,7 +4,7 @@ import re
 
 from chartpolicy import policy
 from chartpolicy.objects import ObjectRef
-from chartpolicy.selection import selector_matches
+from chartpolicy.selection import selected_workloads
 
 #: ClusterRoles every cluster has.
 BUILT_IN_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
@@ -94,7 +94,7 @@ def _selecting(subject):
 
 
 def _selected(subject, obj, selector):
-    return [w for w in subject.workloads if w.obj.namespace == obj.namespace and selector_matches(selector, w.labels)]
+    return selected_workloads(selector, subject.objects, obj.namespace)
 
 
 @policy("selector-matches", tiers=("offline", "live"))

@@ -9,8 +9,8 @@ import pytest
 
 from chartpolicy import redaction
 from chartpolicy.engine import ChartError
-from chartpolicy.objects import Hook, ObjectSet, parse_manifests
-from chartpolicy.selection import Roles, search, select, selector_matches
+from chartpolicy.objects import Hook, K8sObject, ObjectSet, parse_manifests
+from chartpolicy.selection import Roles, search, select, selected_workloads, selector_matches
 
 POD_SPEC = """\
       serviceAccountName: {name}-sa
@@ -167,6 +167,28 @@ def test_selectors_and_jmespath_helpers():
     objects = parse_manifests({"templates/w.yaml": _workload("Deployment", "apps/v1", "spec.template")}, "ns")
     assert select("kind == 'Deployment'", objects) == objects
     assert search("spec.template.spec.containers[].name", objects[0].body) == ["main"]
+
+
+def test_selected_workloads_through_the_label_index_equal_a_scan():
+    def deployment(name, namespace, labels):
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+                "spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": []}}}}
+
+    bodies = [deployment("a", "ns", {"app": "x", "tier": "web"}), deployment("b", "ns", {"app": "x", "tier": "db"}),
+              deployment("c", "other", {"app": "x", "tier": "web"}), deployment("d", "ns", {"app": "y", "n": 1})]
+    objects = ObjectSet([K8sObject(body=b, source="t.yaml", namespace=b["metadata"]["namespace"]) for b in bodies])
+    selectors = [
+        {"app": "x"}, {"app": "x", "tier": "web"}, {"matchLabels": {"tier": "db"}},
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "db"]}]},
+        {"matchLabels": {"app": "x"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]},
+        {"n": 1}, {"n": "1"}, {"app": "z"}, {}, None,
+    ]
+    for selector in selectors:
+        for namespace in ("ns", "other"):
+            scanned = [w.obj.name for w in objects.workloads
+                       if w.obj.namespace == namespace and selector_matches(selector, w.labels)]
+            assert [w.obj.name for w in selected_workloads(selector, objects, namespace)] == scanned, selector
+    assert [w.obj.name for w in selected_workloads({"app": "x"}, objects, "ns")] == ["a", "b"]
 
 
 def test_scrubbing_removes_whole_secret_tokens_without_mangling_words():

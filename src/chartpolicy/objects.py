@@ -415,6 +415,18 @@ class ObjectSet:
     def of_kind(self, *kinds: str) -> list[K8sObject]:
         return [obj for obj in self.objects if obj.kind in kinds]
 
+    def workloads_labelled(self, namespace: str | None, key: str, value: str) -> list[Workload]:
+        """The workloads in ``namespace`` whose pod template carries label ``key=value``."""
+        return self._workloads_by_label.get((namespace, key, value), [])
+
+    @cached_property
+    def _workloads_by_label(self) -> dict[tuple[str | None, str, str], list[Workload]]:
+        index: dict[tuple[str | None, str, str], list[Workload]] = {}
+        for workload in self.workloads:
+            for key, value in workload.labels.items():
+                index.setdefault((workload.obj.namespace, key, str(value)), []).append(workload)
+        return index
+
     def annotated(self, key: str) -> list[K8sObject]:
         """The objects that carry annotation ``key`` (every policy item asks for its waivers)."""
         return self._by_annotation.get(key, [])
