@@ -41,9 +41,9 @@ def test_unknown_policy_id_is_a_usage_error_listing_the_known_ids(make_chart, ru
     assert "Traceback" not in error + run.result.stdout.str()
 
 
-def test_under_xdist_an_unknown_policy_id_is_one_failing_item(make_chart, run_policies):
+def test_under_xdist_an_unknown_policy_id_is_one_failing_item_and_exit_code_4(make_chart, run_policies):
     run = run_policies("--chart", str(make_chart(PGREP_CHART)), "--policy", "no-such-policy", "-n", "2")
-    assert run.result.ret == 1 and "INTERNALERROR" not in run.result.stdout.str()
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR and "INTERNALERROR" not in run.result.stdout.str()
     run.result.assert_outcomes(failed=1)
     run.result.stdout.fnmatch_lines(["*unknown policy id(s): no-such-policy; known policies: *checksum-coverage*"])
 

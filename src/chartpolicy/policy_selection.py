@@ -7,7 +7,8 @@ pytest's own ``-k`` and ``-m`` select policies as they select tests.
 some; both are applied before ``-m``/``-k`` see the items, and the render
 items of subjects left with no policy are not created at all.  Ids are
 checked after collection, when a chart repository's own policies are known
-too: an unknown id is a usage error (under pytest-xdist, one failing item).
+too: an unknown id is a usage error (under pytest-xdist, where a worker
+cannot stop the run, one failing item, and the run still exits with 4).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 
 from chartpolicy import catalog
 from chartpolicy.report import is_worker
+
+USAGE_ERROR_NODEID = "chartpolicy-usage"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +55,24 @@ def load_catalog() -> dict[str, catalog.PolicyInfo]:
 def pytest_configure(config: pytest.Config) -> None:
     for family in catalog_families():
         config.addinivalue_line("markers", f"{family}: policies of the {family} family (policies/{family}.py)")
+    config.pluginmanager.register(_UsageErrorExit(), "chartpolicy-usage-error-exit")
+
+
+class _UsageErrorExit:
+    """A usage error a pytest-xdist worker could only report as a failing item still ends the run with exit code 4."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid == USAGE_ERROR_NODEID and report.failed:
+            self.seen = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # First: the reports written at session finish (SARIF) record this exit code.
+        if self.seen:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -77,7 +98,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(message)
         # A pytest-xdist worker cannot stop the run with a usage error (the
         # controller reports a crash): it runs one item that fails with it.
-        items[:] = [UsageErrorItem.from_parent(session, name="chartpolicy-usage", message=message)]
+        items[:] = [UsageErrorItem.from_parent(session, name=USAGE_ERROR_NODEID, nodeid=USAGE_ERROR_NODEID,
+                                               message=message)]
         return
     keep, drop = [], []
     for item in items:
