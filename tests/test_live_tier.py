@@ -210,6 +210,23 @@ def test_a_wildcard_rule_in_a_deployed_role_fails_rbac_least_privilege_live(run_
     assert run.failed_objects("rbac-least-privilege") == {"Role/ref-scheduler"}
 
 
+def test_the_server_version_is_a_notice_and_findings_keep_naming_the_cluster(run_live, cluster):
+    recreate_fernet_key(cluster)
+    run = run_live()
+    connect = [n["message"] for n in run.report["notices"] if n["policy"] == "connect"]
+    assert connect == ["the API server runs Kubernetes v1.30.0"]
+    assert run.findings() and {f["kube_version"] for f in run.findings()} == {"cluster"}
+    assert [s["kube_version"] for s in run.report["subjects"]] == ["cluster"]
+
+
+def test_a_server_that_hides_its_version_is_a_note_not_a_failure(run_live, cluster):
+    cluster.inject("403", path=r"^/version$", times=1000)
+    run = run_live()
+    assert run.result.ret == 0, run.result.stdout.str()
+    [note] = [n["message"] for n in run.report["notices"] if n["policy"] == "connect"]
+    assert note.startswith("the API server's version could not be read: ")
+
+
 def test_a_full_live_run_sends_only_reads_and_access_reviews(run_live, cluster):
     recreate_fernet_key(cluster)
     cluster.clear_requests()

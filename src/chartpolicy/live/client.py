@@ -175,6 +175,12 @@ class ClusterReader:
                           redact_secret if kind == "Secret" else lambda b: b)
         return [_as_object(item, api_version, kind) for item in (body or {}).get("items") or []]
 
+    def server_version(self) -> str | None:
+        """The API server's Kubernetes version (``/version``: ``gitVersion``), or None when it does not say."""
+        body = self._read("reading the API server's version", Request("GET", "/version"))
+        version = (body or {}).get("gitVersion") if isinstance(body, dict) else None
+        return str(version) if version else None
+
     def release_record(self, name: str, namespace: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
         """The one Secret whose data is read: ``decode`` turns it into a redacted release."""
         request = Request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")

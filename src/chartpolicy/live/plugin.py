@@ -130,7 +130,7 @@ class LiveSession:
             try:
                 reader = self.reader(target)
                 release = read_release(reader, target.chart.release, target.chart.namespace, self.read_at())
-                cached = LiveSubject(target, reader, release)
+                cached = LiveSubject(target, reader, release, _server_version(reader, release))
             except LiveError as error:
                 cached = error
             self._subjects[target.id] = cached
@@ -155,6 +155,18 @@ class LiveSession:
             write_record(self.record, path)
         if isinstance(self._reader, LiveClient):
             self._reader.close()
+
+
+def _server_version(reader: ClusterReader, release: Any) -> str | None:
+    """The server's version, or None with a note: not knowing it stops nothing (an older snapshot lacks it)."""
+    try:
+        version = reader.server_version()
+    except LiveError as error:
+        release.notes.append(f"the API server's version could not be read: {error}")
+        return None
+    if version is None:
+        release.notes.append("the API server did not report its version")
+    return version
 
 
 def _context_namespace(kubeconfig: str, context: str | None) -> str:
@@ -187,9 +199,10 @@ class ConnectItem(pytest.Item):
             self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
             raise
         self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
-        if live.release.notes:
-            self.user_properties.append((NOTICES_PROPERTY, [Notice("connect", note).as_dict()
-                                                            for note in live.release.notes]))
+        notes = [f"the API server runs Kubernetes {live.server_version}"] if live.server_version else []
+        notes += live.release.notes
+        if notes:
+            self.user_properties.append((NOTICES_PROPERTY, [Notice("connect", note).as_dict() for note in notes]))
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001
         if isinstance(excinfo.value, LiveError):

@@ -66,6 +66,9 @@ class LiveSubject:
     target: LiveTarget
     client: ClusterReader
     release: LiveRelease
+    #: What the API server reports (``v1.30.2``); findings keep ``kube_version: "cluster"`` so that
+    #: their identity (baselines, SARIF fingerprints) survives a cluster upgrade.
+    server_version: str | None = None
 
     @property
     def subject(self) -> LiveTarget:
