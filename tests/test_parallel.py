@@ -59,6 +59,19 @@ def test_under_n_2_each_subject_renders_once_on_one_worker(pytester, three_scena
     assert counts.renders / 6 <= 8
 
 
+def test_under_deep_a_scenario_stays_on_one_worker_so_it_is_analysed_once(pytester, three_scenarios,
+                                                                           render_counts):
+    both_versions = ("--kube-version", "1.30.0", "--kube-version", "1.34.0")
+    alone = render_counts(pytester.runpytest_subprocess("-p", "no:cacheprovider", "--deep", *both_versions,
+                                                        *three_scenarios))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--deep", "-n", "2", "-v", *both_versions,
+                                           *three_scenarios)
+    groups = workers_by_group(result)
+    assert set(groups) == {"demo:en", "demo:fr", "demo:de"}
+    assert all(len(workers) == 1 for workers in groups.values()), groups
+    assert render_counts(result).extra_renders["deep"] == alone.extra_renders["deep"] > 0
+
+
 def test_workers_share_the_disk_cache(pytester, three_scenarios, render_counts):
     cache = ("-o", f"cache_dir={pytester.path / '.pytest_cache'}", "-n", "2", *three_scenarios)
     cold = render_counts(pytester.runpytest_subprocess(*cache))

@@ -1,8 +1,10 @@
 """Running under pytest-xdist: a subject's items stay on one worker.
 
 Every item of a subject (its ``render[...]`` item and its policies) carries
-an ``xdist_group(<subject id>)`` mark, so under ``--dist loadgroup`` the
-subject renders once, on the worker that runs all of its policies.  When
+an ``xdist_group(<subject id>)`` mark (``<chart>:<scenario>`` under
+``--deep``, which analyses a scenario once for all of its subjects), so under
+``--dist loadgroup`` the subject renders once, on the worker that runs all
+of its policies.  When
 ``-n`` is given and the user chose no distribution mode, that mode is made
 the default here; an explicit ``--dist`` is left alone.
 """

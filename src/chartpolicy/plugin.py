@@ -362,11 +362,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         grouped.extend(policy_items)
     if grouped and state.session_notices:
         grouped[0].user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in state.session_notices]))
+    # --deep analyses a scenario once per process, for all of its subjects: keep them together.
+    per_scenario = config.getoption("deep", False)
     for item in grouped:
         subject = _subject_of(item)
         if subject is not None:
             # Under pytest-xdist --dist loadgroup, a subject's items stay on one worker.
-            item.add_marker(pytest.mark.xdist_group(subject.id))
+            item.add_marker(pytest.mark.xdist_group(subject.scenario_id if per_scenario else subject.id))
             info = catalog.info_of(getattr(item, "function", None))
             item.user_properties.append((ITEM_PROPERTY, {"policy": info.id if info else "render",
                                                          "chart": subject.chart.key,
