@@ -20,6 +20,7 @@ from chartpolicy.live.client import (
     ReadOnlyViolation,
     Request,
     SnapshotReader,
+    merge_records,
     new_record,
     write_record,
 )
@@ -158,3 +159,14 @@ def test_the_nightly_rbac_is_read_only_and_exec_is_kept_apart():
             assert not any("/" in resource for resource in rule["resources"])
     [(exec_rule, kind)] = rules("rbac-exec.yaml")
     assert kind == "Role" and exec_rule["resources"] == ["pods/exec"]
+
+
+def test_worker_recordings_merge_into_one_snapshot_with_the_earliest_read_time():
+    first = new_record(context="c", release="ref", namespace="airflow", read_secret_data=False)
+    second = {**first, "read_at": "2026-01-01T00:00:00+00:00", "responses": {"GET /api/v1": {"status": 200}}}
+    first["responses"]["GET /version"] = {"status": 200, "body": {"gitVersion": "v1.30.0"}}
+    merged = merge_records(first, second)
+    assert merged["responses"] == {"GET /version": first["responses"]["GET /version"],
+                                   "GET /api/v1": {"status": 200}}
+    assert merged["read_at"] == "2026-01-01T00:00:00+00:00"
+    assert merged["release"] == "ref" and first["responses"].keys() == {"GET /version"}

@@ -257,6 +257,18 @@ def test_record_then_replay_gives_the_same_findings_without_a_cluster(run_live, 
     assert json.loads(text)["responses"]
 
 
+def test_under_xdist_every_workers_reads_land_in_one_recording(run_live, run_policies, cluster, tmp_path):
+    recreate_fernet_key(cluster)
+    record = tmp_path / "snapshot.json"
+    # --dist load spreads the release's policies over both workers: each reads what its policies ask.
+    live = run_live(f"--live-record={record}", "-n", "2", "--dist", "load")
+    assert live.result.ret == 1 and live.findings("live-rollout-fresh")
+    cluster.stop()
+    replay = run_policies(f"--live-snapshot={record}")
+    assert sorted(replay.report["findings"], key=json.dumps) == sorted(live.report["findings"], key=json.dumps)
+    assert not [f for f in replay.report["findings"] if f["outcome"] == "error"]
+
+
 @pytest.mark.parametrize("fault", ["500", "drop"])
 def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(run_live, cluster, fault):
     cluster.inject(fault, path=r"^/apis/apps/v1", times=1000)

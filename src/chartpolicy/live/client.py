@@ -343,6 +343,12 @@ def new_record(*, context: str | None, release: str, namespace: str, read_secret
             "read_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(), "responses": {}}
 
 
+def merge_records(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One snapshot of what two processes read (pytest-xdist workers): every answer, the earliest read time."""
+    return {**first, "responses": {**first["responses"], **second["responses"]},
+            "read_at": min(first["read_at"], second["read_at"])}
+
+
 def write_record(record: dict[str, Any], path: str) -> None:
     text = json.dumps(record, indent=1, sort_keys=True)
     Path(path).write_text(redaction.scrub(text) + "\n")

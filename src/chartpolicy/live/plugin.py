@@ -18,13 +18,22 @@ import pytest
 import yaml
 
 from chartpolicy.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
-from chartpolicy.live.client import ClusterReader, LiveClient, LiveError, SnapshotReader, new_record, write_record
+from chartpolicy.live.client import (
+    ClusterReader,
+    LiveClient,
+    LiveError,
+    SnapshotReader,
+    merge_records,
+    new_record,
+    write_record,
+)
 from chartpolicy.live.release import read_release
 from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
 from chartpolicy.objects import ObjectRef
 from chartpolicy.scenarios import DEFAULT_NAMESPACE
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
+_RECORD_KEY = "chartpolicy_live_record"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -151,10 +160,17 @@ class LiveSession:
 
     def finish(self) -> None:
         path = self.config.getoption("live_record")
-        if path and self.record is not None:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if path and self.record is not None and workeroutput is not None:
+            # A pytest-xdist worker read part of the run: the controller writes the whole.
+            workeroutput[_RECORD_KEY] = self.record
+        elif path and self.record is not None:
             write_record(self.record, path)
         if isinstance(self._reader, LiveClient):
             self._reader.close()
+
+    def add_worker_record(self, record: dict[str, Any]) -> None:
+        self.record = record if self.record is None else merge_records(self.record, record)
 
 
 def _server_version(reader: ClusterReader, release: Any) -> str | None:
@@ -211,6 +227,14 @@ class ConnectItem(pytest.Item):
 
     def reportinfo(self):
         return self.subject.chart.path or "", None, f"connect {self.subject.id}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 (xdist's WorkerController)
+    record = getattr(node, "workeroutput", {}).get(_RECORD_KEY)
+    live = live_session(node.config)
+    if record is not None and live is not None:
+        live.add_worker_record(record)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
