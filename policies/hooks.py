@@ -58,9 +58,10 @@ def _matching(texts, patterns):
     return next((found for p in patterns for text in texts if (found := _search(p, text))), None)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def _search(pattern, text):
-    # Every component mounts the same large config files: scan each text once per pattern.
+    # Every component mounts the same large config files: scan each text once per pattern
+    # (a few hundred texts kept: a subject's, not the run's, so memory stays flat).
     match = pattern.search(text)
     return match.group(0) if match else None
 
