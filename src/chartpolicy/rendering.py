@@ -17,8 +17,9 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.engine import ChartError, ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.objects import K8sObject, ObjectSet, parse_manifests
@@ -114,26 +115,19 @@ class Renderer:
     def render_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
                      *, purpose: str | None = None) -> dict[str, str]:
         """One engine render; ``purpose`` names an extra render for the counters."""
-        start = time.perf_counter()
         try:
-            return self.engine.render(chart, values, options)
+            with self._timed("render_seconds"):
+                return self.engine.render(chart, values, options)
         finally:
-            elapsed = self._account(start)
             with self._lock:
                 self.stats.renders += 1
-                self.stats.render_seconds += elapsed
                 if purpose:
                     self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
 
     def merged_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
         """The chart's defaults coalesced with ``values`` by the engine (Helm's first step of a render)."""
-        start = time.perf_counter()
-        try:
+        with self._timed("render_seconds"):
             return self.engine.default_values(chart, values)
-        finally:
-            elapsed = self._account(start)
-            with self._lock:
-                self.stats.render_seconds += elapsed
 
     def parse(self, files: dict[str, str], namespace: str) -> ObjectSet:
         """The objects of rendered files; a file whose text was parsed before is not parsed again.
@@ -143,27 +137,23 @@ class Renderer:
         Any problem, and a duplicate object, is left to one whole parse, which
         names every problem.
         """
-        start = time.perf_counter()
-        try:
-            objects = []
-            for source in sorted(files):
-                key = (source, files[source], namespace)
-                parsed = self._parsed.get(key)
-                if parsed is None:
-                    parsed = parse_manifests({source: files[source]}, namespace)
-                    if len(self._parsed) >= _PARSED_FILES_KEPT:
-                        self._parsed.pop(next(iter(self._parsed)), None)
-                    self._parsed[key] = parsed
-                objects.extend(parsed)
-            if len({obj.ref for obj in objects}) != len(objects):
+        with self._timed("parse_seconds"):
+            try:
+                objects = []
+                for source in sorted(files):
+                    key = (source, files[source], namespace)
+                    parsed = self._parsed.get(key)
+                    if parsed is None:
+                        parsed = parse_manifests({source: files[source]}, namespace)
+                        if len(self._parsed) >= _PARSED_FILES_KEPT:
+                            self._parsed.pop(next(iter(self._parsed)), None)
+                        self._parsed[key] = parsed
+                    objects.extend(parsed)
+                if len({obj.ref for obj in objects}) != len(objects):
+                    return ObjectSet(parse_manifests(files, namespace))
+                return ObjectSet(objects)
+            except ChartError:
                 return ObjectSet(parse_manifests(files, namespace))
-            return ObjectSet(objects)
-        except ChartError:
-            return ObjectSet(parse_manifests(files, namespace))
-        finally:
-            elapsed = self._account(start)
-            with self._lock:
-                self.stats.parse_seconds += elapsed
 
     def map(self, job: Callable[[_Job], _Result], jobs: Iterable[_Job]) -> list[_Result]:
         """``[job(j) for j in jobs]`` on the renderer's thread pool, for independent renders."""
@@ -181,10 +171,17 @@ class Renderer:
         """Wall time the calling thread has spent in renders, parses and render pools."""
         return getattr(self._busy, "seconds", 0.0)
 
-    def _account(self, start: float) -> float:
-        elapsed = time.perf_counter() - start
-        self._busy.seconds = self.busy_seconds() + elapsed
-        return elapsed
+    @contextmanager
+    def _timed(self, seconds: str) -> Iterator[None]:
+        """The block's wall time: the calling thread's busy time, and ``stats.<seconds>``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self._busy.seconds = self.busy_seconds() + elapsed
+            with self._lock:
+                setattr(self.stats, seconds, getattr(self.stats, seconds) + elapsed)
 
     def subject(self, subject: Subject) -> "RenderedSubject":
         """The subject's base render, done once per session; raises its ChartError."""
