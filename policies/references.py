@@ -93,10 +93,6 @@ def _selecting(subject):
             yield obj, spec["podSelector"]
 
 
-def _selected(subject, obj, selector):
-    return selected_workloads(selector, subject.objects, obj.namespace)
-
-
 @policy("selector-matches", tiers=("offline", "live"))
 def test_selector_matches(subject, violations):
     """Every Service (with a selector), PodDisruptionBudget and NetworkPolicy
@@ -115,7 +111,7 @@ def test_selector_matches(subject, violations):
     with the reason.
     """
     for obj, selector in violations.examine(_selecting(subject)):
-        if not _selected(subject, obj, selector):
+        if not selected_workloads(selector, subject.objects, obj.namespace):
             violations.add(obj, f"selector {selector} matches no pod template rendered in this scenario")
 
 
@@ -142,7 +138,7 @@ def test_service_selector_precision(subject, violations):
         if obj.kind != "Service":
             continue
         components = {}
-        for workload in _selected(subject, obj, selector):
+        for workload in selected_workloads(selector, subject.objects, obj.namespace):
             components.setdefault(subject.roles.role_of(workload) or workload.name, workload)
         if len(components) > 1:
             violations.add(obj, f"selector {selector} selects pods of {len(components)} components: "

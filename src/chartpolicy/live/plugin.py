@@ -160,12 +160,13 @@ class LiveSession:
 
     def finish(self) -> None:
         path = self.config.getoption("live_record")
-        workeroutput = getattr(self.config, "workeroutput", None)
-        if path and self.record is not None and workeroutput is not None:
-            # A pytest-xdist worker read part of the run: the controller writes the whole.
-            workeroutput[_RECORD_KEY] = self.record
-        elif path and self.record is not None:
-            write_record(self.record, path)
+        if path and self.record is not None:
+            workeroutput = getattr(self.config, "workeroutput", None)
+            if workeroutput is not None:
+                # A pytest-xdist worker read part of the run: the controller writes the whole.
+                workeroutput[_RECORD_KEY] = self.record
+            else:
+                write_record(self.record, path)
         if isinstance(self._reader, LiveClient):
             self._reader.close()
 
