@@ -247,6 +247,8 @@ class RenderedSubject:
     options: RenderOptions
     objects: ObjectSet
     problems: list[str]
+    #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
+    capabilities: frozenset[str] = frozenset({"rerender", "values"})
 
     @property
     def workloads(self):

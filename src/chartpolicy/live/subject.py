@@ -69,6 +69,8 @@ class LiveSubject:
     #: What the API server reports (``v1.30.2``); findings keep ``kube_version: "cluster"`` so that
     #: their identity (baselines, SARIF fingerprints) survives a cluster upgrade.
     server_version: str | None = None
+    #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
+    capabilities: frozenset[str] = frozenset({"cluster"})
 
     @property
     def subject(self) -> LiveTarget:
