@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from chartpolicy.engine import EmbeddedEngine
-from chartpolicy.rendering import Renderer
-from chartpolicy.scenarios import Subject, expand, load_manifest
+from chartpolicy.model.scenarios import Subject, expand, load_manifest
+from chartpolicy.rendering.engine import EmbeddedEngine
+from chartpolicy.rendering.service import Renderer
 
 
 def _subjects(manifest: str) -> dict[str, Subject]:

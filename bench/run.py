@@ -39,7 +39,7 @@ sys.path.insert(0, str(BENCH))
 from genchart import write_chart  # noqa: E402
 
 try:
-    from chartpolicy.render_stats import parse as parse_render_stats  # noqa: E402
+    from chartpolicy.rendering.stats import parse as parse_render_stats  # noqa: E402
 except ImportError:
     sys.exit("bench: chartpolicy is not installed in this Python: run `python3 -m pip install -e .` first "
              "(the README's command does both)")

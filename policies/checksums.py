@@ -4,7 +4,7 @@ import hashlib
 import re
 
 from chartpolicy import policy
-from chartpolicy.perturbation import CoverageProbe, hash_like
+from chartpolicy.rendering.perturbation import CoverageProbe, hash_like
 
 
 @policy("checksum-coverage")

@@ -4,8 +4,8 @@ import functools
 import re
 
 from chartpolicy import policy
-from chartpolicy.engine import ChartError
-from chartpolicy.perturbation import with_value_at
+from chartpolicy.model.errors import ChartError
+from chartpolicy.rendering.perturbation import with_value_at
 
 #: Commands that destroy a database or its data (matched in command, args and mounted scripts).
 DESTRUCTIVE_PATTERNS = (
@@ -26,7 +26,7 @@ WAIT_PATTERNS = (
     r"\bdb\s+check-migrations\b", r"\bwait[-_]for[-_]([a-z]+[-_])?migrations?\b",
     r"\balembic\s+current\b",
 )
-#: Components that read the metadata database (roles, see chartpolicy.selection.Roles).
+#: Components that read the metadata database (roles, see chartpolicy.model.selection.Roles).
 DATABASE_ROLES = ("scheduler", "api-server", "dag-processor", "triggerer", "worker")
 #: Values that say "this render is the first install", tried in this order.
 INSTALL_MODE_VALUES = ("installMode", "install", "firstInstall", "isInstall", "initialInstall")

@@ -4,7 +4,7 @@ import datetime as dt
 
 from chartpolicy import policy
 from chartpolicy.live.subject import parse_time
-from chartpolicy.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
+from chartpolicy.model.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
 
 CONSUMED_CONTENT = ("Secret", "ConfigMap")
 CONTENT_FIELDS = ("f:data", "f:stringData", "f:binaryData")

@@ -3,8 +3,8 @@
 import re
 
 from chartpolicy import policy
-from chartpolicy.objects import ObjectRef
-from chartpolicy.selection import selected_workloads
+from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.selection import selected_workloads
 
 #: ClusterRoles every cluster has.
 BUILT_IN_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})

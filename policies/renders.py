@@ -7,7 +7,7 @@ scenario again with one input changed and compare.
 import re
 
 from chartpolicy import policy
-from chartpolicy.perturbation import flatten, neutralise
+from chartpolicy.rendering.perturbation import flatten, neutralise
 
 OTHER_RELEASE = "chartpolicy-second"
 _CHART_VERSION = re.compile(r"^(version:\s*['\"]?)([^'\"\s#]+)", re.MULTILINE)

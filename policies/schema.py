@@ -12,7 +12,7 @@ from packaging.version import Version
 from referencing import Registry, Resource
 
 from chartpolicy import policy
-from chartpolicy.objects import content_digest
+from chartpolicy.model.objects import content_digest
 
 #: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
 _BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|policy|extensions)$")
@@ -112,7 +112,7 @@ def _stable_alternative(kind, api_version, version):
 def validate_builtin(body, kube_version, *, digest=None):
     """(verdict, message) for a built-in object: ``ok``, ``invalid``, ``unserved``, ``deprecated``
     or ``unknown`` (not a Kubernetes group: a custom resource).  Cached by content and version;
-    ``digest`` is the body's :func:`~chartpolicy.objects.content_digest` when the caller has it."""
+    ``digest`` is the body's :func:`~chartpolicy.model.objects.content_digest` when the caller has it."""
     version = schema_version(kube_version)
     key = (digest or content_digest(body), version or "")
     with _LOCK:

@@ -5,7 +5,7 @@ import hashlib
 import posixpath
 
 from chartpolicy import policy
-from chartpolicy.objects import ObjectRef
+from chartpolicy.model.objects import ObjectRef
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import pytest
 
-from chartpolicy.render_stats import parse as parse_render_stats
-from chartpolicy.rendering import RenderStats
+from chartpolicy.rendering.service import RenderStats
+from chartpolicy.rendering.stats import parse as parse_render_stats
 
 MINIMAL_CHART_YAML = "apiVersion: v2\nname: {name}\nversion: 0.1.0\n"
 

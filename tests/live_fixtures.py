@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from chartpolicy.engine import EmbeddedEngine, RenderOptions, layer_values
+from chartpolicy.rendering.engine import EmbeddedEngine, RenderOptions, layer_values
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CHART = REPOSITORY / "charts_under_test" / "airflow"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from chartpolicy import catalog_docs
+from chartpolicy.pytest import catalog_docs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "policies.md"
 

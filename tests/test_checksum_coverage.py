@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from chartpolicy.engine import ChartFiles
-from chartpolicy.perturbation import constant_weight_codes, neutralise, perturb_template
+from chartpolicy.rendering.engine import ChartFiles
+from chartpolicy.rendering.perturbation import constant_weight_codes, neutralise, perturb_template
 
 POLICY = "checksum-coverage"
 

@@ -2,10 +2,10 @@
 
 from failing_charts import FERNET_ENV, scheduler_deployment
 
-from chartpolicy.deep import DeepAnalysis
-from chartpolicy.engine import EmbeddedEngine
-from chartpolicy.rendering import Renderer
-from chartpolicy.scenarios import AdHocOptions, adhoc_chart, expand
+from chartpolicy.model.scenarios import AdHocOptions, adhoc_chart, expand
+from chartpolicy.rendering.deep import DeepAnalysis
+from chartpolicy.rendering.engine import EmbeddedEngine
+from chartpolicy.rendering.service import Renderer
 
 COVERAGE = "-k", "checksum_coverage"
 

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from chartpolicy.engine import (
-    ChartError,
+from chartpolicy.model.errors import ChartError
+from chartpolicy.rendering.engine import (
     EmbeddedEngine,
     HelmBinaryEngine,
     RenderOptions,

@@ -1,6 +1,6 @@
 """Fail closed: a scenario that renders nothing is an error, and a policy that checks nothing is said."""
 
-from chartpolicy.report import IDLE_MESSAGE
+from chartpolicy.reporting.record import IDLE_MESSAGE
 
 CONFIG_ONLY = {"templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}-c'}\n"}
 

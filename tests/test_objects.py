@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from chartpolicy import redaction
-from chartpolicy.engine import ChartError
-from chartpolicy.objects import Hook, K8sObject, ObjectSet, parse_manifests
-from chartpolicy.selection import Roles, search, select, selected_workloads, selector_matches
+from chartpolicy.model import redaction
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import Hook, K8sObject, ObjectSet, parse_manifests
+from chartpolicy.model.selection import Roles, search, select, selected_workloads, selector_matches
 
 POD_SPEC = """\
       serviceAccountName: {name}-sa

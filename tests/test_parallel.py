@@ -13,7 +13,7 @@ import threading
 import pytest
 from failing_charts import CONFIG_CHECKSUM, CONFIG_VOLUME, GREETING_CONFIG_MAP, deployment
 
-from chartpolicy.engine import EmbeddedEngine
+from chartpolicy.rendering.engine import EmbeddedEngine
 
 APP = {
     "templates/config.yaml": GREETING_CONFIG_MAP,

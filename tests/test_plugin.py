@@ -54,7 +54,7 @@ def test_each_subject_renders_once_however_many_policies_read_it(make_chart, pyt
     chart = make_chart({"templates/cfg.yaml": GREETING_CONFIG_MAP}, values="greeting: hi\n")
     pytester.makeconftest("""
         import pytest
-        from chartpolicy.plugin import state_of
+        from chartpolicy.pytest.plugin import state_of
 
         def pytest_sessionfinish(session):
             stats = state_of(session.config).renderer.stats

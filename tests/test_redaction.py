@@ -14,7 +14,7 @@ import uuid
 import pytest
 from failing_charts import scheduler_deployment
 
-from chartpolicy import redaction
+from chartpolicy.model import redaction
 
 
 def canaries() -> dict[str, str]:

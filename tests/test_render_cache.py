@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from chartpolicy.engine import ChartFiles, EmbeddedEngine, RenderOptions
-from chartpolicy.render_cache import CACHE_SUBDIR, DiskRenderCache
+from chartpolicy.rendering.cache import CACHE_SUBDIR, DiskRenderCache
+from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions
 
 PASSWORD = "s3cret-Passw0rd-42"
 TOKEN = "token-value-that-is-secret"

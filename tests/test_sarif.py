@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 from failing_charts import DEPLOYMENT_LINE, PGREP_CHART, PROBE_POLICY
 
-from chartpolicy.github import command
-from chartpolicy.policy_selection import load_catalog
+from chartpolicy.pytest.policy_selection import load_catalog
+from chartpolicy.reporting.github import command
 
 RANDOM_SECRET = """\
     apiVersion: v1
@@ -140,6 +140,6 @@ def test_the_same_inputs_give_byte_identical_reports(make_chart, pytester):
     ("kind: {{ .Values.kind }}\n", "Deployment", 0, 1, None),
 ])
 def test_template_lines_are_given_only_when_template_and_render_agree(text, kind, ordinal, count, line):
-    from chartpolicy.locations import template_line
+    from chartpolicy.reporting.locations import template_line
 
     assert template_line(text, kind, ordinal, count) == line

@@ -3,7 +3,7 @@
 import pytest
 from failing_charts import PGREP_CHART, PROBE_POLICY
 
-from chartpolicy.policy_selection import catalog_families
+from chartpolicy.pytest.policy_selection import catalog_families
 
 
 def collected(result: pytest.RunResult) -> list[str]:

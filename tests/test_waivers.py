@@ -5,8 +5,8 @@ import json
 import pytest
 from failing_charts import PGREP_CHART, PROBE_POLICY
 
-from chartpolicy.findings import Finding, Violations, judge
-from chartpolicy.objects import K8sObject
+from chartpolicy.model.objects import K8sObject
+from chartpolicy.reporting.findings import Finding, Violations, judge
 
 WAIVER = {"policy": PROBE_POLICY, "reason": "legacy image, probe replaced in 2.0", "owner": "team-sched",
           "expires": "2030-06-30"}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from chartpolicy.live.client import ExecNotAllowed, LiveError
-from chartpolicy.live.plugin import live_requested, live_session
-from chartpolicy.objects import LONG_RUNNING_KINDS
+from chartpolicy.model.objects import LONG_RUNNING_KINDS
+from chartpolicy.pytest.live import live_requested, live_session
 
 HERE = Path(__file__).resolve().parent
 NOT_REQUESTED = ("live tier not requested: name a cluster with --kubeconfig PATH --release NAME "

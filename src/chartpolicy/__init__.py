@@ -1,6 +1,6 @@
 """chartpolicy: policy-as-test for Helm charts.
 
-Policies are pytest test functions (see :func:`chartpolicy.catalog.policy`);
+Policies are pytest test functions (see :func:`chartpolicy.pytest.catalog.policy`);
 the plugin renders each chart under test and parametrizes them over the
 renders.  Layout, one module per concern:
 
@@ -16,6 +16,6 @@ renders.  Layout, one module per concern:
 - ``plugin``: the pytest hooks that tie it together
 """
 
-from chartpolicy.catalog import policy
+from chartpolicy.pytest.catalog import policy
 
 __all__ = ["policy"]

@@ -10,7 +10,7 @@ Secrets are read as metadata only (``PartialObjectMetadata``) unless
 ``--live-read-secret-data`` is given; the Helm release record is the one
 Secret whose data is read, and it is decoded and redacted by the caller's
 ``decode`` before anything keeps it.  Secret values that are read are
-replaced by keyed digests (chartpolicy.redaction) as they arrive.
+replaced by keyed digests (chartpolicy.model.redaction) as they arrive.
 
 Every answer can be recorded (``--live-record``) and replayed
 (:class:`SnapshotReader`, ``--live-snapshot``): recording happens after
@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 import urllib3
 import yaml
 
-from chartpolicy import redaction
+from chartpolicy.model import redaction
 
 SNAPSHOT_SCHEMA = "chartpolicy-live-snapshot/1"
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"

@@ -26,11 +26,12 @@ from typing import Any
 
 import yaml
 
-from chartpolicy.engine import ChartError, split_by_source
 from chartpolicy.live.client import ClusterReader, LiveError, redact_secret
-from chartpolicy.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests
-from chartpolicy.redaction import REDACTED
-from chartpolicy.selection import selector_matches
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests
+from chartpolicy.model.redaction import REDACTED
+from chartpolicy.model.selection import selector_matches
+from chartpolicy.rendering.engine import split_by_source
 
 INSTANCE_LABELS = ("app.kubernetes.io/instance", "release")
 #: What a release is found by when it has no release record (GitOps).

@@ -19,9 +19,9 @@ from typing import Any
 
 from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
-from chartpolicy.objects import K8sObject, ObjectSet, Workload
-from chartpolicy.scenarios import ChartSpec, Scenario, Subject
-from chartpolicy.selection import Roles, selector_matches
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.model.scenarios import ChartSpec, Scenario, Subject
+from chartpolicy.model.selection import Roles, selector_matches
 
 LIVE_CHART_KEY = "live"
 LIVE_MODE = "live"

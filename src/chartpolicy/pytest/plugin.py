@@ -25,9 +25,22 @@ from typing import Any
 
 import pytest
 
-from chartpolicy import catalog
-from chartpolicy.engine import ChartError, make_engine
-from chartpolicy.findings import (
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.redaction import remember_feeding
+from chartpolicy.model.scenarios import (
+    AdHocOptions,
+    ChartSpec,
+    Subject,
+    adhoc_chart,
+    expand,
+    load_manifest,
+    normalise_version,
+)
+from chartpolicy.pytest import catalog
+from chartpolicy.rendering.engine import make_engine
+from chartpolicy.rendering.service import Renderer, RenderStats
+from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
     FINDINGS_PROPERTY,
     ITEM_PROPERTY,
@@ -41,23 +54,23 @@ from chartpolicy.findings import (
     subject_fields,
     unused_annotation_waivers,
 )
-from chartpolicy.objects import ObjectRef
-from chartpolicy.redaction import remember_feeding
-from chartpolicy.rendering import Renderer, RenderStats
-from chartpolicy.scenarios import (
-    AdHocOptions,
-    ChartSpec,
-    Subject,
-    adhoc_chart,
-    expand,
-    load_manifest,
-    normalise_version,
-)
 
-pytest_plugins = ["chartpolicy.report", "chartpolicy.render_cache", "chartpolicy.render_stats", "chartpolicy.parallel",
-                  "chartpolicy.policy_selection", "chartpolicy.waivers", "chartpolicy.baseline", "chartpolicy.locations",
-                  "chartpolicy.sarif", "chartpolicy.github", "chartpolicy.summary", "chartpolicy.scrubbing",
-                  "chartpolicy.live.plugin", "chartpolicy.deep"]
+pytest_plugins = [
+    "chartpolicy.reporting.record",
+    "chartpolicy.rendering.cache",
+    "chartpolicy.rendering.stats",
+    "chartpolicy.pytest.parallel",
+    "chartpolicy.pytest.policy_selection",
+    "chartpolicy.reporting.waivers",
+    "chartpolicy.reporting.baseline",
+    "chartpolicy.reporting.locations",
+    "chartpolicy.reporting.sarif",
+    "chartpolicy.reporting.github",
+    "chartpolicy.reporting.summary",
+    "chartpolicy.pytest.scrubbing",
+    "chartpolicy.pytest.live",
+    "chartpolicy.rendering.deep",
+]
 
 STATE = pytest.StashKey["PolicySession"]()
 DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
@@ -106,7 +119,7 @@ class PolicySession:
         self.setup_error: ChartError | None = None
         self.session_notices: list[Notice] = []
         self._renderer: Renderer | None = None
-        #: The live tier's session (chartpolicy.live.plugin.LiveSession) when a cluster or snapshot is named:
+        #: The live tier's session (chartpolicy.pytest.live.LiveSession) when a cluster or snapshot is named:
         #: such a run checks the cluster, not the manifest's charts.
         self.live: Any = getattr(config.option, "chartpolicy_live", None)
         self.today = _today(config)
@@ -125,7 +138,7 @@ class PolicySession:
     def renderer(self) -> Renderer:
         if self._renderer is None:
             # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
-            from chartpolicy.render_cache import disk_cache_for
+            from chartpolicy.rendering.cache import disk_cache_for
 
             engine = make_engine(self.config.getoption("engine"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
@@ -411,7 +424,7 @@ def _mark_last_items(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def subject(request: pytest.FixtureRequest):
-    """The rendered subject a policy checks (see chartpolicy.rendering.RenderedSubject)."""
+    """The rendered subject a policy checks (see chartpolicy.rendering.service.RenderedSubject)."""
     param: Subject = request.param
     live = state_of(request.config).live
     if live and param in live.targets:
@@ -443,7 +456,7 @@ def pytest_runtest_call(item: pytest.Item):
 def _judge(item: pytest.Item, found: Violations) -> None:
     state = state_of(item.config)
     # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
-    from chartpolicy.baseline import baseline_of
+    from chartpolicy.reporting.baseline import baseline_of
 
     known_debt = baseline_of(item.config)
     verdict = judge(found, state.waivers_for(found.subject), state.today,

@@ -5,15 +5,15 @@ registers (a chart repository's own policies are left out); the page is then wri
 profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 ``Config:`` sections.  Regenerate with::
 
-    python -m chartpolicy.catalog_docs > docs/policies.md
+    python -m chartpolicy.pytest.catalog_docs > docs/policies.md
 """
 
 from __future__ import annotations
 
-from chartpolicy import catalog
-from chartpolicy.policy_selection import catalog_families, load_catalog
+from chartpolicy.pytest import catalog
+from chartpolicy.pytest.policy_selection import catalog_families, load_catalog
 
-REGENERATE = "python -m chartpolicy.catalog_docs > docs/policies.md"
+REGENERATE = "python -m chartpolicy.pytest.catalog_docs > docs/policies.md"
 SECTIONS = (("why", "Why"), ("fix", "Fix"), ("waive", "Waive"), ("config", "Config"))
 
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 
-from chartpolicy.engine import ChartError
-from chartpolicy.objects import ObjectRef, ObjectSet, parse_manifests
-from chartpolicy.perturbation import (
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import ObjectRef, ObjectSet, parse_manifests
+from chartpolicy.rendering.perturbation import (
     CoverageProbe,
     content_of,
     leaves_of_values,

@@ -1,7 +1,7 @@
 """Waivers that cannot rot: unused ones are reported, and ``--strict-waivers`` makes them fail.
 
 Matching a finding to a waiver happens on whichever process ran the item
-(:func:`chartpolicy.findings.judge`).  Whether a manifest waiver matched
+(:func:`chartpolicy.reporting.findings.judge`).  Whether a manifest waiver matched
 *nothing* can only be decided where every item's outcome arrives: each judged
 item reports the ids of the waivers it used (``WAIVERS_USED_PROPERTY``), and
 at the end of the session a waiver whose policy ran over its chart (and
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chartpolicy.findings import WAIVERS_USED_PROPERTY, Notice
-from chartpolicy.plugin import state_of
-from chartpolicy.report import is_worker, record_of
-from chartpolicy.scenarios import Waiver
+from chartpolicy.model.scenarios import Waiver
+from chartpolicy.pytest.plugin import state_of
+from chartpolicy.reporting.findings import WAIVERS_USED_PROPERTY, Notice
+from chartpolicy.reporting.record import is_worker, record_of
 
 #: Waivers expiring within this many days are listed at the end of a run.
 EXPIRY_WARNING_DAYS = 30

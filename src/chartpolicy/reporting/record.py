@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chartpolicy.findings import EXAMINED_PROPERTY, FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY
-from chartpolicy.redaction import scrub
+from chartpolicy.model.redaction import scrub
+from chartpolicy.reporting.findings import EXAMINED_PROPERTY, FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY
 
 SCHEMA = "chartpolicy-report/1"
 _OUTCOME_ORDER = {"error": 0, "fail": 1, "waived": 2}

@@ -1,7 +1,7 @@
 """GitHub Actions annotations: one ``::error`` line per finding when ``GITHUB_ACTIONS=true``.
 
 GitHub turns each line into an annotation on the pull request, at the
-template file and line (see :mod:`chartpolicy.locations`).  Waived findings
+template file and line (see :mod:`chartpolicy.reporting.locations`).  Waived findings
 are not annotated; unused waivers are warnings.  Values are escaped as the
 workflow-command format requires, so a message cannot end the command early
 or start another one.
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from chartpolicy.locations import locator_of
-from chartpolicy.redaction import scrub
-from chartpolicy.report import is_worker, record_of
-from chartpolicy.waivers import describe, ledger_of
+from chartpolicy.model.redaction import scrub
+from chartpolicy.reporting.locations import locator_of
+from chartpolicy.reporting.record import is_worker, record_of
+from chartpolicy.reporting.waivers import describe, ledger_of
 
 
 def escape_data(text: str) -> str:

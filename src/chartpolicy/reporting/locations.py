@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from chartpolicy.findings import Violations
-from chartpolicy.plugin import state_of
+from chartpolicy.pytest.plugin import state_of
+from chartpolicy.reporting.findings import Violations
 
-LOCATIONS_PROPERTY = "chartpolicy.locations"
+LOCATIONS_PROPERTY = "chartpolicy.reporting.locations"
 _KIND_LINE = re.compile(r"""^kind:[ \t]*["']?([A-Za-z0-9]+)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
 # ChartError text: "<file>:<line>: <message>".
 _ERROR_LINE = re.compile(r"^(?P<file>[^\n:]+):(?P<line>\d+):")

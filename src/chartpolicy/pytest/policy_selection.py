@@ -18,8 +18,8 @@ import pkgutil
 
 import pytest
 
-from chartpolicy import catalog
-from chartpolicy.report import is_worker
+from chartpolicy.pytest import catalog
+from chartpolicy.reporting.record import is_worker
 
 USAGE_ERROR_NODEID = "chartpolicy-usage"
 

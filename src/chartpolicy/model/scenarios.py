@@ -16,7 +16,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-from chartpolicy.engine import DEFAULT_KUBE_VERSION, MODES, OPENSHIFT_API_VERSIONS, ChartError
+from chartpolicy.model.errors import ChartError
+
+#: The Kubernetes version a subject renders for when nobody names one.
+DEFAULT_KUBE_VERSION = "1.34.0"
+#: API versions that the ``openshift`` profile adds to ``.Capabilities.APIVersions``.
+OPENSHIFT_API_VERSIONS = ("security.openshift.io/v1", "route.openshift.io/v1", "apps.openshift.io/v1")
+
+MODES = ("install", "upgrade")
 
 DEFAULT_RELEASE = "rel"
 DEFAULT_NAMESPACE = "default"
@@ -111,7 +118,7 @@ class Waiver:
     container: str | None = None
     origin: str = "manifest"
     #: ``<chart>/waivers[<n>]`` for manifest waivers: how used waivers are told
-    #: apart across pytest-xdist workers (see chartpolicy.waivers).
+    #: apart across pytest-xdist workers (see chartpolicy.reporting.waivers).
     id: str | None = None
 
 

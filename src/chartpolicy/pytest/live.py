@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from chartpolicy.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 from chartpolicy.live.client import (
     ClusterReader,
     LiveClient,
@@ -29,8 +28,9 @@ from chartpolicy.live.client import (
 )
 from chartpolicy.live.release import read_release
 from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
-from chartpolicy.objects import ObjectRef
-from chartpolicy.scenarios import DEFAULT_NAMESPACE
+from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.scenarios import DEFAULT_NAMESPACE
+from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
 _RECORD_KEY = "chartpolicy_live_record"
@@ -94,7 +94,7 @@ class LiveSession:
     @cached_property
     def targets(self) -> list[LiveTarget]:
         """The release; the manifest's entry with the same release and namespace lends its roles and config."""
-        from chartpolicy.plugin import state_of
+        from chartpolicy.pytest.plugin import state_of
 
         charts = state_of(self.config).charts
         chart = next((c for c in charts if c.release == self.release and c.namespace == self.namespace), None)

@@ -4,7 +4,7 @@ Parsing is where secrets are redacted: every ``data``/``stringData`` value of
 a Secret is replaced by a keyed digest as soon as the YAML is loaded, so no
 later code path (assertion messages, reports, logs) can print it, while two
 renders of the same value still compare equal.  The raw values are handed to
-:mod:`chartpolicy.redaction`, which scrubs them from any text we emit.
+:mod:`chartpolicy.model.redaction`, which scrubs them from any text we emit.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from chartpolicy import redaction
-from chartpolicy.engine import ChartError
+from chartpolicy.model import redaction
+from chartpolicy.model.errors import ChartError
 
 #: Kinds that are not namespaced; everything else (CRDs included) is.
 CLUSTER_SCOPED_KINDS = frozenset({

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 import jmespath
 
-from chartpolicy.objects import ObjectSet, Workload
+from chartpolicy.model.objects import ObjectSet, Workload
 
 #: Pod labels that name a component in Airflow-shaped charts, most specific first.
 COMPONENT_LABELS = ("component", "app.kubernetes.io/component")

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from chartpolicy.engine import ChartFiles, RenderOptions
+from chartpolicy.rendering.engine import ChartFiles, RenderOptions
 
 CACHE_SUBDIR = "chartpolicy-renders"
 _FORMAT = b"chartpolicy-render-cache/1\n"

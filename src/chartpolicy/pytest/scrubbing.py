@@ -7,7 +7,7 @@ XML built from the same reports.  A policy could put a clear value there (an
 exception quoting ``subject.values``).  Every test report is scrubbed before
 any reporter sees it.  Recorders of other outputs (the live tier's
 ``--live-record``) must pass their text through
-:func:`chartpolicy.redaction.scrub` the same way.
+:func:`chartpolicy.model.redaction.scrub` the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import pytest
 from _pytest._code.code import ReprFileLocation
 
-from chartpolicy.redaction import scrub
+from chartpolicy.model.redaction import scrub
 
 
 @dataclass

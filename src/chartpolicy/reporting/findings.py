@@ -13,21 +13,21 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
-from chartpolicy.objects import K8sObject, ObjectRef, ObjectSet, Workload
-from chartpolicy.redaction import scrub
-from chartpolicy.scenarios import Subject, Waiver
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.redaction import scrub
+from chartpolicy.model.scenarios import Subject, Waiver
 
 WAIVE_ANNOTATION = "chartpolicy.io/waive"
 # Names under which items carry their results in ``user_properties``: they
 # travel from pytest-xdist workers to the controller with the test reports.
-FINDINGS_PROPERTY = "chartpolicy.findings"
+FINDINGS_PROPERTY = "chartpolicy.reporting.findings"
 NOTICES_PROPERTY = "chartpolicy.notices"
 SUBJECT_PROPERTY = "chartpolicy.subject"
 EXAMINED_PROPERTY = "chartpolicy.examined"
 #: Which policy and subject an item checks (set at collection, on every item).
 ITEM_PROPERTY = "chartpolicy.item"
 #: The manifest waivers an item's findings used (by ``Waiver.id``).
-WAIVERS_USED_PROPERTY = "chartpolicy.waivers-used"
+WAIVERS_USED_PROPERTY = "chartpolicy.reporting.waivers-used"
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Mapping
 
-from chartpolicy.engine import ChartError, ChartFiles
-from chartpolicy.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.rendering.engine import ChartFiles
 
 MARKER = "chartpolicy-perturbation"
 PERTURBED_STRING = "chartpolicy-perturbed"

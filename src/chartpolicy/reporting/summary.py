@@ -4,7 +4,7 @@ A matrix of policy x chart:scenario (columns numbered, named below it) whose
 cells count items by outcome, then what needs a person: waivers expiring
 within 30 days, the notices (unused waivers and baseline findings that have gone are notices
 too).  Everything is read from test reports, so the summary is the same
-under pytest-xdist.  The render counters are chartpolicy.render_stats' line.
+under pytest-xdist.  The render counters are chartpolicy.rendering.stats' line.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 
-from chartpolicy.findings import ITEM_PROPERTY
-from chartpolicy.report import is_worker, record_of
-from chartpolicy.waivers import EXPIRY_WARNING_DAYS, describe, expiring_soon, ledger_of
+from chartpolicy.reporting.findings import ITEM_PROPERTY
+from chartpolicy.reporting.record import is_worker, record_of
+from chartpolicy.reporting.waivers import EXPIRY_WARNING_DAYS, describe, expiring_soon, ledger_of
 
 #: Cell letters, in the order they are shown.
 OUTCOMES = (("passed", "p"), ("failed", "f"), ("waived", "w"), ("error", "e"), ("skipped", "s"))

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from chartpolicy.findings import Finding, Notice
-from chartpolicy.report import SCHEMA, is_worker, record_of, report_text
-from chartpolicy.scenarios import Waiver
-from chartpolicy.waivers import ledger_of
+from chartpolicy.model.scenarios import Waiver
+from chartpolicy.reporting.findings import Finding, Notice
+from chartpolicy.reporting.record import SCHEMA, is_worker, record_of, report_text
+from chartpolicy.reporting.waivers import ledger_of
 
 BASELINE_REASON = "in baseline"
 Key = tuple[str, str, str, str, str, str, str]

@@ -29,32 +29,8 @@ from typing import Any, Mapping
 
 import yaml
 
-#: The Kubernetes version a subject renders for when nobody names one.
-DEFAULT_KUBE_VERSION = "1.34.0"
-#: API versions that the ``openshift`` profile adds to ``.Capabilities.APIVersions``.
-OPENSHIFT_API_VERSIONS = ("security.openshift.io/v1", "route.openshift.io/v1", "apps.openshift.io/v1")
-
-MODES = ("install", "upgrade")
-
-
-class ChartError(Exception):
-    """A user-facing failure of a chart, values file or render.
-
-    ``file`` and ``line`` locate the problem where they are known; the
-    message never carries a Python traceback.
-    """
-
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.line = line
-
-    def __str__(self) -> str:
-        where = self.file or ""
-        if where and self.line:
-            where += f":{self.line}"
-        return f"{where}: {self.message}" if where else self.message
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
 
 
 @dataclass(frozen=True)

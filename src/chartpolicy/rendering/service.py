@@ -5,7 +5,7 @@ subject's base render happens once, however many policies read it.  Renders
 that exist to compare (a second render for determinism, perturbed charts,
 another release name) go through :meth:`RenderedSubject.rerender` and never
 come from a cache.  Base renders also persist across sessions when the run
-has an on-disk cache (:mod:`chartpolicy.render_cache`).
+has an on-disk cache (:mod:`chartpolicy.rendering.cache`).
 
 The counters and timers in :class:`RenderStats` are what the terminal summary
 and the benchmark report (docs/performance.md).
@@ -21,10 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
-from chartpolicy.engine import ChartError, ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
-from chartpolicy.objects import K8sObject, ObjectSet, parse_manifests
-from chartpolicy.scenarios import Subject
-from chartpolicy.selection import Roles
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
+from chartpolicy.model.scenarios import Subject
+from chartpolicy.model.selection import Roles
+from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 
 
 @dataclass
@@ -33,7 +34,7 @@ class RenderStats:
 
     Seconds are summed over threads, so with a thread pool they can exceed
     the wall time.  ``evaluation_seconds`` is the time policies spend outside
-    the renderer (measured by :mod:`chartpolicy.render_stats`).
+    the renderer (measured by :mod:`chartpolicy.rendering.stats`).
     """
 
     renders: int = 0
@@ -57,7 +58,7 @@ class RenderStats:
 
 
 class RenderCache(Protocol):
-    """Where base renders persist between sessions (see chartpolicy.render_cache)."""
+    """Where base renders persist between sessions (see chartpolicy.rendering.cache)."""
 
     def get(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str] | None: ...
 

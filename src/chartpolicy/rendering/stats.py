@@ -1,7 +1,7 @@
 """Render counters for the run: renders, cache hits, and where the time went.
 
 Each process (the controller, or every pytest-xdist worker) counts in its
-:class:`~chartpolicy.rendering.Renderer`; workers send their figures home in
+:class:`~chartpolicy.rendering.service.Renderer`; workers send their figures home in
 xdist's ``workeroutput`` and the controller sums them.  :func:`run_render_stats`
 is the run's total, :func:`describe` the one line the terminal summary shows
 (and :func:`parse` reads it back).
@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from chartpolicy.plugin import state_of
-from chartpolicy.rendering import RenderedSubject, RenderStats
+from chartpolicy.pytest.plugin import state_of
+from chartpolicy.rendering.service import RenderedSubject, RenderStats
 
 _WORKER_OUTPUT_KEY = "chartpolicy_render_stats"
 _FROM_WORKERS = pytest.StashKey[RenderStats]()

@@ -2,7 +2,7 @@
 
 One rule per policy of the catalog (its id, its docstring as the help), one
 result per finding of the JSON report, located at the template file (and
-line, see :mod:`chartpolicy.locations`), with the chart, scenario,
+line, see :mod:`chartpolicy.reporting.locations`), with the chart, scenario,
 Kubernetes version, mode and object in the message.  Waived findings are
 results with an external suppression (code scanning shows them as
 dismissed); render errors use the rule ``render``.  The log carries no
@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from chartpolicy import catalog
-from chartpolicy.locations import locator_of
-from chartpolicy.policy_selection import load_catalog
-from chartpolicy.redaction import scrub
-from chartpolicy.report import is_worker, record_of
+from chartpolicy.model.redaction import scrub
+from chartpolicy.pytest import catalog
+from chartpolicy.pytest.policy_selection import load_catalog
+from chartpolicy.reporting.locations import locator_of
+from chartpolicy.reporting.record import is_worker, record_of
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RENDER_RULE = {
