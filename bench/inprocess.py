@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from chartpolicy.model.scenarios import Subject, expand, load_manifest
+from chartpolicy.model.scenarios import SubjectSpec, expand, load_manifest
 from chartpolicy.rendering.engine import EmbeddedEngine
 from chartpolicy.rendering.service import Renderer
 
 
-def _subjects(manifest: str) -> dict[str, Subject]:
+def _subjects(manifest: str) -> dict[str, SubjectSpec]:
     return {subject.id: subject for subject in expand(load_manifest(manifest))}
 
 
@@ -32,13 +32,13 @@ def _rss_kib() -> int:
 
 def objects(manifest: str) -> dict[str, int]:
     renderer = Renderer(EmbeddedEngine())
-    return {subject_id: len(renderer.subject(subject).objects)
+    return {subject_id: len(renderer.rendered(subject).objects)
             for subject_id, subject in _subjects(manifest).items()}
 
 
 def manifests(manifest: str, subject_id: str, directory: str) -> dict[str, int]:
     renderer = Renderer(EmbeddedEngine())
-    rendered = renderer.subject(_subjects(manifest)[subject_id])
+    rendered = renderer.rendered(_subjects(manifest)[subject_id])
     files = rendered.rerender_files(purpose="bench")
     out = Path(directory)
     for source, text in files.items():
@@ -51,7 +51,7 @@ def manifests(manifest: str, subject_id: str, directory: str) -> dict[str, int]:
 def memory(manifest: str, subject_id: str, renders: int) -> dict[str, object]:
     """Render and parse the same subject ``renders`` times; RSS after each tenth of them."""
     renderer = Renderer(EmbeddedEngine())
-    rendered = renderer.subject(_subjects(manifest)[subject_id])
+    rendered = renderer.rendered(_subjects(manifest)[subject_id])
     samples = []
     step = max(1, renders // 10)
     for index in range(1, renders + 1):

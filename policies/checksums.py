@@ -71,7 +71,7 @@ def test_checksum_coverage(subject, violations, deep_coverage):
 
 
 def _report_deep_gaps(subject, deep, result, violations):
-    violations.notice(f"{subject.subject.scenario_id}: {deep.describe()}")
+    violations.notice(f"{subject.spec.scenario_id}: {deep.describe()}")
     reported = {(gap.workload.name, gap.consumed.ref) for gap in result.gaps}
     for gap in deep.gaps:
         workload, consumed = subject.objects.workload(gap.workload), subject.objects.get(gap.consumed)

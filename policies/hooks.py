@@ -131,7 +131,7 @@ def test_install_only_hooks(subject, violations):
         rerun = sorted(set(hook.events) & UPGRADE_EVENTS) if hook else []
         if rerun:
             violations.add(workload, f"destructive Job (`{command}`) is a hook that also runs on {', '.join(rerun)}")
-        elif subject.subject.mode == "upgrade":
+        elif subject.spec.mode == "upgrade":
             what = "a hook" if hook else "an ordinary release object, applied on every upgrade"
             violations.add(workload, f"destructive Job (`{command}`) renders on upgrade as {what}")
         elif not hook:
@@ -226,7 +226,7 @@ def test_migration_ordering(subject, violations):
     """
     config = subject.config("migration-ordering")
     roles = tuple(config.get("roles") or DATABASE_ROLES)
-    mode = subject.subject.mode
+    mode = subject.spec.mode
     components = [w for w in subject.workloads if w.long_running and subject.roles.role_of(w) in roles]
     migrations = [(w, c) for w, c in _migration_workloads(subject, subject.objects) if _runs_in(w.obj.hook, mode)]
     if not components:

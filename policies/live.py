@@ -178,7 +178,7 @@ def test_live_drift(subject, violations):
         violations.notice("no Helm release record: live-drift needs the release manifest (under GitOps, "
                           "compare with the GitOps tool's own diff)")
         return
-    if not subject.client.read_secret_data:
+    if not subject.reads_secret_data:
         violations.notice("Secret values were not compared: they were read as metadata only "
                           "(pass --live-read-secret-data to compare their digests)")
     for wanted in violations.examine(subject.manifest):
@@ -189,7 +189,7 @@ def test_live_drift(subject, violations):
         expected = dict(wanted.body)
         if wanted.kind == "Secret":
             expected.pop("stringData", None)
-            if subject.client.read_secret_data:
+            if subject.reads_secret_data:
                 expected["data"] = {**(wanted.body.get("data") or {}), **(wanted.body.get("stringData") or {})}
             else:  # read as metadata only
                 expected = {"metadata": wanted.metadata}

@@ -194,7 +194,7 @@ def test_k8s_schema(subject, violations):
     A field the schema does not know yet but the cluster does (a feature
     gate): waive by object with the reason and expiry.
     """
-    kube_version = subject.subject.kube_version
+    kube_version = subject.spec.kube_version
     crd_schemas = chart_crd_schemas(subject.chart)
     for obj in violations.examine(subject.objects):
         verdict, message = validate_builtin(obj.body, kube_version, digest=obj.content_digest)

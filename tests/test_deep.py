@@ -126,4 +126,4 @@ def test_analysis_without_consumers_renders_no_perturbations(make_chart):
 def analyse(chart):
     """The deep analysis of a chart's default scenario (install), outside pytest's plugin."""
     [subject] = expand([adhoc_chart(AdHocOptions(chart=str(chart), mode="install"))])
-    return DeepAnalysis(Renderer(EmbeddedEngine()).subject(subject)).run()
+    return DeepAnalysis(Renderer(EmbeddedEngine()).rendered(subject)).run()

@@ -134,7 +134,7 @@ def test_secret_values_are_redacted_at_parse_time_and_still_compare():
 def test_hook_annotations_are_parsed():
     assert Hook.from_annotations({"helm.sh/hook": "pre-install, pre-upgrade", "helm.sh/hook-weight": "-5",
                                   "helm.sh/hook-delete-policy": "before-hook-creation"}) == Hook(
-        ("pre-install", "pre-upgrade"), -5, ("before-hook-creation",))
+        ("pre-install", "pre-upgrade"), -5)
     assert Hook.from_annotations({}) is None
 
 

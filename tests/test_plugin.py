@@ -22,7 +22,7 @@ RENDERS = []
 @policy("my-count", per="{per}")
 def test_my_count(subject, violations):
     """Counts renders seen (test helper)."""
-    RENDERS.append(subject.subject.id)
+    RENDERS.append(subject.spec.id)
     for obj in violations.examine(subject.objects):
         pass
 

@@ -131,7 +131,7 @@ def test_waivers_expiring_within_30_days_are_listed_at_the_end(make_chart, pytes
 def test_judge_refuses_an_annotation_without_reason_and_keeps_manifest_waivers_first():
     obj = K8sObject({"kind": "Pod", "metadata": {"name": "p", "annotations": {
         "chartpolicy.io/waive": "some-policy: by annotation"}}}, "templates/p.yaml", "default")
-    found = Violations(policy="some-policy", subject=None)
+    found = Violations(policy="some-policy", spec=None)
     found.add(obj, "broken")
     verdict = judge(found, [], __import__("datetime").date(2030, 1, 1), annotations=False)
     assert verdict.failures and "refused under --strict-waivers" in verdict.failures[0].message

@@ -20,7 +20,7 @@ from typing import Any
 from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
-from chartpolicy.model.scenarios import ChartSpec, Scenario, Subject
+from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
 from chartpolicy.model.selection import Roles, selector_matches
 
 LIVE_CHART_KEY = "live"
@@ -28,7 +28,7 @@ LIVE_MODE = "live"
 
 
 @dataclass(frozen=True)
-class LiveTarget(Subject):
+class LiveTarget(SubjectSpec):
     """A release in a namespace of a cluster: the unit live policies are parametrized over."""
 
     @classmethod
@@ -63,7 +63,7 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 @dataclass(eq=False)
 class LiveSubject:
-    target: LiveTarget
+    spec: LiveTarget
     client: ClusterReader
     release: LiveRelease
     #: What the API server reports (``v1.30.2``); findings keep ``kube_version: "cluster"`` so that
@@ -71,10 +71,6 @@ class LiveSubject:
     server_version: str | None = None
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"cluster"})
-
-    @property
-    def subject(self) -> LiveTarget:
-        return self.target
 
     @cached_property
     def objects(self) -> ObjectSet:
@@ -86,23 +82,28 @@ class LiveSubject:
 
     @property
     def profiles(self) -> tuple[str, ...]:
-        return self.target.profiles
+        return self.spec.profiles
 
     @property
     def roles(self) -> Roles:
-        return Roles(self.target.chart.roles)
+        return Roles(self.spec.chart.roles)
 
     def config(self, policy_id: str) -> dict[str, Any]:
-        return self.target.chart.config_for(policy_id)
+        return self.spec.chart.config_for(policy_id)
 
     def is_external(self, kind: str, name: str) -> bool:
-        return self.target.is_external(kind, name)
+        return self.spec.is_external(kind, name)
 
     # -- live only ------------------------------------------------------------
 
     @property
     def namespace(self) -> str:
         return self.release.namespace
+
+    @property
+    def reads_secret_data(self) -> bool:
+        """Whether Secret values were read (``--live-read-secret-data``, redacted at once), not only metadata."""
+        return self.client.read_secret_data
 
     @property
     def now(self) -> dt.datetime:

@@ -63,7 +63,6 @@ class Hook:
 
     events: tuple[str, ...]
     weight: int
-    delete_policies: tuple[str, ...]
 
     @classmethod
     def from_annotations(cls, annotations: dict[str, Any]) -> "Hook | None":
@@ -74,12 +73,7 @@ class Hook:
             weight = int(str(annotations.get("helm.sh/hook-weight", "0")).strip() or 0)
         except ValueError:
             weight = 0
-        policies = str(annotations.get("helm.sh/hook-delete-policy") or "")
-        return cls(
-            events=tuple(e.strip() for e in events.split(",") if e.strip()),
-            weight=weight,
-            delete_policies=tuple(p.strip() for p in policies.split(",") if p.strip()),
-        )
+        return cls(events=tuple(e.strip() for e in events.split(",") if e.strip()), weight=weight)
 
 
 def content_digest(node: Any) -> bytes:
@@ -300,7 +294,10 @@ def _consumptions(workload: Workload) -> Iterator[Consumption]:
         if not isinstance(volume, dict):
             continue
         for target_kind, target_name, via, optional in _volume_sources(volume):
-            for container_name in mounts.get(volume.get("name"), [None]):
+            containers: list[str | None] = [None]
+            if isinstance(volume.get("name"), str):
+                containers = list(mounts.get(volume["name"], containers))
+            for container_name in containers:
                 yield Consumption(workload, target_kind, target_name, via, container_name,
                                   volume=volume.get("name"), optional=optional)
 
@@ -372,7 +369,7 @@ def parse_manifests(files: dict[str, str], namespace: str) -> list[K8sObject]:
             if not isinstance(body, dict):
                 problems.append(f"{source} (document {index + 1}): not a Kubernetes object but a {type(body).__name__}")
                 continue
-            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            metadata: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
             if not body.get("kind") or not metadata.get("name"):
                 missing = "kind" if not body.get("kind") else "metadata.name"
                 problems.append(f"{source} (document {index + 1}): object has no {missing}")

@@ -153,7 +153,7 @@ class ChartSpec:
 
 
 @dataclass(frozen=True)
-class Subject:
+class SubjectSpec:
     """One render of a chart: the unit policies are parametrized over."""
 
     chart: ChartSpec
@@ -358,9 +358,9 @@ def adhoc_chart(options: AdHocOptions) -> ChartSpec:
     return _chart_spec(key or "chart", raw, Path.cwd())
 
 
-def expand(charts: list[ChartSpec]) -> list[Subject]:
+def expand(charts: list[ChartSpec]) -> list[SubjectSpec]:
     return [
-        Subject(chart, scenario, kube_version, mode)
+        SubjectSpec(chart, scenario, kube_version, mode)
         for chart in charts
         for scenario in chart.scenarios
         for kube_version in scenario.kube_versions

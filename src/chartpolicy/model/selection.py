@@ -49,7 +49,8 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     if any(labels.get(k) != str(v) for k, v in match_labels.items()):
         return False
     for expression in expressions:
-        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        # A label key is never empty: a missing key is present on no object.
+        key, operator, values = str(expression.get("key") or ""), expression.get("operator"), expression.get("values") or []
         present = key in labels
         if operator == "In" and not (present and labels[key] in values):
             return False

@@ -1,87 +1,90 @@
-"""The policy registry: what a policy is, and its documentation from code.
+"""The ``@policy`` decorator: a plain pytest function becomes a policy of the catalog.
 
 A policy is a plain pytest test function decorated with :func:`policy`.
 Its docstring is its documentation: the first paragraph states the
-invariant; optional sections ``Why:``, ``Fix:`` and ``Waive:`` follow.  The
-decorator records the policy's stable id and where it applies; the plugin
-parametrizes it over subjects, and docs/policies.md is generated from the
-same records.
+invariant; optional sections ``Why:``, ``Fix:``, ``Waive:`` and ``Config:``
+follow.  The decorator records the policy's stable id and where it applies
+(:class:`chartpolicy.model.catalog.PolicyInfo`) and marks the function; the
+plugin parametrizes it over subjects, and docs/policies.md is generated from
+the same records.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
-import re
-from dataclasses import dataclass
-from typing import Callable
+import pkgutil
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import pytest
 
-TIERS = ("offline", "live")
-_REGISTRY: dict[str, "PolicyInfo"] = {}
-_SECTION = re.compile(r"^(Why|Fix|Waive|Config):\s*$", re.MULTILINE)
+from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, register, registered
 
+#: The built-in catalog: the repository's policies/, installed as this package.
+CATALOG_PACKAGE = "chartpolicy.policies"
 
-@dataclass(frozen=True)
-class PolicyInfo:
-    id: str
-    family: str
-    tiers: tuple[str, ...]
-    profiles: tuple[str, ...]
-    per: str
-    doc: str
-    function: str
-
-    @property
-    def summary(self) -> str:
-        return self.sections[""].split("\n\n")[0].replace("\n", " ").strip()
-
-    @property
-    def sections(self) -> dict[str, str]:
-        parts = _SECTION.split(self.doc)
-        sections = {"": parts[0].strip()}
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            sections[name.lower()] = inspect.cleandoc(body)
-        return sections
+Policy = TypeVar("Policy", bound=Callable[..., Any])
 
 
 def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: tuple[str, ...] = (),
-           per: str = "subject") -> Callable:
+           per: str = "subject", family: str | None = None) -> Callable[[Policy], Policy]:
     """Declare a policy.
 
     ``tiers``: where it runs (``offline``, ``live``).  ``profiles``: scenario
     profiles it needs (it applies only to scenarios that have all of them).
     ``per``: ``subject`` (each chart x scenario x Kubernetes version x mode)
     or ``scenario`` (once per chart x scenario, for policies that compare
-    renders of one scenario).
+    renders of one scenario).  ``family``: its marker and section in the
+    catalog (default: the name of its module).
     """
-    if per not in ("subject", "scenario"):
+    if per not in PER:
         raise ValueError(f"per must be 'subject' or 'scenario', not {per!r}")
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise ValueError(f"unknown tiers {sorted(unknown)}")
 
-    def decorate(function: Callable) -> Callable:
-        family = function.__module__.rsplit(".", 1)[-1]
+    def decorate(function: Policy) -> Policy:
         info = PolicyInfo(
-            id=policy_id, family=family, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
-            doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__,
+            id=policy_id, family=family or function.__module__.rsplit(".", 1)[-1], tiers=tuple(tiers),
+            profiles=tuple(profiles), per=per, doc=inspect.cleandoc(function.__doc__ or ""),
+            function=function.__qualname__,
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")
-        _REGISTRY[policy_id] = info
-        function._chartpolicy = info  # type: ignore[attr-defined]
-        function = pytest.mark.policy(policy_id)(function)
+        register(function, info)
+        marked = pytest.mark.policy(policy_id)(function)
         for tier in tiers:
-            function = getattr(pytest.mark, tier)(function)
-        return function
+            marked = getattr(pytest.mark, tier)(marked)
+        return marked
 
     return decorate
 
 
-def info_of(function: Callable) -> PolicyInfo | None:
-    return getattr(function, "_chartpolicy", None)
+@cache
+def catalog_dir() -> Path:
+    """Where the built-in catalog's modules are (found, not imported: collection imports them)."""
+    spec = importlib.util.find_spec(CATALOG_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{CATALOG_PACKAGE} is not installed: reinstall chartpolicy")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def registered() -> dict[str, PolicyInfo]:
-    return dict(_REGISTRY)
+def catalog_families() -> list[str]:
+    """The built-in catalog's families: its module names (``probes``, ``checksums``...)."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(catalog_dir())]) if not m.name.startswith("_"))
+
+
+def load_catalog() -> dict[str, PolicyInfo]:
+    """Every built-in policy, whether or not this process collected it.
+
+    The pytest-xdist controller collects nothing, yet its reports (SARIF
+    rules) and option checks need the catalog: importing the modules
+    registers their policies.  Policies collected from elsewhere (a chart
+    repository's own) are already registered.
+    """
+    for family in catalog_families():
+        importlib.import_module(f"{CATALOG_PACKAGE}.{family}")
+    return registered()

@@ -10,7 +10,7 @@ profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 
 from __future__ import annotations
 
-from chartpolicy.pytest import catalog
+from chartpolicy.model import catalog
 from chartpolicy.pytest.policy_selection import catalog_families, load_catalog
 
 REGENERATE = "python -m chartpolicy.pytest.catalog_docs > docs/policies.md"

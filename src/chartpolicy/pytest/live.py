@@ -29,7 +29,7 @@ from chartpolicy.live.client import (
 from chartpolicy.live.release import read_release
 from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
 from chartpolicy.model.objects import ObjectRef
-from chartpolicy.model.scenarios import DEFAULT_NAMESPACE
+from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
@@ -55,15 +55,6 @@ def live_requested(config: pytest.Config) -> bool:
     return bool(config.getoption("kubeconfig", None) or config.getoption("live_snapshot"))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Runs before the core's pytest_configure (this plugin registers after it), which reads both:
-    # it collects the catalog for a live run, and then checks the live session's release only.
-    config.option.chartpolicy_live_requested = live_requested(config)
-    if config.option.chartpolicy_live_requested:
-        config.option.chartpolicy_live = config.stash[LIVE_STASH] = LiveSession(config)
-
-
 def live_session(config: pytest.Config) -> "LiveSession | None":
     return config.stash.get(LIVE_STASH, None)
 
@@ -71,9 +62,11 @@ def live_session(config: pytest.Config) -> "LiveSession | None":
 class LiveSession:
     """The release a live run checks, read once (lazily), and its recording."""
 
-    def __init__(self, config: pytest.Config):
+    def __init__(self, config: pytest.Config, charts: list[ChartSpec]):
         option = config.getoption
         self.config = config
+        #: The manifest's charts: an entry with the release's name and namespace lends its roles and config.
+        self.charts = charts
         self.snapshot_path: str | None = option("live_snapshot")
         self.record: dict[str, Any] | None = None
         self._subjects: dict[str, LiveSubject | LiveError] = {}
@@ -82,7 +75,7 @@ class LiveSession:
             raise pytest.UsageError("--live-record records a cluster: with --live-snapshot there is nothing new "
                                     "to record")
         if self.snapshot_path:
-            release, namespace = self._snapshot_release(option("release"), option("namespace"))
+            release, namespace = self._snapshot_release(self.snapshot_path, option("release"), option("namespace"))
         else:
             release = option("release")
             if not release:
@@ -90,20 +83,18 @@ class LiveSession:
                                         "label value under GitOps) with --kubeconfig")
             namespace = option("namespace") or _context_namespace(option("kubeconfig"), option("kube_context"))
         self.release, self.namespace = release, namespace
+        config.stash[LIVE_STASH] = self
 
     @cached_property
     def targets(self) -> list[LiveTarget]:
         """The release; the manifest's entry with the same release and namespace lends its roles and config."""
-        from chartpolicy.pytest.plugin import state_of
-
-        charts = state_of(self.config).charts
-        chart = next((c for c in charts if c.release == self.release and c.namespace == self.namespace), None)
+        chart = next((c for c in self.charts if c.release == self.release and c.namespace == self.namespace), None)
         return [LiveTarget.of(self.release, self.namespace, profiles=tuple(self.config.getoption("profile")),
                               chart=chart)]
 
-    def _snapshot_release(self, release: str | None, namespace: str | None) -> tuple[str, str]:
+    def _snapshot_release(self, path: str, release: str | None, namespace: str | None) -> tuple[str, str]:
         try:
-            self._reader = SnapshotReader(self.snapshot_path, allow_exec=False)
+            self._reader = SnapshotReader(path, allow_exec=False)
         except LiveError as error:
             raise pytest.UsageError(str(error)) from None
         recorded = self._reader.snapshot
@@ -128,9 +119,10 @@ class LiveSession:
     def read_at(self) -> dt.datetime:
         if isinstance(self._reader, SnapshotReader):
             return parse_time(self._reader.snapshot.get("read_at")) or dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         if self.record is not None:
-            return parse_time(self.record["read_at"])
-        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            return parse_time(self.record["read_at"]) or now
+        return now
 
     def connect(self, target: LiveTarget) -> LiveSubject:
         """Read the release (once); raises the LiveError that stopped it."""
@@ -156,7 +148,7 @@ class LiveSession:
 
     def first_item(self, session: pytest.Session, target: LiveTarget) -> "ConnectItem":
         return ConnectItem.from_parent(session, name=f"connect[{target.id}]", nodeid=f"connect[{target.id}]",
-                                       subject=target)
+                                       spec=target, live=self)
 
     def finish(self) -> None:
         path = self.config.getoption("live_record")
@@ -200,19 +192,20 @@ def _context_namespace(kubeconfig: str, context: str | None) -> str:
 class ConnectItem(pytest.Item):
     """Reads one release from the cluster (or snapshot); fails alone, plainly, when it cannot."""
 
-    def __init__(self, *, subject: LiveTarget, **kwargs: Any):
+    def __init__(self, *, spec: LiveTarget, live: LiveSession, **kwargs: Any):
         super().__init__(**kwargs)
-        self.subject = subject
+        self.spec = spec
+        self.live = live
         self.add_marker(pytest.mark.live)
 
     def runtest(self) -> None:
-        fields = subject_fields(self.subject)
+        fields = subject_fields(self.spec)
         try:
-            live = live_session(self.config).connect(self.subject)
+            live = self.live.connect(self.spec)
         except LiveError as error:
             self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
-            finding = Finding(policy="connect", outcome="error", message=str(error), **fields,
-                              object=ObjectRef("Release", self.subject.chart.namespace, self.subject.chart.release))
+            finding = Finding.of(self.spec, policy="connect", outcome="error", message=str(error),
+                                 object=ObjectRef("Release", self.spec.chart.namespace, self.spec.chart.release))
             self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
             raise
         self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
@@ -223,11 +216,11 @@ class ConnectItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001
         if isinstance(excinfo.value, LiveError):
-            return f"{self.subject.id} could not be read:\n{excinfo.value}"
+            return f"{self.spec.id} could not be read:\n{excinfo.value}"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
-        return self.subject.chart.path or "", None, f"connect {self.subject.id}"
+        return self.spec.chart.path or "", None, f"connect {self.spec.id}"
 
 
 @pytest.hookimpl(optionalhook=True)

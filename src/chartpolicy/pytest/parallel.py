@@ -62,8 +62,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _rename(item: pytest.Item, nodeid: str) -> None:
     try:
-        from _pytest.nodeid import NodeId  # pytest >= 9.2: a structured id
+        from _pytest.nodeid import NodeId  # type: ignore[import-not-found,unused-ignore]  # pytest >= 9.2
     except ImportError:
         item._nodeid = nodeid
     else:
-        item._id = NodeId.parse(nodeid)
+        item._id = NodeId.parse(nodeid)  # type: ignore[attr-defined]  # a structured id since pytest 9.2

@@ -16,36 +16,26 @@ How a run goes:
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import os
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from chartpolicy.model import catalog
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
-from chartpolicy.model.redaction import remember_feeding
-from chartpolicy.model.scenarios import (
-    AdHocOptions,
-    ChartSpec,
-    Subject,
-    adhoc_chart,
-    expand,
-    load_manifest,
-    normalise_version,
-)
-from chartpolicy.pytest import catalog
-from chartpolicy.rendering.engine import make_engine
-from chartpolicy.rendering.service import Renderer, RenderStats
+from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.pytest.catalog import catalog_dir
+from chartpolicy.pytest.items import RenderItem, SetupErrorItem
+from chartpolicy.pytest.live import live_requested
+from chartpolicy.pytest.outputs import baseline_of, record_lines
+from chartpolicy.pytest.session import DEFAULT_MANIFEST, STATE, PolicySession, state_of
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
     FINDINGS_PROPERTY,
     ITEM_PROPERTY,
     NOTICES_PROPERTY,
-    SUBJECT_PROPERTY,
     WAIVERS_USED_PROPERTY,
     Finding,
     Notice,
@@ -56,30 +46,15 @@ from chartpolicy.reporting.findings import (
 )
 
 pytest_plugins = [
-    "chartpolicy.reporting.record",
-    "chartpolicy.rendering.cache",
-    "chartpolicy.rendering.stats",
+    "chartpolicy.pytest.outputs",
+    "chartpolicy.pytest.render_cache",
+    "chartpolicy.pytest.stats",
     "chartpolicy.pytest.parallel",
     "chartpolicy.pytest.policy_selection",
-    "chartpolicy.reporting.waivers",
-    "chartpolicy.reporting.baseline",
-    "chartpolicy.reporting.locations",
-    "chartpolicy.reporting.sarif",
-    "chartpolicy.reporting.github",
-    "chartpolicy.reporting.summary",
     "chartpolicy.pytest.scrubbing",
     "chartpolicy.pytest.live",
-    "chartpolicy.rendering.deep",
+    "chartpolicy.pytest.deep",
 ]
-
-STATE = pytest.StashKey["PolicySession"]()
-DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
-
-
-def catalog_dir() -> Path:
-    import chartpolicy.policies
-
-    return Path(chartpolicy.policies.__file__).resolve().parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,106 +84,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
 
 
-class PolicySession:
-    """Everything a run shares: subjects, the renderer, waivers' date, notices."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.charts: list[ChartSpec] = []
-        self.subjects: list[Subject] = []
-        self.setup_error: ChartError | None = None
-        self.session_notices: list[Notice] = []
-        self._renderer: Renderer | None = None
-        #: The live tier's session (chartpolicy.pytest.live.LiveSession) when a cluster or snapshot is named:
-        #: such a run checks the cluster, not the manifest's charts.
-        self.live: Any = getattr(config.option, "chartpolicy_live", None)
-        self.today = _today(config)
-        try:
-            self.charts = self._load_charts()
-            self.subjects = expand(self.charts) if self.live is None else []
-        except ChartError as error:
-            self.setup_error = error
-
-    @property
-    def active(self) -> bool:
-        """Whether this run checks charts (a manifest exists or --chart was given)."""
-        return bool(self.subjects) or self.setup_error is not None
-
-    @property
-    def renderer(self) -> Renderer:
-        if self._renderer is None:
-            # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
-            from chartpolicy.rendering.cache import disk_cache_for
-
-            engine = make_engine(self.config.getoption("engine"))
-            self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
-        return self._renderer
-
-    @property
-    def render_stats(self) -> RenderStats | None:
-        """This process's render counters, or None when it rendered nothing."""
-        return self._renderer.stats if self._renderer is not None else None
-
-    def _load_charts(self) -> list[ChartSpec]:
-        option = self.config.getoption
-        if option("chart"):
-            return [adhoc_chart(AdHocOptions(
-                chart=option("chart"), values=tuple(option("values")), overrides=tuple(option("set_values")),
-                values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
-                release=option("release"), namespace=option("namespace"), mode=option("mode"),
-                profiles=tuple(option("profile")),
-            ))]
-        manifest = option("manifest")
-        if manifest is None:
-            default = Path(self.config.rootpath, self.config.getini("chartpolicy_manifest"))
-            if not default.is_file():
-                return []
-            manifest = str(default)
-        charts = load_manifest(manifest)
-        if option("kube_version"):
-            charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
-        if option("profile"):
-            # With a manifest, --profile selects: only scenarios that have every profile named.
-            charts = [replace(c, scenarios=tuple(s for s in c.scenarios if set(option("profile")) <= set(s.profiles)))
-                      for c in charts]
-        return charts
-
-    def subjects_for(self, info: catalog.PolicyInfo) -> list[Subject]:
-        live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \
-            if self.live and "live" in info.tiers else []
-        if "offline" not in info.tiers:
-            return live
-        matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
-        if info.per == "scenario":
-            first_per_scenario: dict[str, Subject] = {}
-            for s in matching:
-                first_per_scenario.setdefault(s.scenario_id, s)
-            return list(first_per_scenario.values()) + live
-        return matching + live
-
-    def waivers_for(self, subject: Subject | None):
-        return subject.chart.waivers if subject else ()
-
-
-def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:
-    normalised = tuple(normalise_version(v) for v in versions)
-    return replace(chart, scenarios=tuple(replace(s, kube_versions=normalised) for s in chart.scenarios))
-
-
-def _today(config: pytest.Config) -> dt.date:
-    value = config.getoption("today")
-    if not value:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise pytest.UsageError(f"--today {value!r}: expected YYYY-MM-DD") from None
-
-
-def state_of(config: pytest.Config) -> PolicySession:
-    return config.stash[STATE]
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "policy(id): a chartpolicy policy, by its stable id")
@@ -225,7 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _should_collect_catalog(config: pytest.Config, state: PolicySession) -> bool:
     if config.getoption("chart"):
         return True
-    if getattr(config.option, "chartpolicy_live_requested", False):
+    if live_requested(config):
         return True
     return config.args_source != pytest.Config.ArgsSource.ARGS and state.active
 
@@ -256,84 +131,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("subject", subjects, ids=ids, indirect=True)
 
 
-_REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
-
-
-class RenderItem(pytest.Item):
-    """Renders one subject; fails with the template error, names the chart and scenario."""
-
-    def __init__(self, *, subject: Subject, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.subject = subject
-        self.add_marker(pytest.mark.offline)
-
-    def runtest(self) -> None:
-        state = state_of(self.config)
-        fields = subject_fields(self.subject)
-        try:
-            rendered = state.renderer.subject(self.subject)
-            # Values whose text ends up in a Secret are secrets too, wherever else they show.
-            remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
-        except ChartError as error:
-            self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
-            self._skip_if_already_reported(str(error))
-            self._record_error(str(error), error.file)
-            raise
-        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
-        if rendered.problems:
-            self._skip_if_already_reported("\n".join(rendered.problems))
-            for problem in rendered.problems:
-                self._record_error(problem, "Chart.yaml")
-            raise ChartError("\n".join(rendered.problems), file=f"{self.subject.chart.path}/Chart.yaml")
-
-    def _skip_if_already_reported(self, message: str) -> None:
-        """One failure per distinct error of a chart: a broken template is not reported once per mode and version."""
-        reported = self.config.stash.setdefault(_REPORTED_RENDER_ERRORS, {})
-        first = reported.setdefault((self.subject.chart.key, message), self.subject.id)
-        if first != self.subject.id:
-            pytest.skip(f"{self.subject.id}: the same error as render[{first}]")
-
-    def _record_error(self, message: str, source: str | None) -> None:
-        finding = Finding(policy="render", outcome="error", object=ObjectRef("Chart", None, self.subject.chart.key),
-                          message=message, source=source, **subject_fields(self.subject))
-        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
-
-    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
-        if isinstance(excinfo.value, ChartError):
-            return f"{self.subject.id} did not render cleanly (chart {self.subject.chart.path}):\n{excinfo.value}"
-        return super().repr_failure(excinfo, style)
-
-    def reportinfo(self):
-        return self.subject.chart.path, None, f"render {self.subject.id}"
-
-
-class SetupErrorItem(pytest.Item):
-    """Stands for a manifest or --chart problem that stops subjects from being known."""
-
-    def __init__(self, *, error: ChartError, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.error = error
-
-    def runtest(self) -> None:
-        finding = Finding(policy="render", outcome="error", object=ObjectRef("Manifest", None, "manifest"),
-                          message=str(self.error), source=self.error.file, **subject_fields(None))
-        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
-        raise self.error
-
-    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
-        return str(excinfo.value) if isinstance(excinfo.value, ChartError) else super().repr_failure(excinfo, style)
-
-    def reportinfo(self):
-        return self.error.file or "", None, "chartpolicy setup"
-
-
-def _subject_of(item: pytest.Item) -> Subject | None:
+def _subject_of(item: pytest.Item) -> SubjectSpec | None:
     # The item that opens a subject: render[...], or connect[...] for a live one.
-    if not isinstance(item, pytest.Function) and isinstance(getattr(item, "subject", None), Subject):
-        return item.subject
+    spec = getattr(item, "spec", None)
+    if not isinstance(item, pytest.Function) and isinstance(spec, SubjectSpec):
+        return spec
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("subject") if callspec else None
-    return param if isinstance(param, Subject) else None
+    return param if isinstance(param, SubjectSpec) else None
 
 
 @pytest.hookimpl(trylast=True)
@@ -344,7 +149,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     unparametrized = [i for i in items if catalog.info_of(getattr(i, "function", None)) and _subject_of(i) is None
                       and "subject" in getattr(i, "fixturenames", ())]
     for item in unparametrized:
-        info = catalog.info_of(item.function)
+        info = catalog.info_of(getattr(item, "function", None))
         if info and "offline" in info.tiers and state.active:
             needs = f" (it needs scenarios with profile {', '.join(info.profiles)})" if info.profiles else ""
             state.session_notices.append(Notice(info.id, f"applies to no subject in this run{needs}"))
@@ -367,11 +172,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         policy_items = by_subject.get(subject.id)
         if not policy_items:
             continue
-        if subject in live_targets:
+        if state.live is not None and subject in live_targets:
             grouped.append(state.live.first_item(session, subject))
         else:
             grouped.append(RenderItem.from_parent(session, name=f"render[{subject.id}]",
-                                                  nodeid=f"render[{subject.id}]", subject=subject))
+                                                  nodeid=f"render[{subject.id}]", spec=subject))
         grouped.extend(policy_items)
     if grouped and state.session_notices:
         grouped[0].user_properties.append((NOTICES_PROPERTY, [n.as_dict() for n in state.session_notices]))
@@ -409,7 +214,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         gc.unfreeze()
 
 
-_LAST_OF_SUBJECT = pytest.StashKey[Subject]()
+_LAST_OF_SUBJECT = pytest.StashKey[SubjectSpec]()
 
 
 def _mark_last_items(items: list[pytest.Item]) -> None:
@@ -419,18 +224,20 @@ def _mark_last_items(items: list[pytest.Item]) -> None:
         if subject is not None:
             last[subject.id] = item
     for item in last.values():
-        item.stash[_LAST_OF_SUBJECT] = _subject_of(item)
+        spec = _subject_of(item)
+        if spec is not None:
+            item.stash[_LAST_OF_SUBJECT] = spec
 
 
 @pytest.fixture
 def subject(request: pytest.FixtureRequest):
-    """The rendered subject a policy checks (see chartpolicy.rendering.service.RenderedSubject)."""
-    param: Subject = request.param
+    """The subject a policy checks: rendered or live, typed by chartpolicy.model.subject.Subject."""
+    param: SubjectSpec = request.param
     live = state_of(request.config).live
     if live and param in live.targets:
         return live.subject(param)
     try:
-        return state_of(request.config).renderer.subject(param)
+        return state_of(request.config).renderer.rendered(param)
     except ChartError:
         pytest.skip(f"{param.id} did not render: see render[{param.id}]")
 
@@ -441,34 +248,34 @@ def violations(request: pytest.FixtureRequest) -> Violations:
     info = catalog.info_of(request.function)
     if info is None:
         raise pytest.UsageError(f"{request.node.nodeid}: the violations fixture is for @policy functions")
-    return Violations(policy=info.id, subject=_subject_of(request.node))
+    return Violations(policy=info.id, spec=_subject_of(request.node))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    result = yield
-    found = getattr(item, "funcargs", {}).get("violations")
-    if isinstance(found, Violations):
-        _judge(item, found)
-    return result
+    try:
+        result = yield
+        found = getattr(item, "funcargs", {}).get("violations")
+        if isinstance(found, Violations):
+            _judge(item, found)
+        return result
+    finally:
+        record_lines(item)
 
 
 def _judge(item: pytest.Item, found: Violations) -> None:
     state = state_of(item.config)
-    # Imported here: a plugin module imported before pytest registers it cannot be assertion-rewritten.
-    from chartpolicy.reporting.baseline import baseline_of
-
     known_debt = baseline_of(item.config)
-    verdict = judge(found, state.waivers_for(found.subject), state.today,
+    verdict = judge(found, state.waivers_for(found.spec), state.today,
                     annotations=not item.config.getoption("strict_waivers"),
                     baseline=known_debt.waiver_for if known_debt else None)
     item.user_properties.append((FINDINGS_PROPERTY, [f.as_dict() for f in verdict.findings]))
-    fields = subject_fields(found.subject)
+    fields = subject_fields(found.spec)
     item.user_properties.append((WAIVERS_USED_PROPERTY, {
         "policy": found.policy, "chart": fields["chart"], "scenario": fields["scenario"],
         "used": sorted(w.id for w in verdict.used_waivers if w.id)}))
     item.user_properties.append((EXAMINED_PROPERTY, {"policy": found.policy, "count": found.examined}))
-    subject = item.funcargs.get("subject")
+    subject = getattr(item, "funcargs", {}).get("subject")
     notices = found.notices + (unused_annotation_waivers(subject.objects, found.policy, verdict.findings)
                                if subject is not None else [])
     if notices:
@@ -485,18 +292,18 @@ def _judge(item: pytest.Item, found: Violations) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    if call.when == "call" and call.excinfo is not None and catalog.info_of(getattr(item, "function", None)):
+    info = catalog.info_of(getattr(item, "function", None))
+    if call.when == "call" and call.excinfo is not None and info is not None:
         error = call.excinfo.value
         if not isinstance(error, (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception,
                                   AssertionError)):
             # A policy that cannot evaluate is an error, never a pass: say so
             # plainly, with where it broke, instead of a traceback dump.
-            info = catalog.info_of(item.function)
             subject = _subject_of(item)
             where = _innermost_frame(call.excinfo)
             message = f"policy raised {type(error).__name__}: {error} (at {where})"
-            finding = Finding(policy=info.id, outcome="error", object=ObjectRef("Policy", None, info.id),
-                              message=message, **subject_fields(subject))
+            finding = Finding.of(subject, policy=info.id, outcome="error", object=ObjectRef("Policy", None, info.id),
+                                 message=message)
             report.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
             if item.config.getoption("tbstyle", "auto") in ("auto", "short", "line", "no"):
                 report.longrepr = f"{item.nodeid}: {message}"

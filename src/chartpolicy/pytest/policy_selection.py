@@ -13,13 +13,11 @@ cannot stop the run, one failing item, and the run still exits with 4).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import pytest
 
-from chartpolicy.pytest import catalog
-from chartpolicy.reporting.record import is_worker
+from chartpolicy.model import catalog
+from chartpolicy.pytest.catalog import catalog_families, load_catalog
+from chartpolicy.pytest.session import is_worker
 
 USAGE_ERROR_NODEID = "chartpolicy-usage"
 
@@ -32,47 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="do not run this policy (repeatable); unknown ids are a usage error")
 
 
-def catalog_families() -> list[str]:
-    """The built-in catalog's families: its module names (``probes``, ``checksums``...)."""
-    import chartpolicy.policies
-
-    return sorted(m.name for m in pkgutil.iter_modules(chartpolicy.policies.__path__) if not m.name.startswith("_"))
-
-
-def load_catalog() -> dict[str, catalog.PolicyInfo]:
-    """Every built-in policy, whether or not this process collected it.
-
-    The pytest-xdist controller collects nothing, yet its reports (SARIF
-    rules) and option checks need the catalog: importing the modules
-    registers their policies.  Policies collected from elsewhere (a chart
-    repository's own) are already registered.
-    """
-    for family in catalog_families():
-        importlib.import_module(f"chartpolicy.policies.{family}")
-    return catalog.registered()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     for family in catalog_families():
         config.addinivalue_line("markers", f"{family}: policies of the {family} family (policies/{family}.py)")
-    config.pluginmanager.register(_UsageErrorExit(), "chartpolicy-usage-error-exit")
-
-
-class _UsageErrorExit:
-    """A usage error a pytest-xdist worker could only report as a failing item still ends the run with exit code 4."""
-
-    def __init__(self) -> None:
-        self.seen = False
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.nodeid == USAGE_ERROR_NODEID and report.failed:
-            self.seen = True
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # First: the reports written at session finish (SARIF) record this exit code.
-        if self.seen:
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -101,7 +61,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = [UsageErrorItem.from_parent(session, name=USAGE_ERROR_NODEID, nodeid=USAGE_ERROR_NODEID,
                                                message=message)]
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         info = catalog.info_of(getattr(item, "function", None))
         chosen = info is None or ((not only or info.id in only) and info.id not in skip)

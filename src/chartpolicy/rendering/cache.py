@@ -31,12 +31,9 @@ import hmac
 import json
 import os
 import tempfile
-import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
-
-import pytest
 
 from chartpolicy.rendering.engine import ChartFiles, RenderOptions
 
@@ -50,19 +47,6 @@ _STALE_TEMPORARY_SECONDS = 3600
 _TAG_BYTES = 32
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chartpolicy")
-    group.addoption("--no-render-cache", action="store_true", default=False,
-                    help="neither read nor write the on-disk render cache (the in-session cache stays)")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if hasattr(config, "workerinput") or config.getoption("no_render_cache") or getattr(config, "cache", None) is None:
-        return
-    prune(config.cache.mkdir(CACHE_SUBDIR), time.time())
-
-
 def prune(directory: Path, now: float) -> None:
     """Drop entries unused for UNUSED_DAYS and temporary files a crashed writer left."""
     for path in directory.iterdir():
@@ -72,13 +56,6 @@ def prune(directory: Path, now: float) -> None:
                 path.unlink()
         except OSError:
             pass  # another process pruned it first
-
-
-def disk_cache_for(config: pytest.Config, engine_version: Callable[[], str]) -> "DiskRenderCache | None":
-    """The run's on-disk cache, or None with ``--no-render-cache`` or ``-p no:cacheprovider``."""
-    if config.getoption("no_render_cache") or getattr(config, "cache", None) is None:
-        return None
-    return DiskRenderCache(config.cache.mkdir(CACHE_SUBDIR), engine_version)
 
 
 class DiskRenderCache:

@@ -31,10 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import ObjectRef, ObjectSet, parse_manifests
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload, parse_manifests
 from chartpolicy.rendering.perturbation import (
     CoverageProbe,
     content_of,
@@ -45,42 +43,10 @@ from chartpolicy.rendering.perturbation import (
 )
 
 PURPOSE = "deep"
+#: A values leaf to perturb: its dotted path, its path, and the whole values with it changed.
+Perturbation = tuple[str, tuple[str, ...], dict[str, Any]]
 #: Leaves that no consumed template names are screened this many to a render.
 GROUP = 8
-_RESULTS = pytest.StashKey[dict[str, "DeepResult"]]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chartpolicy")
-    group.addoption("--deep", action="store_true", default=False,
-                    help="checksum-coverage perturbs every values leaf and names the values path of each gap "
-                         "(for release gating; one render per leaf and scenario)")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_RESULTS] = {}
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    for scenario, result in sorted(config.stash.get(_RESULTS, {}).items()):
-        terminalreporter.write_line(f"chartpolicy --deep {scenario}: {result.leaves} values leaves, "
-                                    f"{result.renders} renders in {result.seconds:.1f} s")
-
-
-@pytest.fixture
-def deep_coverage(request: pytest.FixtureRequest):
-    """``analyse(rendered_subject) -> DeepResult`` with ``--deep`` (cached per scenario), else None."""
-    if not request.config.getoption("deep"):
-        return None
-    results = request.config.stash[_RESULTS]
-
-    def analyse(rendered) -> DeepResult:
-        key = rendered.subject.scenario_id
-        if key not in results:
-            results[key] = DeepAnalysis(rendered).run()
-        return results[key]
-
-    return analyse
 
 
 @dataclass(frozen=True)
@@ -119,10 +85,13 @@ class DeepAnalysis:
         base = ObjectSet(parse_manifests(self.base_files, self.namespace))
         self.base = base
         # (workload name, consumed ref) for every long-running consumer of a rendered Secret/ConfigMap.
-        self.pairs = [(w.name, c.ref) for w, c in CoverageProbe(rendered).pairs()
-                      if base.workload(w.name) is not None and base.get(c.ref) is not None]
-        self.consumed_sources = {base.get(ref).source for _, ref in self.pairs}
-        self.sources = self.consumed_sources | {base.workload(name).obj.source for name, _ in self.pairs}
+        self.pairs: list[tuple[Workload, K8sObject]] = []
+        for workload, consumed in CoverageProbe(rendered).pairs():
+            in_base, consumed_in_base = base.workload(workload.name), base.get(consumed.ref)
+            if in_base is not None and consumed_in_base is not None:
+                self.pairs.append((in_base, consumed_in_base))
+        self.consumed_sources = {consumed.source for _, consumed in self.pairs}
+        self.sources = self.consumed_sources | {workload.obj.source for workload, _ in self.pairs}
         self.read_paths = {path for source in self.consumed_sources if source in self.chart.files
                            for path in values_read_by(self.chart, source)}
 
@@ -132,7 +101,8 @@ class DeepAnalysis:
     def run(self) -> DeepResult:
         started = time.perf_counter()
         result = DeepResult()
-        likely, unlikely = [], []
+        likely: list[Perturbation] = []
+        unlikely: list[Perturbation] = []
         for path in leaves_of_values(self.merged):
             result.leaves += 1
             values = perturb_values(self.merged, path)
@@ -158,7 +128,7 @@ class DeepAnalysis:
         """Whether a consumed object's template (or a named template it includes) names this values path."""
         return any(path[:len(read)] == read or read[:len(path)] == path for read in self.read_paths)
 
-    def _screen(self, group: list[tuple[str, tuple[str, ...], dict[str, Any]]]):
+    def _screen(self, group: list[Perturbation]):
         """(renders, [(dotted path, gaps or None when rejected)]) for a group of perturbations.
 
         A group is rendered once with all its perturbations; when no consumed
@@ -193,14 +163,13 @@ class DeepAnalysis:
         except ChartError:
             return None
         gaps = []
-        for name, ref in self.pairs:
-            consumed = self.base.get(ref)
+        for workload, consumed in self.pairs:
+            name, ref = workload.name, consumed.ref
             if consumed.source not in changed:
                 continue
             new = after.get(ref)
             if new is None or content_of(new) == content_of(consumed):
                 continue  # removed or renamed (a structural change), or its content is untouched
-            workload = self.base.workload(name)
             if workload.obj.source not in changed:
                 gaps.append((name, ref))
                 continue

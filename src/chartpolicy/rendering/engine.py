@@ -298,9 +298,10 @@ class HelmBinaryEngine(EmbeddedEngine):
 
     def __init__(self, binary: str | None = None) -> None:
         super().__init__()
-        self.binary = binary or shutil.which("helm")
-        if not self.binary:
+        found = binary or shutil.which("helm")
+        if not found:
             raise ChartError("--engine helm: no helm binary on PATH")
+        self.binary: str = found
 
     @property
     def version(self) -> str:

@@ -290,7 +290,8 @@ class CoverageProbe:
         changed = self._render(self.neutral_chart.with_changes(
             {template: perturb_template(self.neutral_chart.text(template), template)}))
         after = changed.workload(workload.name)
-        return bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)), after and flatten(after.pod)))
+        return bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
+                                    flatten(after.pod) if after is not None else None))
 
     def _confirm_gap(self, workload: Workload, consumed: K8sObject, signatures: dict[str, int],
                      result: CoverageResult) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
-from chartpolicy.model.scenarios import Subject
+from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 
@@ -97,20 +97,20 @@ class Renderer:
                 self._charts[path] = self.engine.load(path)
             return self._charts[path]
 
-    def values(self, subject: Subject) -> dict[str, Any]:
-        key = subject.scenario.values + ("\0",) + subject.scenario.overrides
+    def values(self, spec: SubjectSpec) -> dict[str, Any]:
+        key = spec.scenario.values + ("\0",) + spec.scenario.overrides
         with self._lock:
             if key not in self._values:
-                self._values[key] = layer_values(list(subject.scenario.values), list(subject.scenario.overrides))
+                self._values[key] = layer_values(list(spec.scenario.values), list(spec.scenario.overrides))
             return self._values[key]
 
-    def options(self, subject: Subject) -> RenderOptions:
+    def options(self, spec: SubjectSpec) -> RenderOptions:
         return RenderOptions(
-            release=subject.chart.release,
-            namespace=subject.chart.namespace,
-            kube_version=subject.kube_version,
-            api_versions=subject.api_versions,
-            mode=subject.mode,
+            release=spec.chart.release,
+            namespace=spec.chart.namespace,
+            kube_version=spec.kube_version,
+            api_versions=spec.api_versions,
+            mode=spec.mode,
         )
 
     def render_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
@@ -184,18 +184,18 @@ class Renderer:
             with self._lock:
                 setattr(self.stats, seconds, getattr(self.stats, seconds) + elapsed)
 
-    def subject(self, subject: Subject) -> "RenderedSubject":
+    def rendered(self, spec: SubjectSpec) -> "RenderedSubject":
         """The subject's base render, done once per session; raises its ChartError."""
         with self._lock:
-            lock = self._subject_locks.setdefault(subject.id, threading.Lock())
+            lock = self._subject_locks.setdefault(spec.id, threading.Lock())
         with lock:
-            cached = self._rendered.get(subject.id)
+            cached = self._rendered.get(spec.id)
             if cached is None:
                 try:
-                    cached = self._render_subject(subject)
+                    cached = self._render_subject(spec)
                 except ChartError as error:
                     cached = error
-                self._rendered[subject.id] = cached
+                self._rendered[spec.id] = cached
             elif isinstance(cached, RenderedSubject):
                 with self._lock:
                     self.stats.cache_hits += 1
@@ -203,21 +203,21 @@ class Renderer:
             raise cached
         return cached
 
-    def forget(self, subject: Subject) -> None:
+    def forget(self, spec: SubjectSpec) -> None:
         """Drop a subject's objects once its last policy has run (memory stays flat)."""
         with self._lock:
-            if isinstance(self._rendered.get(subject.id), RenderedSubject):
-                self._rendered[subject.id] = _Forgotten(subject.id)
+            if isinstance(self._rendered.get(spec.id), RenderedSubject):
+                self._rendered[spec.id] = _Forgotten(spec.id)
 
-    def _render_subject(self, subject: Subject) -> "RenderedSubject":
-        chart = self.chart(subject.chart.path)
-        values = self.values(subject)
-        options = self.options(subject)
+    def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
+        chart = self.chart(spec.chart.path)
+        values = self.values(spec)
+        options = self.options(spec)
         objects = self.parse(self._base_files(chart, values, options), options.namespace)
         if not objects.objects:
-            raise ChartError("the chart rendered no objects in this scenario", file=subject.chart.path)
+            raise ChartError("the chart rendered no objects in this scenario", file=spec.chart.path)
         problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
-        return RenderedSubject(self, subject, chart, values, options, objects, problems)
+        return RenderedSubject(self, spec, chart, values, options, objects, problems)
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
@@ -242,7 +242,7 @@ class RenderedSubject:
     """A subject's rendered objects, and the means to render variations of it."""
 
     renderer: Renderer
-    subject: Subject
+    spec: SubjectSpec
     chart: ChartFiles
     values: dict[str, Any]
     options: RenderOptions
@@ -257,18 +257,18 @@ class RenderedSubject:
 
     @property
     def profiles(self) -> tuple[str, ...]:
-        return self.subject.profiles
+        return self.spec.profiles
 
     @property
     def roles(self) -> Roles:
-        return Roles(self.subject.chart.roles)
+        return Roles(self.spec.chart.roles)
 
     def config(self, policy_id: str) -> dict[str, Any]:
         """The manifest's ``policy_config`` for one policy (empty when none)."""
-        return self.subject.chart.config_for(policy_id)
+        return self.spec.chart.config_for(policy_id)
 
     def is_external(self, kind: str, name: str) -> bool:
-        return self.subject.is_external(kind, name)
+        return self.spec.is_external(kind, name)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)

@@ -10,17 +10,19 @@ covered only by an expired waiver fails it with the waiver named.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.redaction import scrub
-from chartpolicy.model.scenarios import Subject, Waiver
+from chartpolicy.model.scenarios import SubjectSpec, Waiver
 
 WAIVE_ANNOTATION = "chartpolicy.io/waive"
 # Names under which items carry their results in ``user_properties``: they
 # travel from pytest-xdist workers to the controller with the test reports.
-FINDINGS_PROPERTY = "chartpolicy.reporting.findings"
+FINDINGS_PROPERTY = "chartpolicy.findings"
 NOTICES_PROPERTY = "chartpolicy.notices"
 SUBJECT_PROPERTY = "chartpolicy.subject"
 EXAMINED_PROPERTY = "chartpolicy.examined"
@@ -32,6 +34,8 @@ WAIVERS_USED_PROPERTY = "chartpolicy.reporting.waivers-used"
 
 @dataclass(frozen=True)
 class Finding:
+    """One violation (or error) of one policy on one object of one subject."""
+
     policy: str
     outcome: str  # fail | waived | error
     object: ObjectRef
@@ -45,7 +49,18 @@ class Finding:
     mode: str | None = None
     waiver: Waiver | None = None
 
+    @classmethod
+    def of(cls, spec: SubjectSpec | None, *, policy: str, outcome: str, object: ObjectRef, message: str,
+           source: str | None = None, container: str | None = None,
+           related: tuple[ObjectRef, ...] = ()) -> Finding:
+        """A finding on ``spec``'s subject (None: on the run itself, a manifest error)."""
+        return cls(policy=policy, outcome=outcome, object=object, message=message, source=source,
+                   container=container, related=related, chart=spec.chart.key if spec else None,
+                   scenario=spec.scenario.name if spec else None, kube_version=spec.kube_version if spec else None,
+                   mode=spec.mode if spec else None)
+
     def as_dict(self) -> dict[str, Any]:
+        """The finding as it travels (``user_properties``) and as the JSON report writes it."""
         return {
             "policy": self.policy,
             "outcome": self.outcome,
@@ -61,9 +76,66 @@ class Finding:
         }
 
     def describe(self) -> str:
-        where = f" container {self.container}" if self.container else ""
-        source = f" ({self.source})" if self.source else ""
-        return scrub(f"{self.object}{where}{source}: {self.message}")
+        return describe(self.as_dict())
+
+
+class FindingIdentity(NamedTuple):
+    """What makes two findings the same finding: every report, baseline and fingerprint derives from it."""
+
+    policy: str
+    chart: str | None
+    scenario: str | None
+    kube_version: str | None
+    mode: str | None
+    kind: str
+    namespace: str | None
+    name: str
+    container: str | None
+
+    @classmethod
+    def of(cls, finding: Mapping[str, Any]) -> FindingIdentity:
+        """The identity of a finding as it travels and is reported (:meth:`Finding.as_dict`)."""
+        obj = finding["object"]
+        return cls(finding["policy"], finding["chart"], finding["scenario"], finding["kube_version"],
+                   finding["mode"], obj["kind"], obj["namespace"], obj["name"], finding.get("container"))
+
+    def fingerprint(self) -> str:
+        """Stable across runs and versions of chartpolicy (SARIF ``partialFingerprints``)."""
+        return hashlib.sha256(json.dumps(list(self)).encode()).hexdigest()
+
+    def across_renders(self) -> tuple[str, ...]:
+        """The same finding in every Kubernetes version and mode of a scenario (known debt, ``--baseline``)."""
+        return (self.policy, self.chart or "", self.scenario or "", self.kind, self.namespace or "", self.name,
+                self.container or "")
+
+
+def object_in_render(entry: Mapping[str, Any]) -> tuple[str | None, ...]:
+    """The object a finding (or a location entry) is about, in its render, whatever the policy."""
+    obj = entry["object"]
+    return (entry["chart"], entry["scenario"], entry["kube_version"], entry["mode"], obj["kind"], obj["namespace"],
+            obj["name"])
+
+
+#: How each output writes a finding (the terminal, SARIF messages, GitHub annotations).
+STYLES = ("terminal", "sarif", "annotation")
+
+
+def describe(finding: Mapping[str, Any], *, style: str = "terminal") -> str:
+    """One line for a person: the object, container, where and what; ``style`` is the output's convention."""
+    obj = finding["object"]
+    what = f"{obj['kind']}/{obj['name']}"
+    container = f" container {finding['container']}" if finding.get("container") else ""
+    subject = ":".join(str(finding[k]) for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k))
+    if style == "terminal":
+        source = f" ({finding['source']})" if finding.get("source") else ""
+        return scrub(f"{what}{container}{source}: {finding['message']}")
+    if style == "sarif":
+        namespace = f" in namespace {obj['namespace']}" if obj.get("namespace") else ""
+        prefix = f"[{subject}] " if subject else ""
+        return f"{prefix}{what}{namespace}{container}: {finding['message']}"
+    if style == "annotation":
+        return f"{what}{container} [{subject}]: {finding['message']}"
+    raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +147,7 @@ class Notice:
         return {"policy": self.policy, "message": scrub(self.message)}
 
 
-def subject_fields(subject: Subject | None) -> dict[str, str | None]:
+def subject_fields(subject: SubjectSpec | None) -> dict[str, str | None]:
     if subject is None:
         return {"chart": None, "scenario": None, "kube_version": None, "mode": None}
     return {"chart": subject.chart.key, "scenario": subject.scenario.name,
@@ -87,7 +159,7 @@ class Violations:
     """The collector a policy reports into (the ``violations`` fixture)."""
 
     policy: str
-    subject: Subject | None
+    spec: SubjectSpec | None
     findings: list[Finding] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     #: How many things the policy looked at; zero across a whole run is reported.
@@ -100,9 +172,9 @@ class Violations:
         obj = target.obj if isinstance(target, Workload) else target
         self._objects[obj.ref] = obj
         related_refs = tuple(r if isinstance(r, ObjectRef) else r.ref for r in related)
-        self.findings.append(Finding(
-            policy=self.policy, outcome="fail", object=obj.ref, message=message, source=obj.source or None,
-            container=container, related=related_refs, **subject_fields(self.subject),
+        self.findings.append(Finding.of(
+            self.spec, policy=self.policy, outcome="fail", object=obj.ref, message=message, source=obj.source or None,
+            container=container, related=related_refs,
         ))
 
     def notice(self, message: str) -> None:
@@ -160,7 +232,6 @@ def unused_annotation_waivers(objects: ObjectSet, policy_id: str, findings: Iter
 class Verdict:
     findings: list[Finding]
     failures: list[Finding]
-    expired: list[tuple[Finding, Waiver]]
     used_waivers: set[Waiver]
 
     @property
@@ -177,7 +248,9 @@ def judge(violations: Violations, waivers: Iterable[Waiver], today: dt.date, *, 
     debt from ``--baseline``), which never excuses an expired waiver.
     """
     waivers = list(waivers)
-    judged, failures, expired, used = [], [], [], set()
+    judged: list[Finding] = []
+    failures: list[Finding] = []
+    used: set[Waiver] = set()
     for finding in violations.findings:
         waiver = next((w for w in waivers if _waiver_matches(w, finding)), None)
         refusal = None
@@ -195,9 +268,8 @@ def judge(violations: Violations, waivers: Iterable[Waiver], today: dt.date, *, 
             continue
         used.add(waiver)
         if waiver.expires is not None and waiver.expires < today:
-            expired.append((finding, waiver))
             judged.append(replace(finding, message=f"{finding.message} [waiver expired on {waiver.expires}]"))
             failures.append(judged[-1])
         else:
             judged.append(replace(finding, outcome="waived", waiver=waiver))
-    return Verdict(judged, failures, expired, used)
+    return Verdict(judged, failures, used)

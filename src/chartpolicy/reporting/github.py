@@ -9,15 +9,13 @@ or start another one.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import pytest
-
 from chartpolicy.model.redaction import scrub
-from chartpolicy.reporting.locations import locator_of
-from chartpolicy.reporting.record import is_worker, record_of
-from chartpolicy.reporting.waivers import describe, ledger_of
+from chartpolicy.model.scenarios import Waiver
+from chartpolicy.reporting.findings import describe
+from chartpolicy.reporting.locations import Locator
+from chartpolicy.reporting.waivers import describe as describe_waiver
 
 
 def escape_data(text: str) -> str:
@@ -36,26 +34,15 @@ def command(level: str, message: str, *, file: str | None = None, line: int | No
     return f"{head}::{escape_data(scrub(message))}"
 
 
-def finding_command(finding: dict[str, Any], config: pytest.Config) -> str:
-    path, line = locator_of(config).locate(finding)
-    obj = finding["object"]
-    subject = ":".join(str(finding[k]) for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k))
-    container = f" container {finding['container']}" if finding.get("container") else ""
-    message = f"{obj['kind']}/{obj['name']}{container} [{subject}]: {finding['message']}"
-    return command("error", message, file=path, line=line, title=f"chartpolicy {finding['policy']}")
+def finding_command(finding: dict[str, Any], locator: Locator) -> str:
+    path, line = locator.locate(finding)
+    return command("error", describe(finding, style="annotation"), file=path, line=line,
+                   title=f"chartpolicy {finding['policy']}")
 
 
-def annotations(config: pytest.Config) -> list[str]:
-    lines = [finding_command(f, config) for f in record_of(config).as_report()["findings"]
-             if f["outcome"] != "waived"]
-    lines += [command("warning", f"waiver {describe(w)} matched no finding", title="chartpolicy unused waiver")
-              for w in ledger_of(config).unused]
+def annotation_lines(report: dict[str, Any], locator: Locator, unused_waivers: list[Waiver]) -> list[str]:
+    """One ``::error`` per unwaived finding of ``report`` (the JSON report), one ``::warning`` per unused waiver."""
+    lines = [finding_command(f, locator) for f in report["findings"] if f["outcome"] != "waived"]
+    lines += [command("warning", f"waiver {describe_waiver(w)} matched no finding", title="chartpolicy unused waiver")
+              for w in unused_waivers]
     return lines
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    if os.environ.get("GITHUB_ACTIONS") != "true" or is_worker(config):
-        return
-    for line in annotations(config):
-        terminalreporter.write_line(line)

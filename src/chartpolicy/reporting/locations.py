@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from chartpolicy.rendering.service import RenderedSubject
+from chartpolicy.reporting.findings import Violations, object_in_render
+from chartpolicy.reporting.record import ItemReport
 
-from chartpolicy.pytest.plugin import state_of
-from chartpolicy.reporting.findings import Violations
-
-LOCATIONS_PROPERTY = "chartpolicy.reporting.locations"
+LOCATIONS_PROPERTY = "chartpolicy.locations"
 _KIND_LINE = re.compile(r"""^kind:[ \t]*["']?([A-Za-z0-9]+)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
 # ChartError text: "<file>:<line>: <message>".
 _ERROR_LINE = re.compile(r"^(?P<file>[^\n:]+):(?P<line>\d+):")
@@ -42,23 +41,14 @@ def template_line(template: str, kind: str, ordinal: int, rendered_count: int) -
     return None
 
 
-def _identity(finding: dict[str, Any]) -> tuple:
-    obj = finding["object"]
-    return (finding["chart"], finding["scenario"], finding["kube_version"], finding["mode"],
-            obj["kind"], obj["namespace"], obj["name"])
-
-
-def _lines_of(item: pytest.Item) -> list[dict[str, Any]]:
-    funcargs = getattr(item, "funcargs", {})
-    found, rendered = funcargs.get("violations"), funcargs.get("subject")
-    if not isinstance(found, Violations) or not hasattr(rendered, "chart"):
-        return []
+def lines_of(found: Violations, rendered: RenderedSubject) -> list[dict[str, Any]]:
+    """The template line of each finding's object, where ``rendered`` (a rendered subject) shows it."""
     lines: dict[tuple, dict[str, Any]] = {}
     for finding in found.findings:
         obj = found.object_of(finding)
         entry = {"chart": finding.chart, "scenario": finding.scenario, "kube_version": finding.kube_version,
                  "mode": finding.mode, "object": finding.object.as_dict()}
-        if obj is None or _identity(entry) in lines or obj.source not in rendered.chart.files:
+        if obj is None or object_in_render(entry) in lines or obj.source not in rendered.chart.files:
             continue
         same_kind = [o for o in rendered.objects if o.source == obj.source and o.kind == obj.kind]
         ordinal = next((i for i, o in enumerate(same_kind) if o is obj), None)
@@ -66,18 +56,8 @@ def _lines_of(item: pytest.Item) -> list[dict[str, Any]]:
             continue
         line = template_line(rendered.chart.text(obj.source), obj.kind, ordinal, len(same_kind))
         if line is not None:
-            lines[_identity(entry)] = {**entry, "line": line}
+            lines[object_in_render(entry)] = {**entry, "line": line}
     return list(lines.values())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    try:
-        return (yield)
-    finally:
-        lines = _lines_of(item)
-        if lines:
-            item.user_properties.append((LOCATIONS_PROPERTY, lines))
 
 
 @dataclass(eq=False)  # registered as a plugin: must stay hashable
@@ -85,20 +65,21 @@ class Locator:
     """Controller side: template file and line of each finding."""
 
     rootdir: Path
+    #: Chart key -> chart path, for the charts of the run.
     charts: dict[str, str]
     lines: dict[tuple, int] = field(default_factory=dict)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def pytest_runtest_logreport(self, report: ItemReport) -> None:
         if report.when != "call":
             return
         for name, value in report.user_properties:
             if name == LOCATIONS_PROPERTY:
                 for entry in value:
-                    self.lines[_identity(entry)] = entry["line"]
+                    self.lines[object_in_render(entry)] = entry["line"]
 
     def locate(self, finding: dict[str, Any]) -> tuple[str | None, int | None]:
         """``(path relative to the rootdir, line)``; a path outside the rootdir stays absolute."""
-        source, line = finding.get("source"), self.lines.get(_identity(finding))
+        source, line = finding.get("source"), self.lines.get(object_in_render(finding))
         message_line = _ERROR_LINE.match(finding.get("message") or "")
         if line is None and message_line and source and message_line.group("file").endswith(source):
             line = int(message_line.group("line"))
@@ -124,18 +105,3 @@ class Locator:
             return path.resolve().relative_to(self.rootdir.resolve()).as_posix()
         except ValueError:
             return path.resolve().as_posix()
-
-
-LOCATOR = pytest.StashKey[Locator]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[LOCATOR] = Locator(config.rootpath, {})
-    config.pluginmanager.register(config.stash[LOCATOR], "chartpolicy-locator")
-
-
-def locator_of(config: pytest.Config) -> Locator:
-    """The run's locator, with the charts of this session (known once the plugin has configured)."""
-    locator = config.stash[LOCATOR]
-    locator.charts = {chart.key: chart.path for chart in state_of(config).charts}
-    return locator

@@ -3,17 +3,15 @@
 Schema ``chartpolicy-report/1`` is a public contract (docs/report.md): keys
 and meanings never change within a schema version.  Everything is gathered
 from test reports, so it works the same under pytest-xdist, where findings
-travel from workers in ``user_properties``.
+travel from workers in ``user_properties``.  The pytest layer feeds it
+(:mod:`chartpolicy.pytest.outputs`); this module only keeps and writes it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import Any, Iterable, Protocol
 
 from chartpolicy.model.redaction import scrub
 from chartpolicy.reporting.findings import EXAMINED_PROPERTY, FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY
@@ -23,10 +21,26 @@ _OUTCOME_ORDER = {"error": 0, "fail": 1, "waived": 2}
 IDLE_MESSAGE = "matched zero objects across the whole run: this gate checked nothing"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chartpolicy")
-    group.addoption("--policy-report", metavar="FILE.json",
-                    help=f"write the machine-readable report ({SCHEMA}) to FILE.json")
+class ItemReport(Protocol):
+    """What the record reads of a pytest test report (one phase of one item)."""
+
+    @property
+    def nodeid(self) -> str: ...
+
+    @property
+    def when(self) -> str | None: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def user_properties(self) -> Iterable[tuple[str, Any]]: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    @property
+    def skipped(self) -> bool: ...
 
 
 @dataclass
@@ -39,7 +53,7 @@ class RunRecord:
     examined: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, str] = field(default_factory=dict)
 
-    def add(self, report: pytest.TestReport) -> None:
+    def add(self, report: ItemReport) -> None:
         self.outcomes[report.nodeid] = _item_outcome(self.outcomes.get(report.nodeid), report)
         # Every phase's report repeats the item's properties; read them once.
         if report.when != "call" and not (report.when == "setup" and report.failed):
@@ -87,7 +101,7 @@ class RunRecord:
         }
 
 
-def _item_outcome(previous: str | None, report: pytest.TestReport) -> str:
+def _item_outcome(previous: str | None, report: ItemReport) -> str:
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             return "waived"
@@ -108,46 +122,6 @@ def _finding_order(finding: dict[str, Any]) -> tuple:
     )
 
 
-RECORD = pytest.StashKey[RunRecord]()
-
-
-class _Recorder:
-    """Feeds every test report into the run's record (on the xdist controller too)."""
-
-    def __init__(self, record: RunRecord):
-        self.record = record
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.record.add(report)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[RECORD] = RunRecord()
-    config.pluginmanager.register(_Recorder(config.stash[RECORD]), "chartpolicy-recorder")
-
-
-def record_of(config: pytest.Config) -> RunRecord:
-    return config.stash[RECORD]
-
-
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def report_text(config: pytest.Config) -> str:
+def report_text(record: RunRecord) -> str:
     """The report as written: the same inputs give the same bytes."""
-    return scrub(json.dumps(record_of(config).as_report(), indent=2)) + "\n"
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    idle = record_of(config).idle_notices()
-    if idle and not is_worker(config):
-        terminalreporter.write_sep("-", "chartpolicy: policies that checked nothing")
-        for notice in idle:
-            terminalreporter.write_line(f"{notice['policy']}: {notice['message']}")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("policy_report")
-    if path and not is_worker(session.config):
-        Path(path).write_text(report_text(session.config))
+    return scrub(json.dumps(record.as_report(), indent=2)) + "\n"

@@ -12,19 +12,14 @@ every field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
-import pytest
-
+from chartpolicy.model.catalog import PolicyInfo
 from chartpolicy.model.redaction import scrub
-from chartpolicy.pytest import catalog
-from chartpolicy.pytest.policy_selection import load_catalog
-from chartpolicy.reporting.locations import locator_of
-from chartpolicy.reporting.record import is_worker, record_of
+from chartpolicy.reporting.findings import FindingIdentity, describe
+from chartpolicy.reporting.locations import Locator
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RENDER_RULE = {
@@ -39,12 +34,7 @@ RENDER_RULE = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("chartpolicy").addoption(
-        "--sarif", metavar="FILE.sarif", help="write the findings as SARIF 2.1.0 (GitHub code scanning)")
-
-
-def rule_of(info: catalog.PolicyInfo) -> dict[str, Any]:
+def rule_of(info: PolicyInfo) -> dict[str, Any]:
     sections = info.sections
     help_parts = [sections[""]]
     help_parts += [f"{name.capitalize()}:\n{sections[name]}" for name in ("why", "fix", "waive", "config")
@@ -60,37 +50,16 @@ def rule_of(info: catalog.PolicyInfo) -> dict[str, Any]:
     }
 
 
-def _subject_label(finding: dict[str, Any]) -> str:
-    parts = [finding[k] for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k)]
-    return ":".join(parts)
-
-
-def _message(finding: dict[str, Any]) -> str:
-    obj = finding["object"]
-    container = f" container {finding['container']}" if finding.get("container") else ""
-    namespace = f" in namespace {obj['namespace']}" if obj.get("namespace") else ""
-    subject = _subject_label(finding)
-    prefix = f"[{subject}] " if subject else ""
-    return f"{prefix}{obj['kind']}/{obj['name']}{namespace}{container}: {finding['message']}"
-
-
-def _fingerprint(finding: dict[str, Any]) -> str:
-    obj = finding["object"]
-    identity = [finding["policy"], finding["chart"], finding["scenario"], finding["kube_version"], finding["mode"],
-                obj["kind"], obj["namespace"], obj["name"], finding.get("container")]
-    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-
-
-def _result(finding: dict[str, Any], rule_index: int, config: pytest.Config) -> dict[str, Any]:
-    uri, line = locator_of(config).locate(finding)
+def _result(finding: dict[str, Any], rule_index: int, locator: Locator) -> dict[str, Any]:
+    uri, line = locator.locate(finding)
     obj = finding["object"]
     result: dict[str, Any] = {
         "ruleId": finding["policy"],
         "ruleIndex": rule_index,
         "level": "error",
         "kind": "fail",
-        "message": {"text": _message(finding)},
-        "partialFingerprints": {"chartpolicyFinding/v1": _fingerprint(finding)},
+        "message": {"text": describe(finding, style="sarif")},
+        "partialFingerprints": {"chartpolicyFinding/v1": FindingIdentity.of(finding).fingerprint()},
         "properties": {
             "outcome": finding["outcome"],
             "chart": finding["chart"], "scenario": finding["scenario"],
@@ -122,9 +91,9 @@ def _tool_version() -> str:
         return "0+unknown"
 
 
-def sarif_log(config: pytest.Config, exit_status: int) -> dict[str, Any]:
-    report = record_of(config).as_report()
-    policies = {**load_catalog(), **catalog.registered()}
+def sarif_log(report: dict[str, Any], policies: dict[str, PolicyInfo], locator: Locator,
+              exit_status: int) -> dict[str, Any]:
+    """The log of one run: ``report`` is the JSON report, ``policies`` every policy known to this process."""
     rules = [rule_of(policies[pid]) for pid in sorted(policies)]
     if any(f["policy"] == "render" for f in report["findings"]):
         rules.insert(0, RENDER_RULE)
@@ -134,7 +103,7 @@ def sarif_log(config: pytest.Config, exit_status: int) -> dict[str, Any]:
         rules.append({"id": policy_id, "shortDescription": {"text": f"chartpolicy policy {policy_id}"},
                       "defaultConfiguration": {"level": "error"}})
     index = {rule["id"]: i for i, rule in enumerate(rules)}
-    results = [_result(f, index[f["policy"]], config) for f in report["findings"]]
+    results = [_result(f, index[f["policy"]], locator) for f in report["findings"]]
     notifications = [{"level": "note", "message": {"text": f"{n['policy']}: {n['message']}"},
                       "descriptor": {"id": n["policy"]}} for n in report["notices"]]
     return {
@@ -156,8 +125,6 @@ def sarif_log(config: pytest.Config, exit_status: int) -> dict[str, Any]:
     }
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("sarif")
-    if path and not is_worker(session.config):
-        text = json.dumps(sarif_log(session.config, session.exitstatus), indent=2, sort_keys=True)
-        Path(path).write_text(scrub(text) + "\n")
+def sarif_text(log: dict[str, Any]) -> str:
+    """The log as written: the same inputs give the same bytes."""
+    return scrub(json.dumps(log, indent=2, sort_keys=True)) + "\n"

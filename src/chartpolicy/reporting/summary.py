@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
+from chartpolicy.model.scenarios import Waiver
 from chartpolicy.reporting.findings import ITEM_PROPERTY
-from chartpolicy.reporting.record import is_worker, record_of
-from chartpolicy.reporting.waivers import EXPIRY_WARNING_DAYS, describe, expiring_soon, ledger_of
+from chartpolicy.reporting.record import ItemReport, RunRecord
+from chartpolicy.reporting.waivers import EXPIRY_WARNING_DAYS, describe
 
 #: Cell letters, in the order they are shown.
 OUTCOMES = (("passed", "p"), ("failed", "f"), ("waived", "w"), ("error", "e"), ("skipped", "s"))
@@ -27,20 +26,12 @@ class ItemIndex:
     def __init__(self) -> None:
         self.items: dict[str, tuple[str, str]] = {}
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def pytest_runtest_logreport(self, report: ItemReport) -> None:
         if report.nodeid in self.items:
             return
         for name, value in report.user_properties:
             if name == ITEM_PROPERTY:
                 self.items[report.nodeid] = (value["policy"], f"{value['chart']}:{value['scenario']}")
-
-
-INDEX = pytest.StashKey[ItemIndex]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[INDEX] = ItemIndex()
-    config.pluginmanager.register(config.stash[INDEX], "chartpolicy-item-index")
 
 
 def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) -> list[str]:
@@ -67,27 +58,16 @@ def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) ->
     return lines
 
 
-def summary_sections(config: pytest.Config) -> list[tuple[str, list[str], dict[str, bool]]]:
+def summary_sections(record: RunRecord, index: ItemIndex, expiring: list[tuple[str, Waiver]],
+                     unused: list[Waiver], *, strict: bool) -> list[tuple[str, list[str], dict[str, bool]]]:
     """(title, lines, markup) for each part of the summary that has something to say."""
-    record = record_of(config)
-    sections = [("policy x chart:scenario", matrix_lines(config.stash[INDEX].items, record.outcomes), {})]
-    soon = expiring_soon(config)
-    sections.append((f"waivers expiring within {EXPIRY_WARNING_DAYS} days", [describe(w) for _, w in soon],
+    Section = tuple[str, list[str], dict[str, bool]]
+    sections: list[Section] = [("policy x chart:scenario", matrix_lines(index.items, record.outcomes), {})]
+    sections.append((f"waivers expiring within {EXPIRY_WARNING_DAYS} days", [describe(w) for _, w in expiring],
                      {"yellow": True}))
-    unused = ledger_of(config).unused
-    if unused and config.getoption("strict_waivers"):
+    if unused and strict:
         sections.append(("--strict-waivers", [f"{len(unused)} unused waiver(s) fail this run (see notices)"],
                          {"red": True}))
     sections.append(("notices", [f"{n['policy']}: {n['message']}" for n in sorted(
         record.notices, key=lambda n: (n["policy"], n["message"]))], {}))
     return [(title, lines, markup) for title, lines, markup in sections if lines]
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    if is_worker(config) or not config.stash[INDEX].items:
-        return
-    terminalreporter.write_sep("=", "chartpolicy summary")
-    for title, lines, markup in summary_sections(config):
-        terminalreporter.write_line(f"{title}:", bold=True)
-        for line in lines:
-            terminalreporter.write_line(f"  {line}", **markup)

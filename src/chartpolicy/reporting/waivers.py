@@ -14,23 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pytest
-
 from chartpolicy.model.scenarios import Waiver
-from chartpolicy.pytest.plugin import state_of
 from chartpolicy.reporting.findings import WAIVERS_USED_PROPERTY, Notice
-from chartpolicy.reporting.record import is_worker, record_of
+from chartpolicy.reporting.record import ItemReport
 
 #: Waivers expiring within this many days are listed at the end of a run.
 EXPIRY_WARNING_DAYS = 30
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("chartpolicy").addoption(
-        "--strict-waivers", action="store_true", default=False,
-        help="the release gate's setting: waivers that match nothing fail the run, "
-             "and annotation waivers (no owner, no expiry) are refused",
-    )
 
 
 @dataclass
@@ -41,7 +30,7 @@ class WaiverLedger:
     used: set[str] = field(default_factory=set)
     unused: list[Waiver] = field(default_factory=list)
 
-    def add(self, report: pytest.TestReport) -> None:
+    def add(self, report: ItemReport) -> None:
         if report.when != "call":
             return
         for name, value in report.user_properties:
@@ -54,35 +43,10 @@ class WaiverLedger:
                    for c, s, p in self.judged)
 
 
-LEDGER = pytest.StashKey[WaiverLedger]()
-
-
-class _Recorder:
-    def __init__(self, ledger: WaiverLedger):
-        self.ledger = ledger
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.ledger.add(report)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[LEDGER] = WaiverLedger()
-    config.pluginmanager.register(_Recorder(config.stash[LEDGER]), "chartpolicy-waiver-ledger")
-
-
-def ledger_of(config: pytest.Config) -> WaiverLedger:
-    return config.stash[LEDGER]
-
-
-def manifest_waivers(config: pytest.Config) -> list[tuple[str, Waiver]]:
-    return [(chart.key, waiver) for chart in state_of(config).charts for waiver in chart.waivers]
-
-
-def expiring_soon(config: pytest.Config) -> list[tuple[str, Waiver]]:
+def expiring_soon(waivers: list[tuple[str, Waiver]], today: dt.date) -> list[tuple[str, Waiver]]:
     """Waivers still valid today that expire within EXPIRY_WARNING_DAYS, soonest first."""
-    today = state_of(config).today
     horizon = today + dt.timedelta(days=EXPIRY_WARNING_DAYS)
-    soon = [(key, w) for key, w in manifest_waivers(config) if w.expires and today <= w.expires <= horizon]
+    soon = [(key, w) for key, w in waivers if w.expires and today <= w.expires <= horizon]
     return sorted(soon, key=lambda kw: (kw[1].expires, kw[1].id or ""))
 
 
@@ -93,19 +57,8 @@ def describe(waiver: Waiver) -> str:
     return f"{waiver.id}: {waiver.policy}{scope}, owner {waiver.owner}, expires {waiver.expires}: {waiver.reason}"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Name the unused waivers (before the reports are written) and fail under --strict-waivers."""
-    config = session.config
-    if is_worker(config):
-        return
-    ledger = ledger_of(config)
-    ledger.unused = [w for key, w in manifest_waivers(config) if ledger.ran(key, w) and w.id not in ledger.used]
-    strict = config.getoption("strict_waivers")
-    record = record_of(config)
-    for waiver in ledger.unused:
-        verdict = "fails the run under --strict-waivers" if strict else "remove it"
-        notice = Notice(waiver.policy, f"waiver {describe(waiver)} matched no finding: {verdict}").as_dict()
-        record.add_notice(notice)
-    if strict and ledger.unused and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+def unused_waiver_notices(ledger: WaiverLedger, waivers: list[tuple[str, Waiver]], *, strict: bool) -> list[Notice]:
+    """Name the waivers that matched nothing where their policy ran (kept in ``ledger.unused``)."""
+    ledger.unused = [w for key, w in waivers if ledger.ran(key, w) and w.id not in ledger.used]
+    verdict = "fails the run under --strict-waivers" if strict else "remove it"
+    return [Notice(w.policy, f"waiver {describe(w)} matched no finding: {verdict}") for w in ledger.unused]

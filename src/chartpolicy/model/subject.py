@@ -1,0 +1,114 @@
+"""The one ``Subject`` every policy reads, whether its objects were rendered or read from a cluster.
+
+A subject is what one policy item checks: the objects of one render of a
+chart (a :class:`~chartpolicy.rendering.service.RenderedSubject`) or of a
+deployed release (a :class:`~chartpolicy.live.subject.LiveSubject`).  Both
+offer what :class:`Subject` names; beyond that, a subject says what else it
+offers in ``capabilities``, so a policy asks instead of guessing:
+
+- ``rerender``: comparison renders of variations (another release name,
+  revision, chart or values): :class:`RerenderSubject`;
+- ``values``: the chart's merged values: :class:`ValuesSubject`;
+- ``cluster``: a cluster to read (pods, access reviews, the time of the
+  read): :class:`ClusterSubject`;
+- ``previous``: an older release to compare against (the upgrade gate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping, Protocol, TypeGuard
+
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.model.selection import Roles
+
+RERENDER = "rerender"
+VALUES = "values"
+CLUSTER = "cluster"
+PREVIOUS = "previous"
+CAPABILITIES = frozenset({RERENDER, VALUES, CLUSTER, PREVIOUS})
+
+
+class Subject(Protocol):
+    """What every policy may read."""
+
+    @property
+    def spec(self) -> SubjectSpec:
+        """Which chart, scenario, Kubernetes version and mode (or release) this is."""
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this subject offers beyond its objects, drawn from :data:`CAPABILITIES`."""
+
+    @property
+    def objects(self) -> ObjectSet: ...
+
+    @property
+    def workloads(self) -> list[Workload]: ...
+
+    @property
+    def roles(self) -> Roles: ...
+
+    @property
+    def profiles(self) -> tuple[str, ...]: ...
+
+    def config(self, policy_id: str) -> dict[str, Any]:
+        """The manifest's ``policy_config`` for one policy (empty when none)."""
+
+    def is_external(self, kind: str, name: str) -> bool:
+        """Whether the manifest declares this object as created outside the chart."""
+
+
+class ValuesSubject(Subject, Protocol):
+    """A subject with the ``values`` capability."""
+
+    def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The chart's values merged with ``values`` (default: the subject's own), as Helm merges them."""
+
+
+class RerenderSubject(ValuesSubject, Protocol):
+    """A subject with the ``rerender`` capability: variations of its render, for comparison."""
+
+    def rerender(self, *, purpose: str, chart: Any = None, values: Mapping[str, Any] | None = None,
+                 **option_changes: Any) -> ObjectSet:
+        """A fresh, uncached render of a variation (another release, revision, chart...)."""
+
+
+class ClusterSubject(Subject, Protocol):
+    """A subject with the ``cluster`` capability: a deployed release, read from its cluster."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def now(self) -> dt.datetime:
+        """When the cluster was read: the clock of every age check."""
+
+    @property
+    def manifest(self) -> ObjectSet | None:
+        """The deployed revision's manifest, or None without a Helm release record."""
+
+    @property
+    def pods(self) -> list[K8sObject]: ...
+
+    @property
+    def reads_secret_data(self) -> bool:
+        """Whether Secret values were read (redacted at once), not only their metadata."""
+
+    def pods_of(self, workload: Workload) -> list[K8sObject]: ...
+
+    def allowed(self, service_account: str, verb: str, resource: str, group: str = "") -> bool:
+        """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` there."""
+
+
+def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:
+    return VALUES in subject.capabilities
+
+
+def can_rerender(subject: Subject) -> TypeGuard[RerenderSubject]:
+    return RERENDER in subject.capabilities
+
+
+def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
+    return CLUSTER in subject.capabilities

@@ -1,0 +1,89 @@
+"""The items chartpolicy adds beside the policies: ``render[...]``, the setup error, a usage error.
+
+A policy item is a plain pytest function; these items stand for what is not
+a policy yet must be reported like one: a subject that does not render, a
+manifest that cannot be read, a command-line mistake found on an xdist worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.redaction import remember_feeding
+from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.pytest.session import state_of
+from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
+
+_REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
+
+
+class RenderItem(pytest.Item):
+    """Renders one subject; fails with the template error, names the chart and scenario."""
+
+    def __init__(self, *, spec: SubjectSpec, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.add_marker(pytest.mark.offline)
+
+    def runtest(self) -> None:
+        state = state_of(self.config)
+        fields = subject_fields(self.spec)
+        try:
+            rendered = state.renderer.rendered(self.spec)
+            # Values whose text ends up in a Secret are secrets too, wherever else they show.
+            remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+        except ChartError as error:
+            self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
+            self._skip_if_already_reported(str(error))
+            self._record_error(str(error), error.file)
+            raise
+        self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
+        if rendered.problems:
+            self._skip_if_already_reported("\n".join(rendered.problems))
+            for problem in rendered.problems:
+                self._record_error(problem, "Chart.yaml")
+            raise ChartError("\n".join(rendered.problems), file=f"{self.spec.chart.path}/Chart.yaml")
+
+    def _skip_if_already_reported(self, message: str) -> None:
+        """One failure per distinct error of a chart: a broken template is not reported once per mode and version."""
+        reported = self.config.stash.setdefault(_REPORTED_RENDER_ERRORS, {})
+        first = reported.setdefault((self.spec.chart.key, message), self.spec.id)
+        if first != self.spec.id:
+            pytest.skip(f"{self.spec.id}: the same error as render[{first}]")
+
+    def _record_error(self, message: str, source: str | None) -> None:
+        finding = Finding.of(self.spec, policy="render", outcome="error", message=message, source=source,
+                             object=ObjectRef("Chart", None, self.spec.chart.key))
+        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        if isinstance(excinfo.value, ChartError):
+            return f"{self.spec.id} did not render cleanly (chart {self.spec.chart.path}):\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.spec.chart.path, None, f"render {self.spec.id}"
+
+
+class SetupErrorItem(pytest.Item):
+    """Stands for a manifest or --chart problem that stops subjects from being known."""
+
+    def __init__(self, *, error: ChartError, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        finding = Finding.of(None, policy="render", outcome="error", object=ObjectRef("Manifest", None, "manifest"),
+                             message=str(self.error), source=self.error.file)
+        self.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        return str(excinfo.value) if isinstance(excinfo.value, ChartError) else super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.error.file or "", None, "chartpolicy setup"

@@ -1,0 +1,141 @@
+"""What one pytest run shares: the subjects to check, the renderer, the live session, the date of waivers.
+
+Every hook module of the pytest layer reads the run's state through
+:func:`state_of`; nothing below the pytest layer knows about it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chartpolicy.model.catalog import PolicyInfo
+from chartpolicy.model.errors import ChartError
+from chartpolicy.model.scenarios import (
+    AdHocOptions,
+    ChartSpec,
+    SubjectSpec,
+    Waiver,
+    adhoc_chart,
+    expand,
+    load_manifest,
+    normalise_version,
+)
+from chartpolicy.pytest.live import LiveSession, live_requested
+from chartpolicy.pytest.render_cache import disk_cache_for
+from chartpolicy.rendering.engine import make_engine
+from chartpolicy.rendering.service import Renderer, RenderStats
+from chartpolicy.reporting.findings import Notice
+
+STATE = pytest.StashKey["PolicySession"]()
+DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
+
+
+class PolicySession:
+    """Everything a run shares: subjects, the renderer, the live session, waivers' date, notices."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.charts: list[ChartSpec] = []
+        self.subjects: list[SubjectSpec] = []
+        self.setup_error: ChartError | None = None
+        self.session_notices: list[Notice] = []
+        self._renderer: Renderer | None = None
+        self.today = _today(config)
+        live = live_requested(config)
+        try:
+            self.charts = self._load_charts()
+            self.subjects = expand(self.charts) if not live else []
+        except ChartError as error:
+            self.setup_error = error
+        #: The live tier's session when a cluster or snapshot is named: such a
+        #: run checks the cluster, not the manifest's charts.
+        self.live = LiveSession(config, self.charts) if live else None
+
+    @property
+    def active(self) -> bool:
+        """Whether this run checks charts (a manifest exists or --chart was given)."""
+        return bool(self.subjects) or self.setup_error is not None
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            engine = make_engine(self.config.getoption("engine"))
+            self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
+        return self._renderer
+
+    @property
+    def render_stats(self) -> RenderStats | None:
+        """This process's render counters, or None when it rendered nothing."""
+        return self._renderer.stats if self._renderer is not None else None
+
+    def _load_charts(self) -> list[ChartSpec]:
+        option = self.config.getoption
+        if option("chart"):
+            return [adhoc_chart(AdHocOptions(
+                chart=option("chart"), values=tuple(option("values")), overrides=tuple(option("set_values")),
+                values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
+                release=option("release"), namespace=option("namespace"), mode=option("mode"),
+                profiles=tuple(option("profile")),
+            ))]
+        manifest = option("manifest")
+        if manifest is None:
+            default = Path(self.config.rootpath, self.config.getini("chartpolicy_manifest"))
+            if not default.is_file():
+                return []
+            manifest = str(default)
+        charts = load_manifest(manifest)
+        if option("kube_version"):
+            charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
+        if option("profile"):
+            # With a manifest, --profile selects: only scenarios that have every profile named.
+            charts = [replace(c, scenarios=tuple(s for s in c.scenarios if set(option("profile")) <= set(s.profiles)))
+                      for c in charts]
+        return charts
+
+    def subjects_for(self, info: PolicyInfo) -> list[SubjectSpec]:
+        live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \
+            if self.live and "live" in info.tiers else []
+        if "offline" not in info.tiers:
+            return list(live)
+        matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
+        if info.per == "scenario":
+            first_per_scenario: dict[str, SubjectSpec] = {}
+            for s in matching:
+                first_per_scenario.setdefault(s.scenario_id, s)
+            return list(first_per_scenario.values()) + live
+        return matching + live
+
+    def waivers_for(self, spec: SubjectSpec | None) -> tuple[Waiver, ...]:
+        return spec.chart.waivers if spec else ()
+
+    def manifest_waivers(self) -> list[tuple[str, Waiver]]:
+        """Every manifest waiver of the run, with the key of its chart."""
+        return [(chart.key, waiver) for chart in self.charts for waiver in chart.waivers]
+
+
+def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:
+    normalised = tuple(normalise_version(v) for v in versions)
+    return replace(chart, scenarios=tuple(replace(s, kube_versions=normalised) for s in chart.scenarios))
+
+
+def _today(config: pytest.Config) -> dt.date:
+    value = config.getoption("today")
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"--today {value!r}: expected YYYY-MM-DD") from None
+
+
+def state_of(config: pytest.Config) -> PolicySession:
+    return config.stash[STATE]
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker: it runs items; the controller writes every report."""
+    return hasattr(config, "workerinput")
