@@ -29,7 +29,7 @@ EXAMINED_PROPERTY = "chartpolicy.examined"
 #: Which policy and subject an item checks (set at collection, on every item).
 ITEM_PROPERTY = "chartpolicy.item"
 #: The manifest waivers an item's findings used (by ``Waiver.id``).
-WAIVERS_USED_PROPERTY = "chartpolicy.reporting.waivers-used"
+WAIVERS_USED_PROPERTY = "chartpolicy.waivers-used"
 
 
 @dataclass(frozen=True)
