@@ -76,3 +76,23 @@ def test_a_subject_whose_policies_are_all_deselected_is_not_rendered(make_chart,
     outcomes = run.result.parseoutcomes()
     assert (outcomes["passed"], outcomes["failed"]) == (1, 1)
     assert [s["mode"] for s in run.report["subjects"]] == ["install"]
+
+
+def test_a_policy_family_is_its_module_unless_it_names_one():
+    from chartpolicy import catalog
+
+    def test_one(subject, violations):
+        """An invariant."""
+
+    def test_two(subject, violations):
+        """Another invariant."""
+
+    test_one.__module__ = test_two.__module__ = "chartpolicy.policies.images"
+    try:
+        default = catalog.info_of(catalog.policy("test-family-default")(test_one))
+        named = catalog.info_of(catalog.policy("test-family-named", family="security")(test_two))
+    finally:
+        for policy_id in ("test-family-default", "test-family-named"):
+            catalog._REGISTRY.pop(policy_id, None)
+    assert (default.family, default.module) == ("images", "images")
+    assert (named.family, named.module) == ("security", "images")

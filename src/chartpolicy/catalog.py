@@ -3,7 +3,8 @@
 A policy is a plain pytest test function decorated with :func:`policy`.
 Its docstring is its documentation: the first paragraph states the
 invariant; optional sections ``Why:``, ``Fix:`` and ``Waive:`` follow.  The
-decorator records the policy's stable id and where it applies; the plugin
+decorator records the policy's stable id, its family (the catalog module's
+name unless ``family=`` says otherwise) and where it applies; the plugin
 parametrizes it over subjects, and docs/policies.md is generated from the
 same records.
 """
@@ -25,12 +26,15 @@ _SECTION = re.compile(r"^(Why|Fix|Waive|Config):\s*$", re.MULTILINE)
 @dataclass(frozen=True)
 class PolicyInfo:
     id: str
+    #: What ``-m <family>``, docs/policies.md's sections, SARIF tags and the summary group it under.
     family: str
     tiers: tuple[str, ...]
     profiles: tuple[str, ...]
     per: str
     doc: str
     function: str
+    #: The module's own name (``openshift`` for policies/openshift.py): where the function lives.
+    module: str = ""
 
     @property
     def summary(self) -> str:
@@ -46,14 +50,16 @@ class PolicyInfo:
 
 
 def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: tuple[str, ...] = (),
-           per: str = "subject") -> Callable:
+           per: str = "subject", family: str | None = None) -> Callable:
     """Declare a policy.
 
     ``tiers``: where it runs (``offline``, ``live``).  ``profiles``: scenario
     profiles it needs (it applies only to scenarios that have all of them).
     ``per``: ``subject`` (each chart x scenario x Kubernetes version x mode)
     or ``scenario`` (once per chart x scenario, for policies that compare
-    renders of one scenario).
+    renders of one scenario).  ``family``: its family marker (``-m
+    <family>``) and docs section; by default the name of its module, so a
+    module may be split by concern while its policies keep their family.
     """
     if per not in ("subject", "scenario"):
         raise ValueError(f"per must be 'subject' or 'scenario', not {per!r}")
@@ -62,10 +68,10 @@ def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: t
         raise ValueError(f"unknown tiers {sorted(unknown)}")
 
     def decorate(function: Callable) -> Callable:
-        family = function.__module__.rsplit(".", 1)[-1]
+        module = function.__module__.rsplit(".", 1)[-1]
         info = PolicyInfo(
-            id=policy_id, family=family, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
-            doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__,
+            id=policy_id, family=family or module, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
+            doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__, module=module,
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")

@@ -11,7 +11,7 @@ profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 from __future__ import annotations
 
 from chartpolicy import catalog
-from chartpolicy.policy_selection import catalog_families, load_catalog
+from chartpolicy.policy_selection import built_in_catalog
 
 REGENERATE = "python -m chartpolicy.catalog_docs > docs/policies.md"
 SECTIONS = (("why", "Why"), ("fix", "Fix"), ("waive", "Waive"), ("config", "Config"))
@@ -19,8 +19,7 @@ SECTIONS = (("why", "Why"), ("fix", "Fix"), ("waive", "Waive"), ("config", "Conf
 
 def built_in_policies() -> dict[str, catalog.PolicyInfo]:
     """The built-in catalog only: a chart repository's own policies registered in this process are left out."""
-    families = set(catalog_families())
-    return {policy_id: info for policy_id, info in load_catalog().items() if info.family in families}
+    return built_in_catalog()
 
 
 def _cell(text: str) -> str:
@@ -55,7 +54,7 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
             f"### {info.id}",
             "",
             (f"Tiers: {', '.join(info.tiers)}. Profiles: {', '.join(info.profiles) or 'every scenario'}. "
-            f"Runs {runs} (`{info.function}` in `policies/{info.family}.py`)."),
+            f"Runs {runs} (`{info.function}` in `policies/{info.module}.py`)."),
             "",
             sections[""],
         ]

@@ -1,8 +1,9 @@
 """Choosing which policies run: ``--policy``, ``--skip-policy`` and one marker per family.
 
 Every policy carries the markers ``policy``, its tiers (``offline``,
-``live``) and its family (the catalog module it lives in: ``-m probes``), so
-pytest's own ``-k`` and ``-m`` select policies as they select tests.
+``live``) and its family (the catalog module it lives in, unless ``@policy``
+names another: ``-m probes``, ``-m security``), so pytest's own ``-k`` and
+``-m`` select policies as they select tests.
 ``--policy ID`` keeps only the named policies and ``--skip-policy ID`` drops
 some; both are applied before ``-m``/``-k`` see the items, and the render
 items of subjects left with no policy are not created at all.  Ids are
@@ -13,6 +14,7 @@ cannot stop the run, one failing item, and the run still exits with 4).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -32,11 +34,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="do not run this policy (repeatable); unknown ids are a usage error")
 
 
-def catalog_families() -> list[str]:
-    """The built-in catalog's families: its module names (``probes``, ``checksums``...)."""
+def catalog_modules() -> list[str]:
+    """The built-in catalog's module names (``probes``, ``openshift``, ``checksums``...)."""
     import chartpolicy.policies
 
     return sorted(m.name for m in pkgutil.iter_modules(chartpolicy.policies.__path__) if not m.name.startswith("_"))
+
+
+@functools.cache
+def _built_in() -> tuple[catalog.PolicyInfo, ...]:
+    found = []
+    for name in catalog_modules():
+        module = importlib.import_module(f"chartpolicy.policies.{name}")
+        found += [info for value in vars(module).values()
+                  if (info := catalog.info_of(value)) is not None and value.__module__ == module.__name__]
+    return tuple(found)
+
+
+def built_in_catalog() -> dict[str, catalog.PolicyInfo]:
+    """The policies the built-in catalog's modules define (a chart repository's own are left out), by id."""
+    return {info.id: info for info in _built_in()}
+
+
+def catalog_families() -> list[str]:
+    """The built-in catalog's families: a module's name, or the ``family=`` its policies name (``security``)."""
+    return sorted({info.family for info in _built_in()})
 
 
 def load_catalog() -> dict[str, catalog.PolicyInfo]:
@@ -47,14 +69,17 @@ def load_catalog() -> dict[str, catalog.PolicyInfo]:
     registers their policies.  Policies collected from elsewhere (a chart
     repository's own) are already registered.
     """
-    for family in catalog_families():
-        importlib.import_module(f"chartpolicy.policies.{family}")
+    _built_in()
     return catalog.registered()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for family in catalog_families():
-        config.addinivalue_line("markers", f"{family}: policies of the {family} family (policies/{family}.py)")
+    modules: dict[str, set[str]] = {}
+    for info in _built_in():
+        modules.setdefault(info.family, set()).add(info.module)
+    for family, names in sorted(modules.items()):
+        files = ", ".join(f"policies/{name}.py" for name in sorted(names))
+        config.addinivalue_line("markers", f"{family}: policies of the {family} family ({files})")
     config.pluginmanager.register(_UsageErrorExit(), "chartpolicy-usage-error-exit")
 
 
