@@ -27,9 +27,9 @@ from typing import Any
 import yaml
 
 from chartpolicy.engine import ChartError, split_by_source
-from chartpolicy.live.client import ClusterReader, LiveError, redact_secret
+from chartpolicy.live.client import ClusterReader, LiveError
 from chartpolicy.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests
-from chartpolicy.redaction import REDACTED
+from chartpolicy.redaction import REDACTED, redact_secret
 from chartpolicy.selection import selector_matches
 
 INSTANCE_LABELS = ("app.kubernetes.io/instance", "release")
