@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from chartpolicy.policies.probes import PROBES, probe_script
+from chartpolicy.checks.probes import PROBES, probe_script
 
 #: How many entries under one configured path are looked at (each is a command on the host).
 MAX_ENTRIES = 200
