@@ -5,6 +5,7 @@ import hashlib
 import posixpath
 
 from chartpolicy import policy
+from chartpolicy.checks.images import image_problem, split_image
 from chartpolicy.objects import ObjectRef
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -211,14 +212,6 @@ def uses_kubernetes_executor(subject):
                for w in subject.workloads for c in w.containers for env in c.spec.get("env") or [])
 
 
-def split_image(image):
-    """``registry:5000/repo/name:tag@sha256:...`` -> (repository, tag, digest); missing parts are ``""``."""
-    reference, _, digest = image.partition("@")
-    path, _, name = reference.rpartition("/")
-    name, _, tag = name.partition(":")
-    return (f"{path}/{name}" if path else name), tag, digest
-
-
 def recognised_api_client(container, role, kubernetes_executor):
     """Why a container needs the Kubernetes API by the built-in rules, or None."""
     words = [str(w) for w in (container.spec.get("command") or []) + (container.spec.get("args") or [])]
@@ -394,20 +387,6 @@ def test_evict_safety(subject, violations):
             violations.add(workload, f"task pod template is annotated {SAFE_TO_EVICT}: \"true\"")
         elif value != "false" and str(workload.annotations.get(DO_NOT_DISRUPT, "")).lower() != "true":
             violations.add(workload, f"task pod template does not carry {SAFE_TO_EVICT}: \"false\"")
-
-
-def image_problem(image):
-    """Why an image reference is not pinned, or None."""
-    if not image:
-        return "has no image"
-    _, tag, digest = split_image(image)
-    if digest:
-        return None
-    if not tag:
-        return f"image {image} has no tag (it means latest)"
-    if tag == "latest":
-        return f"image {image} uses the latest tag"
-    return None
 
 
 @policy("image-tag-pinned", tiers=("offline", "live"))

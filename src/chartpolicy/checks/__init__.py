@@ -1,7 +1,8 @@
 """Domain knowledge shared by policies and the live tier, written once.
 
 What a probe script runs and whether its status means anything
-(:mod:`~chartpolicy.checks.probes`).
+(:mod:`~chartpolicy.checks.probes`) and how an image reference is pinned
+(:mod:`~chartpolicy.checks.images`).
 
 These are plain functions and tables over objects and dicts.  A module here
 imports only the standard library, yaml, jmespath and the object model
