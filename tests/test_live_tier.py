@@ -59,7 +59,7 @@ def test_healthy_release_passes_and_every_live_policy_examines_something(run_liv
     run.result.stdout.fnmatch_lines_random([passed.format("live", p.replace("-", "_")) for p in LIVE_POLICIES])
     # Offline policies that make sense on live objects run on them too, through the same functions.
     run.result.stdout.fnmatch_lines_random([passed.format("probes", "probe_exec_process_scan"),
-                                            passed.format("security", "image_tag_pinned")])
+                                            passed.format("images", "image_tag_pinned")])
     idle = {n["policy"] for n in run.report["notices"] if "examined nothing" in n["message"]}
     assert not idle & set(LIVE_POLICIES)
     [subject] = run.report["subjects"]
