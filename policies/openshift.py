@@ -1,7 +1,7 @@
 """OpenShift admission: pods that run under an arbitrary UID and the SCCs they are bound to."""
 
 from chartpolicy import policy
-from chartpolicy.objects import ObjectRef
+from chartpolicy.checks.rbac import bindings_of, granted_names, service_account_groups, service_account_user
 
 #: Needs that the default OpenShift SCC (restricted-v2) refuses, and the stock SCCs that allow each.
 STOCK_SCCS = {
@@ -100,34 +100,16 @@ def _allows(scc, need):
 
 
 def granted_sccs(objects, namespace, service_account):
-    """Names of the SCCs a ServiceAccount may use, through the chart's RBAC or the SCC's own ``users``."""
-    user = f"system:serviceaccount:{namespace}:{service_account}"
+    """Names of the SCCs a ServiceAccount may use, through RBAC (a role with ``use`` on
+    ``securitycontextconstraints``, or ``system:openshift:scc:<name>``) or the SCC's own ``users``/``groups``."""
+    user, groups = service_account_user(namespace, service_account), service_account_groups(namespace)
     granted = {scc.name for scc in objects.of_kind("SecurityContextConstraints")
-               if user in (scc.body.get("users") or [])
-               or f"system:serviceaccounts:{namespace}" in (scc.body.get("groups") or [])}
-    for binding in objects.of_kind("RoleBinding", "ClusterRoleBinding"):
-        if not any(_binds(s, namespace, service_account, binding.namespace) for s in binding.body.get("subjects") or []):
-            continue
-        role_ref = binding.body.get("roleRef") or {}
-        role_name = str(role_ref.get("name") or "")
-        if role_name.startswith("system:openshift:scc:"):
-            granted.add(role_name.removeprefix("system:openshift:scc:"))
-        kind = role_ref.get("kind") or "Role"
-        role = objects.get(ObjectRef(kind, None if kind == "ClusterRole" else binding.namespace, role_name))
-        for rule in (role.body.get("rules") or []) if role else []:
-            if (set(rule.get("apiGroups") or []) & {"security.openshift.io", "*"}
-                    and set(rule.get("resources") or []) & {"securitycontextconstraints", "*"}
-                    and set(rule.get("verbs") or []) & {"use", "*"}):
-                granted.update(rule.get("resourceNames") or ["*"])
+               if user in (scc.body.get("users") or []) or set(groups) & set(scc.body.get("groups") or [])}
+    for grant in bindings_of(objects, namespace, service_account):
+        if grant.role_name.startswith("system:openshift:scc:"):
+            granted.add(grant.role_name.removeprefix("system:openshift:scc:"))
+        granted |= granted_names(grant.rules, "security.openshift.io", "securitycontextconstraints", "use")
     return granted
-
-
-def _binds(subject_entry, namespace, service_account, binding_namespace):
-    if subject_entry.get("kind") == "ServiceAccount":
-        return (subject_entry.get("name") == service_account
-                and (subject_entry.get("namespace") or binding_namespace) == namespace)
-    return subject_entry.get("kind") == "Group" and subject_entry.get("name") in (
-        f"system:serviceaccounts:{namespace}", "system:serviceaccounts")
 
 
 @policy("openshift-scc-subject-coverage", profiles=("openshift",), family="security")
@@ -139,9 +121,11 @@ def test_openshift_scc_subject_coverage(subject, violations):
     Needs judged: privileged containers, ``allowPrivilegeEscalation: true``,
     added capabilities other than NET_BIND_SERVICE, host network/PID/IPC,
     host ports and hostPath volumes.  A binding is a (Cluster)RoleBinding of
-    the ServiceAccount to a role with ``use`` on ``securitycontextconstraints``
-    (optionally by ``resourceNames``), to ``system:openshift:scc:<name>``, or
-    the SCC's own ``users``/``groups``.  SCCs the chart renders are read
+    the ServiceAccount, or of a group it is in (``system:serviceaccounts``,
+    ``system:serviceaccounts:<namespace>``, ``system:authenticated``), to a
+    role with ``use`` on ``securitycontextconstraints`` (optionally by
+    ``resourceNames``), to ``system:openshift:scc:<name>``, or the SCC's own
+    ``users``/``groups``.  SCCs the chart renders are read
     field by field; stock SCCs (privileged, hostaccess, hostmount-anyuid,
     hostnetwork(-v2), anyuid, nonroot, restricted) from a built-in table.
     A pinned UID or group is openshift-arbitrary-uid's finding (the fix there

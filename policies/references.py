@@ -3,6 +3,7 @@
 import re
 
 from chartpolicy import policy
+from chartpolicy.checks.rbac import grants, rules_of
 from chartpolicy.objects import ObjectRef
 from chartpolicy.selection import selected_workloads
 
@@ -188,28 +189,6 @@ def test_rbac_binding_subject_exists(subject, violations):
         violations.add(binding, f"binds {kind}/{name}, which is neither rendered, built in, nor declared external")
 
 
-def _grants(rule, group, resource, verb):
-    return (any(g in ("*", group) for g in rule.get("apiGroups") or [])
-            and any(r in ("*", resource) for r in rule.get("resources") or [])
-            and any(v in ("*", verb) for v in rule.get("verbs") or []))
-
-
-def _rules_of_account(objects, namespace, account):
-    """Every rule bound to a ServiceAccount by the rendered bindings."""
-    rules = []
-    for binding in objects.of_kind("RoleBinding", "ClusterRoleBinding"):
-        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == account
-                   and (s.get("namespace") or binding.namespace) == namespace
-                   for s in binding.body.get("subjects") or []):
-            continue
-        role = binding.body.get("roleRef") or {}
-        kind = role.get("kind")
-        found = objects.get(ObjectRef(kind, binding.namespace if kind == "Role" else None, str(role.get("name"))))
-        if found is not None:
-            rules.extend(found.body.get("rules") or [])
-    return rules
-
-
 def _uses_kubernetes_executor(subject):
     """What is rendered or deployed says it (task pod templates, the executor env var); values too, where known."""
     if any(w.is_task_pod for w in subject.workloads):
@@ -263,9 +242,9 @@ def test_rbac_least_privilege(subject, violations):
         if not workloads:
             violations.notice(f"the KubernetesExecutor is used but no {role_name} workload was found to check")
         for workload in violations.examine(workloads):
-            rules = _rules_of_account(subject.objects, workload.obj.namespace, workload.service_account)
+            rules = rules_of(subject.objects, workload.obj.namespace, workload.service_account)
             missing = [f"{r}:{v}" if not g else f"{g}/{r}:{v}" for g, r, v in permissions
-                       if not any(_grants(rule, g, r, v) for rule in rules)]
+                       if not any(grants(rule, g, r, v) for rule in rules)]
             if missing:
                 violations.add(workload, f"the KubernetesExecutor needs {', '.join(missing)} for ServiceAccount "
                                          f"{workload.service_account}, which its bindings do not grant")

@@ -3,6 +3,8 @@
 import pytest
 
 from chartpolicy.checks.images import image_problem, split_image
+from chartpolicy.checks.rbac import bindings_of, granted_names, grants, rules_of
+from chartpolicy.objects import ObjectSet, parse_manifests
 
 
 @pytest.mark.parametrize(("image", "parts", "problem"), [
@@ -17,3 +19,67 @@ def test_image_references_are_split_and_judged(image, parts, problem):
     found = image_problem(image)
     assert (found is None) == (problem is None) and (problem is None or problem in found)
     assert image_problem("") == "has no image"
+
+
+RBAC = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pods, namespace: airflow}
+rules:
+  - {apiGroups: [""], resources: [pods], verbs: [create, get]}
+  - {apiGroups: [""], resources: ["*/log"], verbs: [get]}
+  - {apiGroups: [""], resources: [pods], resourceNames: [one-pod], verbs: [delete]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: by-account, namespace: airflow}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pods}
+subjects: [{kind: ServiceAccount, name: scheduler}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: watcher}
+rules: [{apiGroups: ["*"], resources: [pods], verbs: [watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: by-group, namespace: airflow}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: watcher}
+subjects: [{kind: Group, name: "system:serviceaccounts:airflow"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: elsewhere, namespace: other}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: watcher}
+subjects: [{kind: ServiceAccount, name: api-server, namespace: airflow}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: as-user}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: User, name: "system:serviceaccount:airflow:api-server"}]
+"""
+
+
+def rbac_objects():
+    return ObjectSet(parse_manifests({"templates/rbac.yaml": RBAC}, "airflow"))
+
+
+def test_one_resolver_finds_account_group_and_user_bindings_in_the_namespace_only():
+    objects = rbac_objects()
+    assert [g.binding.name for g in bindings_of(objects, "airflow", "scheduler")] == ["by-account", "by-group"]
+    # A RoleBinding grants in its own namespace only; a ClusterRole that is not among the objects grants nothing.
+    grants_to_api = bindings_of(objects, "airflow", "api-server")
+    assert [(g.binding.name, g.role) for g in grants_to_api] == [("by-group", objects.of_kind("ClusterRole")[0]),
+                                                               ("as-user", None)]
+    assert rules_of(objects, "other", "scheduler") == []
+
+
+def test_rules_match_as_the_authorizer_matches_them():
+    rules = rules_of(rbac_objects(), "airflow", "scheduler")
+    allowed = {(r, v) for r in ("pods", "pods/log", "pods/exec") for v in ("create", "get", "watch", "delete")
+               if any(grants(rule, "", r, v) for rule in rules)}
+    assert allowed == {("pods", "create"), ("pods", "get"), ("pods", "watch"), ("pods/log", "get")}
+    assert any(grants(rule, "", "pods", "delete", name="one-pod") for rule in rules)
+    assert granted_names(rules, "", "pods", "delete") == {"one-pod"}
+    assert granted_names(rules, "", "pods", "create") == {"*"}

@@ -1,8 +1,9 @@
 """Domain knowledge shared by policies and the live tier, written once.
 
 What a probe script runs and whether its status means anything
-(:mod:`~chartpolicy.checks.probes`) and how an image reference is pinned
-(:mod:`~chartpolicy.checks.images`).
+(:mod:`~chartpolicy.checks.probes`), how an image reference is pinned
+(:mod:`~chartpolicy.checks.images`), and what RBAC grants a ServiceAccount
+(:mod:`~chartpolicy.checks.rbac`).
 
 These are plain functions and tables over objects and dicts.  A module here
 imports only the standard library, yaml, jmespath and the object model
