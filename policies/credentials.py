@@ -3,6 +3,7 @@
 import fnmatch
 
 from chartpolicy import policy
+from chartpolicy.checks.executor import uses_kubernetes_executor
 from chartpolicy.checks.images import split_image
 from chartpolicy.objects import ObjectRef
 
@@ -18,13 +19,6 @@ EXECUTOR_API_COMMANDS = frozenset({"scheduler", "api-server", "webserver"})
 
 def api_access_rules(subject):
     return [str(rule) for rule in subject.config("sa-token-least-privilege").get("api_access") or []]
-
-
-def uses_kubernetes_executor(subject):
-    if any(w.is_task_pod for w in subject.workloads):
-        return True
-    return any(env.get("name") == "AIRFLOW__CORE__EXECUTOR" and "KubernetesExecutor" in str(env.get("value"))
-               for w in subject.workloads for c in w.containers for env in c.spec.get("env") or [])
 
 
 def recognised_api_client(container, role, kubernetes_executor):
@@ -90,8 +84,8 @@ def test_sa_token_least_privilege(subject, violations):
     helm or ``airflow kubernetes``, its image is a kubectl image, or it is the
     scheduler or api-server/webserver main container (by role and name, or
     by its ``airflow scheduler|api-server|webserver`` command) while the
-    KubernetesExecutor is in use (a pod template is rendered or
-    AIRFLOW__CORE__EXECUTOR names it).
+    KubernetesExecutor is in use (a task pod template is rendered,
+    AIRFLOW__CORE__EXECUTOR names it, or the chart's ``executor`` value does).
     Every workload is judged, task pods and hooks included.
 
     Why:
@@ -119,7 +113,8 @@ def test_sa_token_least_privilege(subject, violations):
         violations.notice("no api_access configured in policy_config: containers that need the Kubernetes API are "
                           "recognised by the built-in rules only (kubectl/helm/`airflow kubernetes` commands, "
                           "kubectl images, scheduler and api-server with the KubernetesExecutor)")
-    kubernetes_executor = uses_kubernetes_executor(subject)
+    values = subject.merged_values() if "values" in subject.capabilities else None
+    kubernetes_executor = uses_kubernetes_executor(subject.workloads, values)
     for workload in subject.workloads:
         role = subject.roles.role_of(workload)
         sources = token_sources(subject, workload)

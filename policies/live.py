@@ -3,6 +3,7 @@
 import datetime as dt
 
 from chartpolicy import policy
+from chartpolicy.checks.executor import uses_kubernetes_executor
 from chartpolicy.live.subject import parse_time
 from chartpolicy.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
 
@@ -351,7 +352,8 @@ def test_live_rbac_effective(subject, violations):
     """Each component's ServiceAccount can do what its role needs, and cannot do what no
     component needs, as the cluster's own authorizer answers (SubjectAccessReview).
 
-    Needed, when the executor launches task pods (a task pod template exists): the scheduler
+    Needed, when the executor launches task pods (a task pod template is deployed, or
+    AIRFLOW__CORE__EXECUTOR names the KubernetesExecutor): the scheduler
     creates, gets, lists, watches and deletes pods; the api-server gets ``pods/log``.
     Forbidden for every component: reading Secrets through the API, ``pods/exec``, and
     wildcards.  Checked in the release's namespace, whatever granted it (Roles, ClusterRoles,
@@ -374,7 +376,8 @@ def test_live_rbac_effective(subject, violations):
     ``allow: {<role>: ["<verb> <resource>", ...]}`` lifts forbidden ones for a role.
     """
     config = subject.config("live-rbac-effective")
-    launches_pods = any(w.is_task_pod for w in subject.workloads)
+    values = subject.merged_values() if "values" in subject.capabilities else None
+    launches_pods = uses_kubernetes_executor(subject.workloads, values)
     questions = {}
     for workload in [*_long_running(subject), *(w for w in subject.workloads if w.is_task_pod)]:
         role = subject.roles.role_of(workload) or workload.name

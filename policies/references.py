@@ -3,6 +3,7 @@
 import re
 
 from chartpolicy import policy
+from chartpolicy.checks.executor import uses_kubernetes_executor
 from chartpolicy.checks.rbac import grants, rules_of
 from chartpolicy.objects import ObjectRef
 from chartpolicy.selection import selected_workloads
@@ -189,24 +190,12 @@ def test_rbac_binding_subject_exists(subject, violations):
         violations.add(binding, f"binds {kind}/{name}, which is neither rendered, built in, nor declared external")
 
 
-def _uses_kubernetes_executor(subject):
-    """What is rendered or deployed says it (task pod templates, the executor env var); values too, where known."""
-    if any(w.is_task_pod for w in subject.workloads):
-        return True
-    if any(env.get("name") == "AIRFLOW__CORE__EXECUTOR" and "KubernetesExecutor" in str(env.get("value") or "")
-           for w in subject.workloads for c in w.containers for env in c.spec.get("env") or []):
-        return True
-    # A live subject has no values, only what is deployed.
-    merged_values = getattr(subject, "merged_values", None)
-    return merged_values is not None and "KubernetesExecutor" in str(merged_values().get("executor") or "")
-
-
 @policy("rbac-least-privilege", tiers=("offline", "live"))
 def test_rbac_least_privilege(subject, violations):
     """No Role or ClusterRole rule uses a wildcard in ``verbs``,
     ``resources``, ``apiGroups`` or ``nonResourceURLs``; and with the
-    KubernetesExecutor (``executor`` names it, or the chart renders task pod
-    templates) the components get what it needs: the scheduler's
+    KubernetesExecutor (a task pod template is rendered, AIRFLOW__CORE__EXECUTOR
+    names it, or the chart's ``executor`` value does) the components get what it needs: the scheduler's
     ServiceAccount may create, delete and watch pods, the api-server's may
     get ``pods/log``.
 
@@ -234,7 +223,8 @@ def test_rbac_least_privilege(subject, violations):
             wild = [f for f in ("verbs", "resources", "apiGroups", "nonResourceURLs") if "*" in (rule.get(f) or [])]
             if wild:
                 violations.add(role, f"rule {index} uses a wildcard in {', '.join(wild)}")
-    if not _uses_kubernetes_executor(subject):
+    values = subject.merged_values() if "values" in subject.capabilities else None
+    if not uses_kubernetes_executor(subject.workloads, values):
         return
     needs = _executor_needs(subject)
     for role_name, permissions in needs.items():

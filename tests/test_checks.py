@@ -2,6 +2,7 @@
 
 import pytest
 
+from chartpolicy.checks.executor import uses_kubernetes_executor
 from chartpolicy.checks.images import image_problem, split_image
 from chartpolicy.checks.rbac import bindings_of, granted_names, grants, rules_of
 from chartpolicy.objects import ObjectSet, parse_manifests
@@ -83,3 +84,44 @@ def test_rules_match_as_the_authorizer_matches_them():
     assert any(grants(rule, "", "pods", "delete", name="one-pod") for rule in rules)
     assert granted_names(rules, "", "pods", "delete") == {"one-pod"}
     assert granted_names(rules, "", "pods", "create") == {"*"}
+
+
+def workloads_of(text):
+    return ObjectSet(parse_manifests({"templates/x.yaml": text}, "airflow")).workloads
+
+
+SCHEDULER = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: scheduler}
+spec:
+  selector: {matchLabels: {component: scheduler}}
+  template:
+    metadata: {labels: {component: scheduler}}
+    spec:
+      containers: [{name: scheduler, image: apache/airflow:3.1.3, env: [%s]}]
+"""
+TASK_POD_TEMPLATE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: pod-template}
+data:
+  pod_template_file.yaml: |
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: task}
+    spec:
+      containers: [{name: base, image: apache/airflow:3.1.3}]
+"""
+
+
+@pytest.mark.parametrize(("rendered", "values", "uses"), [
+    (SCHEDULER % "", None, False),
+    (SCHEDULER % "", {"executor": "CeleryExecutor"}, False),
+    (SCHEDULER % "", {"executor": "CeleryExecutor,KubernetesExecutor"}, True),
+    (SCHEDULER % "{name: AIRFLOW__CORE__EXECUTOR, value: CeleryKubernetesExecutor}", None, True),
+    (SCHEDULER % "{name: AIRFLOW__CORE__EXECUTOR, valueFrom: {configMapKeyRef: {name: c, key: k}}}", None, False),
+    (SCHEDULER % "" + "---\n" + TASK_POD_TEMPLATE, {"executor": "CeleryExecutor"}, True),
+])
+def test_one_executor_detection_from_what_is_rendered_and_the_values_when_known(rendered, values, uses):
+    assert uses_kubernetes_executor(workloads_of(rendered), values) is uses
