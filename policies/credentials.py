@@ -3,7 +3,7 @@
 import fnmatch
 
 from chartpolicy import policy
-from chartpolicy.checks.executor import uses_kubernetes_executor
+from chartpolicy.checks.executor import API_COMMANDS, API_ROLES, canonical_role, uses_kubernetes_executor
 from chartpolicy.checks.images import split_image
 from chartpolicy.objects import ObjectRef
 
@@ -12,9 +12,6 @@ SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
 #: Programs and ``airflow`` subcommands that talk to the Kubernetes API.
 API_CLIENTS = frozenset({"kubectl", "helm", "oc"})
 API_CLIENT_IMAGES = frozenset({"kubectl", "k8s", "helm", "oc", "kubectl-shell"})
-#: Components that need the API when Airflow launches task pods, by role and by ``airflow`` subcommand.
-EXECUTOR_API_ROLES = frozenset({"scheduler", "api-server"})
-EXECUTOR_API_COMMANDS = frozenset({"scheduler", "api-server", "webserver"})
 
 
 def api_access_rules(subject):
@@ -33,8 +30,8 @@ def recognised_api_client(container, role, kubernetes_executor):
     if repository.rsplit("/", 1)[-1] in API_CLIENT_IMAGES:
         return f"its image {repository} is a Kubernetes client"
     if kubernetes_executor and container.kind == "main":
-        component = ({role} & EXECUTOR_API_ROLES if container.name == role else set()) or (
-            programs & EXECUTOR_API_COMMANDS if "airflow" in programs else set())
+        component = ({canonical_role(role)} & API_ROLES if container.name == role else set()) or (
+            programs & API_COMMANDS if "airflow" in programs else set())
         if component:
             return f"the {min(component)} launches or reads task pods with the KubernetesExecutor"
     return None

@@ -3,18 +3,13 @@
 import re
 
 from chartpolicy import policy
-from chartpolicy.checks.executor import uses_kubernetes_executor
+from chartpolicy.checks.executor import EXECUTOR_NEEDS, Permission, canonical_role, uses_kubernetes_executor
 from chartpolicy.checks.rbac import grants, rules_of
 from chartpolicy.objects import ObjectRef
 from chartpolicy.selection import selected_workloads
 
 #: ClusterRoles every cluster has.
 BUILT_IN_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
-#: What the KubernetesExecutor needs, by component role: (apiGroup, resource, verb).
-EXECUTOR_PERMISSIONS = {
-    "scheduler": (("", "pods", "create"), ("", "pods", "delete"), ("", "pods", "watch")),
-    "api-server": (("", "pods/log", "get"),),
-}
 
 
 def _volume_claim_templates(objects):
@@ -195,18 +190,25 @@ def test_rbac_least_privilege(subject, violations):
     """No Role or ClusterRole rule uses a wildcard in ``verbs``,
     ``resources``, ``apiGroups`` or ``nonResourceURLs``; and with the
     KubernetesExecutor (a task pod template is rendered, AIRFLOW__CORE__EXECUTOR
-    names it, or the chart's ``executor`` value does) the components get what it needs: the scheduler's
-    ServiceAccount may create, delete and watch pods, the api-server's may
-    get ``pods/log``.
+    names it, or the chart's ``executor`` value does) the components get what
+    it needs: the scheduler's ServiceAccount may create, get, list, watch,
+    delete and patch pods, the api-server's (Airflow 2's webserver) may get
+    ``pods/log``.
+
+    The needs are chartpolicy.checks.executor's table, the one
+    live-rbac-effective asks a cluster about.  A permission counts when a Role
+    or ClusterRole among the objects grants it to the ServiceAccount, or to a
+    group it is in, in its namespace.
 
     Why:
     ``*`` grants every future resource and verb too (secrets, escalate,
     impersonate).  Missing executor RBAC shows up only when the first task
-    is scheduled, or when someone opens a task log (seed 002).
+    is scheduled, when a restarted scheduler adopts or labels task pods
+    (patch), or when someone opens a task log (seed 002).
 
     Fix:
     List the verbs and resources each component uses.  Bind the scheduler to
-    a Role with pods create/delete/get/list/watch/patch, the api-server to
+    a Role with pods create/get/list/watch/delete/patch, the api-server to
     one with pods/log get.
 
     Waive:
@@ -228,28 +230,29 @@ def test_rbac_least_privilege(subject, violations):
         return
     needs = _executor_needs(subject)
     for role_name, permissions in needs.items():
-        workloads = [w for w in subject.workloads if w.long_running and subject.roles.role_of(w) == role_name]
+        workloads = [w for w in subject.workloads
+                     if w.long_running and canonical_role(subject.roles.role_of(w)) == role_name]
         if not workloads:
             violations.notice(f"the KubernetesExecutor is used but no {role_name} workload was found to check")
         for workload in violations.examine(workloads):
             rules = rules_of(subject.objects, workload.obj.namespace, workload.service_account)
-            missing = [f"{r}:{v}" if not g else f"{g}/{r}:{v}" for g, r, v in permissions
-                       if not any(grants(rule, g, r, v) for rule in rules)]
+            missing = [p.key for p in permissions if not any(grants(rule, *p) for rule in rules)]
             if missing:
                 violations.add(workload, f"the KubernetesExecutor needs {', '.join(missing)} for ServiceAccount "
                                          f"{workload.service_account}, which its bindings do not grant")
 
 
 def _executor_needs(subject):
+    """Permissions by role: chartpolicy.checks.executor's table, or the manifest's replacement for it."""
     configured = subject.config("rbac-least-privilege").get("executor_permissions")
     if not configured:
-        return EXECUTOR_PERMISSIONS
+        return EXECUTOR_NEEDS
     needs = {}
     for role, entries in configured.items():
         parsed = []
         for entry in entries:
             target, _, verb = entry.rpartition(":")
             group, _, resource = target.partition("/")
-            parsed.append((group, resource, verb))
-        needs[role] = tuple(parsed)
+            parsed.append(Permission(group, resource, verb))
+        needs[canonical_role(role)] = tuple(parsed)
     return needs

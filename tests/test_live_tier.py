@@ -195,7 +195,7 @@ def test_missing_and_excess_rbac_fail_by_access_review(run_live, cluster):
                             "verbs": ["get", "list", "create"]}]})
     run = run_live()
     messages = [f["message"] for f in run.findings("live-rbac-effective")]
-    for verb in ("create", "delete", "watch"):
+    for verb in ("create", "get", "list", "watch", "delete", "patch"):
         assert f"ServiceAccount ref-scheduler (scheduler) cannot {verb} pods, which it needs" in messages
     assert "ServiceAccount ref-worker (worker) may get secrets, which no component needs" in messages
     assert "ServiceAccount ref-worker (worker) may create pods/exec, which no component needs" in messages

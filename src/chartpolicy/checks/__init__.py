@@ -4,7 +4,7 @@ What a probe script runs and whether its status means anything
 (:mod:`~chartpolicy.checks.probes`), how an image reference is pinned
 (:mod:`~chartpolicy.checks.images`), what RBAC grants a ServiceAccount
 (:mod:`~chartpolicy.checks.rbac`), and when Airflow's KubernetesExecutor is in
-use (:mod:`~chartpolicy.checks.executor`).
+use and what it needs from the API (:mod:`~chartpolicy.checks.executor`).
 
 These are plain functions and tables over objects and dicts.  A module here
 imports only the standard library, yaml, jmespath and the object model
