@@ -90,7 +90,7 @@ def _report_vacuous_checksums(subject, probe, violations):
     if not annotated:
         return
     rendering = {obj.source for obj in probe.baseline}
-    empty = {}
+    empty: dict[str, list[str]] = {}
     for path, text in probe.baseline_files.items():
         if path not in rendering and not path.endswith("NOTES.txt"):
             empty.setdefault(hashlib.sha256(text.encode()).hexdigest(), []).append(path)

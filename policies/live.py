@@ -3,6 +3,7 @@
 import datetime as dt
 
 from chartpolicy import policy
+from chartpolicy.checks.executor import executor_needs, uses_kubernetes_executor
 from chartpolicy.live.subject import parse_time
 from chartpolicy.model.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
 
@@ -337,11 +338,6 @@ def _check_availability(workload: Workload, violations):
         violations.add(workload, f"{available} of {desired} replicas available")
 
 
-#: What a component's ServiceAccount must be able to do, by role, when the executor launches pods.
-POD_LAUNCHING_NEEDS = {
-    "scheduler": ("create pods", "get pods", "list pods", "watch pods", "delete pods"),
-    "api-server": ("get pods/log",),
-}
 #: What no component needs in its namespace (a component may be allowed one through Config).
 FORBIDDEN = ("get secrets", "list secrets", "create pods/exec", "* *")
 
@@ -351,16 +347,20 @@ def test_live_rbac_effective(subject, violations):
     """Each component's ServiceAccount can do what its role needs, and cannot do what no
     component needs, as the cluster's own authorizer answers (SubjectAccessReview).
 
-    Needed, when the executor launches task pods (a task pod template exists): the scheduler
-    creates, gets, lists, watches and deletes pods; the api-server gets ``pods/log``.
+    Needed, when the executor launches task pods (a task pod template is deployed, or
+    AIRFLOW__CORE__EXECUTOR names the KubernetesExecutor): the scheduler creates, gets,
+    lists, watches, deletes and patches pods; the api-server (Airflow 2's webserver) gets
+    ``pods/log`` (chartpolicy.checks.executor's table, the one rbac-least-privilege checks
+    the chart's Roles against).
     Forbidden for every component: reading Secrets through the API, ``pods/exec``, and
     wildcards.  Checked in the release's namespace, whatever granted it (Roles, ClusterRoles,
     aggregated roles, group bindings).
 
     Why:
-    Without pod rights the KubernetesExecutor cannot launch a task; without ``pods/log``
-    the UI cannot show a running task's log (seed 002).  A worker that may read every
-    Secret of the namespace turns one compromised DAG into every credential.
+    Without pod rights the KubernetesExecutor cannot launch, watch, adopt or clean up a
+    task; without ``pods/log`` the UI cannot show a running task's log (seed 002).  A
+    worker that may read every Secret of the namespace turns one compromised DAG into
+    every credential.
 
     Fix:
     Grant exactly the needed verbs in the chart's Role for that ServiceAccount; remove
@@ -374,12 +374,13 @@ def test_live_rbac_effective(subject, violations):
     ``allow: {<role>: ["<verb> <resource>", ...]}`` lifts forbidden ones for a role.
     """
     config = subject.config("live-rbac-effective")
-    launches_pods = any(w.is_task_pod for w in subject.workloads)
-    questions = {}
+    values = subject.merged_values() if "values" in subject.capabilities else None
+    launches_pods = uses_kubernetes_executor(subject.workloads, values)
+    questions: dict[str, dict] = {}
     for workload in [*_long_running(subject), *(w for w in subject.workloads if w.is_task_pod)]:
         role = subject.roles.role_of(workload) or workload.name
-        needs = set((POD_LAUNCHING_NEEDS.get(role, ()) if launches_pods else ()) + tuple(
-            (config.get("needs") or {}).get(role, ())))
+        needs = {p.phrase for p in (executor_needs(role) if launches_pods else ())} | set(
+            (config.get("needs") or {}).get(role, ()))
         forbidden = set(FORBIDDEN) - set((config.get("allow") or {}).get(role, ())) - needs
         asked = questions.setdefault(workload.service_account, {"workload": workload, "roles": set(),
                                                                 "needs": set(), "forbidden": set()})

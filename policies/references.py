@@ -3,16 +3,13 @@
 import re
 
 from chartpolicy import policy
-from chartpolicy.model.objects import ObjectRef
+from chartpolicy.checks.executor import EXECUTOR_NEEDS, Permission, canonical_role, uses_kubernetes_executor
+from chartpolicy.checks.rbac import grants, rules_of
+from chartpolicy.model.objects import ObjectRef, Workload
 from chartpolicy.model.selection import selected_workloads
 
 #: ClusterRoles every cluster has.
 BUILT_IN_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
-#: What the KubernetesExecutor needs, by component role: (apiGroup, resource, verb).
-EXECUTOR_PERMISSIONS = {
-    "scheduler": (("", "pods", "create"), ("", "pods", "delete"), ("", "pods", "watch")),
-    "api-server": (("", "pods/log", "get"),),
-}
 
 
 def _volume_claim_templates(objects):
@@ -137,7 +134,7 @@ def test_service_selector_precision(subject, violations):
     for obj, selector in violations.examine(_selecting(subject)):
         if obj.kind != "Service":
             continue
-        components = {}
+        components: dict[str, Workload] = {}
         for workload in selected_workloads(selector, subject.objects, obj.namespace):
             components.setdefault(subject.roles.role_of(workload) or workload.name, workload)
         if len(components) > 1:
@@ -188,57 +185,30 @@ def test_rbac_binding_subject_exists(subject, violations):
         violations.add(binding, f"binds {kind}/{name}, which is neither rendered, built in, nor declared external")
 
 
-def _grants(rule, group, resource, verb):
-    return (any(g in ("*", group) for g in rule.get("apiGroups") or [])
-            and any(r in ("*", resource) for r in rule.get("resources") or [])
-            and any(v in ("*", verb) for v in rule.get("verbs") or []))
-
-
-def _rules_of_account(objects, namespace, account):
-    """Every rule bound to a ServiceAccount by the rendered bindings."""
-    rules = []
-    for binding in objects.of_kind("RoleBinding", "ClusterRoleBinding"):
-        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == account
-                   and (s.get("namespace") or binding.namespace) == namespace
-                   for s in binding.body.get("subjects") or []):
-            continue
-        role = binding.body.get("roleRef") or {}
-        kind = role.get("kind")
-        found = objects.get(ObjectRef(kind, binding.namespace if kind == "Role" else None, str(role.get("name"))))
-        if found is not None:
-            rules.extend(found.body.get("rules") or [])
-    return rules
-
-
-def _uses_kubernetes_executor(subject):
-    """What is rendered or deployed says it (task pod templates, the executor env var); values too, where known."""
-    if any(w.is_task_pod for w in subject.workloads):
-        return True
-    if any(env.get("name") == "AIRFLOW__CORE__EXECUTOR" and "KubernetesExecutor" in str(env.get("value") or "")
-           for w in subject.workloads for c in w.containers for env in c.spec.get("env") or []):
-        return True
-    # A live subject has no values, only what is deployed.
-    merged_values = getattr(subject, "merged_values", None)
-    return merged_values is not None and "KubernetesExecutor" in str(merged_values().get("executor") or "")
-
-
 @policy("rbac-least-privilege", tiers=("offline", "live"))
 def test_rbac_least_privilege(subject, violations):
     """No Role or ClusterRole rule uses a wildcard in ``verbs``,
     ``resources``, ``apiGroups`` or ``nonResourceURLs``; and with the
-    KubernetesExecutor (``executor`` names it, or the chart renders task pod
-    templates) the components get what it needs: the scheduler's
-    ServiceAccount may create, delete and watch pods, the api-server's may
-    get ``pods/log``.
+    KubernetesExecutor (a task pod template is rendered, AIRFLOW__CORE__EXECUTOR
+    names it, or the chart's ``executor`` value does) the components get what
+    it needs: the scheduler's ServiceAccount may create, get, list, watch,
+    delete and patch pods, the api-server's (Airflow 2's webserver) may get
+    ``pods/log``.
+
+    The needs are chartpolicy.checks.executor's table, the one
+    live-rbac-effective asks a cluster about.  A permission counts when a Role
+    or ClusterRole among the objects grants it to the ServiceAccount, or to a
+    group it is in, in its namespace.
 
     Why:
     ``*`` grants every future resource and verb too (secrets, escalate,
     impersonate).  Missing executor RBAC shows up only when the first task
-    is scheduled, or when someone opens a task log (seed 002).
+    is scheduled, when a restarted scheduler adopts or labels task pods
+    (patch), or when someone opens a task log (seed 002).
 
     Fix:
     List the verbs and resources each component uses.  Bind the scheduler to
-    a Role with pods create/delete/get/list/watch/patch, the api-server to
+    a Role with pods create/get/list/watch/delete/patch, the api-server to
     one with pods/log get.
 
     Waive:
@@ -255,32 +225,34 @@ def test_rbac_least_privilege(subject, violations):
             wild = [f for f in ("verbs", "resources", "apiGroups", "nonResourceURLs") if "*" in (rule.get(f) or [])]
             if wild:
                 violations.add(role, f"rule {index} uses a wildcard in {', '.join(wild)}")
-    if not _uses_kubernetes_executor(subject):
+    values = subject.merged_values() if "values" in subject.capabilities else None
+    if not uses_kubernetes_executor(subject.workloads, values):
         return
     needs = _executor_needs(subject)
     for role_name, permissions in needs.items():
-        workloads = [w for w in subject.workloads if w.long_running and subject.roles.role_of(w) == role_name]
+        workloads = [w for w in subject.workloads
+                     if w.long_running and canonical_role(subject.roles.role_of(w)) == role_name]
         if not workloads:
             violations.notice(f"the KubernetesExecutor is used but no {role_name} workload was found to check")
         for workload in violations.examine(workloads):
-            rules = _rules_of_account(subject.objects, workload.obj.namespace, workload.service_account)
-            missing = [f"{r}:{v}" if not g else f"{g}/{r}:{v}" for g, r, v in permissions
-                       if not any(_grants(rule, g, r, v) for rule in rules)]
+            rules = rules_of(subject.objects, workload.obj.namespace, workload.service_account)
+            missing = [p.key for p in permissions if not any(grants(rule, *p) for rule in rules)]
             if missing:
                 violations.add(workload, f"the KubernetesExecutor needs {', '.join(missing)} for ServiceAccount "
                                          f"{workload.service_account}, which its bindings do not grant")
 
 
 def _executor_needs(subject):
+    """Permissions by role: chartpolicy.checks.executor's table, or the manifest's replacement for it."""
     configured = subject.config("rbac-least-privilege").get("executor_permissions")
     if not configured:
-        return EXECUTOR_PERMISSIONS
+        return EXECUTOR_NEEDS
     needs = {}
     for role, entries in configured.items():
         parsed = []
         for entry in entries:
             target, _, verb = entry.rpartition(":")
             group, _, resource = target.partition("/")
-            parsed.append((group, resource, verb))
-        needs[role] = tuple(parsed)
+            parsed.append(Permission(group, resource, verb))
+        needs[canonical_role(role)] = tuple(parsed)
     return needs

@@ -19,7 +19,7 @@ _BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|pol
 _GROUP_DOMAIN = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
 _STABILITY = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 _LOCK = threading.Lock()
-_RESULTS: dict[tuple[str, str], tuple[str, str] | None] = {}
+_RESULTS: dict[tuple[bytes, str], tuple[str, str] | None] = {}
 
 
 @cache
@@ -145,7 +145,7 @@ def _validate_uncached(body, kube_version, version):
 
 def chart_crd_schemas(chart):
     """{(group/version, kind): openAPIV3Schema} from the CRDs a chart ships in crds/ or templates/."""
-    schemas = {}
+    schemas: dict[tuple[str, str], dict] = {}
     for path in chart.files:
         if not path.endswith((".yaml", ".yml")) or not (path.startswith("crds/") or "/crds/" in path):
             continue

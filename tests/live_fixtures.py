@@ -39,22 +39,23 @@ def stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _render() -> dict[str, str]:
+def _render(chart_path: Path) -> dict[str, str]:
     engine = EmbeddedEngine()
-    chart = engine.load(str(CHART))
+    chart = engine.load(str(chart_path))
     values = layer_values([str(v) for v in VALUES], [])
     return engine.render(chart, values, RenderOptions(release=RELEASE, namespace=NAMESPACE, mode="install"))
 
 
-_RENDERED: dict[str, str] | None = None
+_RENDERED: dict[Path, dict[str, str]] = {}
 
 
-def rendered_files() -> dict[str, str]:
-    """The reference chart's render (once per test session: the engine is not cheap)."""
-    global _RENDERED
-    if _RENDERED is None:
-        _RENDERED = _render()
-    return dict(_RENDERED)
+def rendered_files(chart: Path = CHART) -> dict[str, str]:
+    """The chart's render (the reference chart's once per test session: the engine is not cheap).
+
+    Another chart (a patched copy of the reference chart) is rendered with the same values."""
+    if chart not in _RENDERED:
+        _RENDERED[chart] = _render(chart)
+    return dict(_RENDERED[chart])
 
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -152,9 +153,9 @@ def task_pod(template: dict[str, Any], name: str, *, started: dt.datetime, secon
     }
 
 
-def healthy_release() -> list[dict[str, Any]]:
-    """Everything a cluster holds for the reference release, healthy."""
-    files = rendered_files()
+def healthy_release(chart: Path = CHART) -> list[dict[str, Any]]:
+    """Everything a cluster holds for the reference release (or a patched copy's), healthy."""
+    files = rendered_files(chart)
     objects: list[dict[str, Any]] = []
     workloads = []
     task_template = None

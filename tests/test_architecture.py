@@ -28,7 +28,7 @@ def lint_imports(cwd: Path, *extra_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_the_layer_contracts_are_kept():
-    result = lint_imports(ROOT)
+    result = lint_imports(ROOT, SRC)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chartpolicy.pytest.catalog import built_in_catalog
 from tests.defects import (
     CAUGHT,
     OUTCOME_PROPERTY,
@@ -24,6 +25,9 @@ from tests.defects import (
     all_defects,
     apply_edits,
     copy_chart,
+    corpus_index,
+    defects_by_module,
+    defects_of,
     detection_figure,
 )
 
@@ -140,3 +144,32 @@ def test_detection_figure_counts_what_ran():
     figure = detection_figure({defect.id: "missed", near_miss.id: "false positive"})
     assert figure.startswith("defect corpus: 0/1 defects caught, 0/1 near misses passed, 1 false positive(s)")
     assert figure.endswith(f"(only 2 of {len(DEFECTS)} defects ran)")
+
+
+def catalog_modules_and_tiers() -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {policy_id: (info.module, info.tiers) for policy_id, info in built_in_catalog().items()}
+
+
+def test_every_defect_is_filed_under_its_policys_module_and_every_offline_policy_is_proven():
+    """From a policy id to its proof: policies/<module>.py, tests/defects/<module>.py, ids ``<policy id>/...``."""
+    catalog = built_in_catalog()
+    misfiled = [(module, d.id) for module, defects in defects_by_module().items() for d in defects
+                if d.policy not in catalog or catalog[d.policy].module != module or not d.id.startswith(d.policy + "/")]
+    assert misfiled == []
+    unproven = {}
+    for policy_id, info in catalog.items():
+        found = defects_of(policy_id)
+        if "offline" not in info.tiers:
+            # A live-only policy cannot be proven on a rendered chart: tests/test_live_tier.py proves it.
+            assert not found and policy_id in (ROOT / "tests" / "test_live_tier.py").read_text()
+            continue
+        # As docs/defect-corpus.md asks of every policy: at least two defects and one near miss.
+        if sum(not d.near_miss for d in found) < 2 or not any(d.near_miss for d in found):
+            unproven[policy_id] = [d.id for d in found]
+    assert unproven == {}
+
+
+def test_the_corpus_index_in_the_docs_is_up_to_date():
+    index = corpus_index(catalog_modules_and_tiers())
+    assert index in (ROOT / "docs" / "defect-corpus.md").read_text(), (
+        "docs/defect-corpus.md's index is out of date; replace its table with:\n" + index)

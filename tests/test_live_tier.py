@@ -59,7 +59,7 @@ def test_healthy_release_passes_and_every_live_policy_examines_something(run_liv
     run.result.stdout.fnmatch_lines_random([passed.format("live", p.replace("-", "_")) for p in LIVE_POLICIES])
     # Offline policies that make sense on live objects run on them too, through the same functions.
     run.result.stdout.fnmatch_lines_random([passed.format("probes", "probe_exec_process_scan"),
-                                            passed.format("security", "image_tag_pinned")])
+                                            passed.format("images", "image_tag_pinned")])
     idle = {n["policy"] for n in run.report["notices"] if "examined nothing" in n["message"]}
     assert not idle & set(LIVE_POLICIES)
     [subject] = run.report["subjects"]
@@ -195,7 +195,7 @@ def test_missing_and_excess_rbac_fail_by_access_review(run_live, cluster):
                             "verbs": ["get", "list", "create"]}]})
     run = run_live()
     messages = [f["message"] for f in run.findings("live-rbac-effective")]
-    for verb in ("create", "delete", "watch"):
+    for verb in ("create", "get", "list", "watch", "delete", "patch"):
         assert f"ServiceAccount ref-scheduler (scheduler) cannot {verb} pods, which it needs" in messages
     assert "ServiceAccount ref-worker (worker) may get secrets, which no component needs" in messages
     assert "ServiceAccount ref-worker (worker) may create pods/exec, which no component needs" in messages

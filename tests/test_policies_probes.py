@@ -3,7 +3,8 @@
 import textwrap
 
 import pytest
-from chartpolicy.policies.probes import meaningless_status, probe_script
+
+from chartpolicy.checks.probes import meaningless_status, probe_script
 
 
 def deployment(name, containers, kind="Deployment", annotations=""):

@@ -204,7 +204,8 @@ def test_wildcards_and_missing_executor_permissions_fail(make_chart, run_policie
     assert run.failed_objects("rbac-least-privilege") == {"ClusterRole/rel-greedy", "Deployment/rel-scheduler"}
     messages = {f["object"]["name"]: f["message"] for f in run.findings("rbac-least-privilege")}
     assert "verbs, apiGroups" in messages["rel-greedy"]
-    assert "pods:delete, pods:watch" in messages["rel-scheduler"]
+    # chartpolicy.checks.executor's table, in its order: create, get, list, watch, delete, patch.
+    assert "needs pods:watch, pods:delete, pods:patch for ServiceAccount rel-scheduler" in messages["rel-scheduler"]
 
 
 def test_executor_rbac_present_passes_and_celery_needs_none(make_chart, run_policies):

@@ -292,3 +292,11 @@ def test_shared_secret_consistency(make_chart, run_policies):
     configured = run_policies("--manifest", manifest, "-k", "test_shared_secret_consistency")
     tokens = [f for f in configured.findings("shared-secret-consistency") if "MY_TOKEN" in f["message"]]
     assert len(tokens) == 1 and "inline-token-value" not in json.dumps(configured.report)
+
+
+def test_sa_token_least_privilege_reads_the_executor_from_the_values_too(make_chart, run_policies):
+    """No pod template and no AIRFLOW__CORE__EXECUTOR rendered: the chart's ``executor`` value says it."""
+    chart = make_chart({"templates/scheduler.yaml": deployment("scheduler", API_POD)},
+                       values="executor: KubernetesExecutor\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "-k", "test_sa_token_least_privilege")
+    assert {f["container"] for f in run.findings("sa-token-least-privilege", "fail")} == {"log-groomer"}

@@ -130,3 +130,24 @@ def test_scrub_removes_secret_data_in_both_forms(form):
     redaction.redact_secret_value(encoded, base64_encoded=True)
     text = clear if form == "raw" else encoded
     assert redaction.scrub(f"x {text} y") == "x <redacted> y"
+
+
+def test_one_secret_redaction_for_rendered_objects_and_cluster_reads():
+    from chartpolicy.live import client, release
+    from chartpolicy.model.objects import parse_manifests
+
+    # The live tier's reads and release records use the very function parsing uses.
+    assert client.redact_secret is release.redact_secret is redaction.redact_secret
+    clear = f"clear-{uuid.uuid4().hex}"
+    encoded = base64.b64encode(clear.encode()).decode()
+    rendered = ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+                f"data: {{key: {encoded}}}\nstringData: {{other: {clear}}}\n")
+    [parsed] = parse_manifests({"templates/s.yaml": rendered}, "default")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "data": {"key": encoded}, "stringData": {"other": clear}}
+    listed = {"kind": "SecretList", "items": [dict(secret, data=dict(secret["data"]),
+                                                   stringData=dict(secret["stringData"]))]}
+    assert redaction.redact_secret(secret) == parsed.body
+    assert redaction.redact_secret(listed)["items"] == [parsed.body]
+    # Equal values, equal digests (data is compared decoded): renders and reads stay comparable.
+    assert parsed.body["data"]["key"] == parsed.body["stringData"]["other"] != clear

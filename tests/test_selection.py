@@ -3,7 +3,7 @@
 import pytest
 from failing_charts import PGREP_CHART, PROBE_POLICY
 
-from chartpolicy.pytest.policy_selection import catalog_families
+from chartpolicy.pytest.catalog import catalog_families
 
 
 def collected(result: pytest.RunResult) -> list[str]:
@@ -76,3 +76,45 @@ def test_a_subject_whose_policies_are_all_deselected_is_not_rendered(make_chart,
     outcomes = run.result.parseoutcomes()
     assert (outcomes["passed"], outcomes["failed"]) == (1, 1)
     assert [s["mode"] for s in run.report["subjects"]] == ["install"]
+
+
+def test_a_policy_family_is_its_module_unless_it_names_one():
+    from chartpolicy.model import catalog
+    from chartpolicy.pytest.catalog import policy
+
+    def test_one(subject, violations):
+        """An invariant."""
+
+    def test_two(subject, violations):
+        """Another invariant."""
+
+    test_one.__module__ = test_two.__module__ = "chartpolicy.policies.images"
+    try:
+        default = catalog.info_of(policy("test-family-default")(test_one))
+        named = catalog.info_of(policy("test-family-named", family="security")(test_two))
+    finally:
+        for policy_id in ("test-family-default", "test-family-named"):
+            catalog._REGISTRY.pop(policy_id, None)
+    assert (default.family, default.module) == ("images", "images")
+    assert (named.family, named.module) == ("security", "images")
+
+
+#: The security family, split over openshift.py, credentials.py, eviction.py, images.py, gitsync.py and
+#: shared_secrets.py, keeps its marker, docs section and SARIF tag.
+SECURITY = {"openshift-arbitrary-uid", "openshift-scc-subject-coverage", "sa-token-least-privilege",
+            "secret-least-privilege", "evict-safety", "image-tag-pinned", "gitsync-known-hosts",
+            "shared-secret-consistency"}
+
+
+def test_the_security_family_marker_selects_its_policies_across_modules(make_chart, run_policies):
+    from chartpolicy.pytest.catalog import built_in_catalog
+
+    catalog = built_in_catalog()
+    assert {i for i, info in catalog.items() if info.family == "security"} == SECURITY
+    assert {catalog[i].module for i in SECURITY} == {"openshift", "credentials", "eviction", "images", "gitsync",
+                                                     "shared_secrets"}
+    assert "security" in catalog_families() and not {"openshift", "images"} & set(catalog_families())
+    run = run_policies("--chart", str(make_chart(PGREP_CHART)), "--mode", "install", "--profile", "openshift",
+                       "-m", "security", "--collect-only", "-q")
+    functions = {n.split("::")[1].split("[")[0] for n in collected(run.result) if "::" in n}
+    assert functions == {catalog[i].function for i in SECURITY}

@@ -1,6 +1,12 @@
 """The defect corpus: realistic defects applied to a copy of the reference chart.
 
-Each module of this package defines ``DEFECTS``, a list of :class:`Defect`.
+One module per catalog module, named alike: the defects and near misses of a
+policy defined in policies/<module>.py are in tests/defects/<module>.py, under a
+``# --- <policy id> ---`` heading, with ids ``<policy id>/<what>``
+(:func:`defects_of` finds them; tests/test_defect_corpus.py keeps it so).
+Each such module defines ``DEFECTS``, a list of :class:`Defect`; ``_chart.py``
+holds the reference chart's files and snippets they patch.
+
 A defect is a small patch of charts_under_test/airflow (exact text
 replacements) and/or ``--set`` values, rendered in ONE scenario of
 charts_under_test/charts.yaml; ``expect`` names exactly what the one policy
@@ -45,11 +51,21 @@ class Defect:
         return not self.expect
 
 
+def defects_by_module() -> dict[str, list[Defect]]:
+    """Each module's defects (``probes`` for tests/defects/probes.py), in module then list order."""
+    return {module.name: list(getattr(importlib.import_module(f"{__name__}.{module.name}"), "DEFECTS", []))
+            for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+            if not module.name.startswith("_")}
+
+
+def defects_of(policy_id: str) -> list[Defect]:
+    """The defects and near misses that prove one policy."""
+    return [d for d in all_defects() if d.policy == policy_id]
+
+
 def all_defects() -> list[Defect]:
     """Every defect of every module in this package, in module then list order."""
-    found: list[Defect] = []
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        found.extend(getattr(importlib.import_module(f"{__name__}.{module.name}"), "DEFECTS", []))
+    found = [defect for defects in defects_by_module().values() for defect in defects]
     ids = [d.id for d in found]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -61,6 +77,25 @@ def all_defects() -> list[Defect]:
 #: records reach the pytest-xdist controller with the test reports.
 OUTCOME_PROPERTY = "chartpolicy.defect-outcome"
 CAUGHT, PASSED = "caught", "passed"
+
+
+def corpus_index(policies: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    """The table of docs/defect-corpus.md: each policy (id -> (module, tiers)), where its defects are, how many.
+
+    Live-only policies cannot be proven on a rendered chart: their cases are in tests/test_live_tier.py.
+    """
+    rows = ["| policy | defects and near misses | defects | near misses |", "| --- | --- | --- | --- |"]
+    by_policy: dict[str, list[Defect]] = {}
+    for defect in all_defects():
+        by_policy.setdefault(defect.policy, []).append(defect)
+    for policy_id, (module, tiers) in sorted(policies.items()):
+        found = by_policy.get(policy_id, [])
+        if "offline" in tiers:
+            rows.append(f"| `{policy_id}` | `tests/defects/{module}.py` | {sum(not d.near_miss for d in found)} | "
+                        f"{sum(d.near_miss for d in found)} |")
+        else:
+            rows.append(f"| `{policy_id}` | live only: `tests/test_live_tier.py` | n/a | n/a |")
+    return "\n".join(rows) + "\n"
 
 
 def detection_figure(outcomes: dict[str, str]) -> str:

@@ -32,6 +32,7 @@ import urllib3
 import yaml
 
 from chartpolicy.model import redaction
+from chartpolicy.model.redaction import redact_secret
 
 SNAPSHOT_SCHEMA = "chartpolicy-live-snapshot/1"
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
@@ -92,17 +93,6 @@ def check_read_only(request: Request) -> None:
         f"refused {request.method} {request.path}: the live tier only reads (get, list, watch) "
         f"and asks access reviews"
     )
-
-
-def redact_secret(body: dict[str, Any]) -> dict[str, Any]:
-    """A Secret (or list of them) with every value replaced by its keyed digest."""
-    for item in body.get("items") or [body]:
-        for field_name in ("data", "stringData"):
-            data = item.get(field_name)
-            if isinstance(data, dict):
-                item[field_name] = {key: redaction.redact_secret_value(value, base64_encoded=field_name == "data")
-                                    for key, value in data.items()}
-    return body
 
 
 class ClusterReader:

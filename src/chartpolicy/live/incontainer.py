@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from chartpolicy.policies.probes import PROBES, probe_script
+from chartpolicy.checks.probes import PROBES, probe_script
 
 #: How many entries under one configured path are looked at (each is a command on the host).
 MAX_ENTRIES = 200
@@ -75,11 +75,11 @@ def probe_commands(container: dict[str, Any]) -> list[tuple[str, str]]:
     """``(probe, program)`` for each program the container's exec probes run."""
     found = []
     for which in PROBES:
-        probe = container.get(f"{which}Probe")
-        command = ((probe or {}).get("exec") or {}).get("command") or []
-        if not command:
+        probe = container.get(f"{which}Probe") or {}
+        script = probe_script(probe)
+        if script is None:
             continue
-        programs = [str(command[0])] + [step.words[0] for step in probe_script(probe).all_steps() if step.words]
+        programs = [str(probe["exec"]["command"][0])] + [step.words[0] for step in script.all_steps() if step.words]
         found += [(which, program) for program in dict.fromkeys(programs) if not program.startswith("$")]
     return found
 

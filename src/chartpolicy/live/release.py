@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from chartpolicy.live.client import ClusterReader, LiveError, redact_secret
+from chartpolicy.live.client import ClusterReader, LiveError
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import CLUSTER_SCOPED_KINDS, K8sObject, ObjectRef, ObjectSet, parse_manifests
-from chartpolicy.model.redaction import REDACTED
+from chartpolicy.model.redaction import REDACTED, redact_secret
 from chartpolicy.model.selection import selector_matches
 from chartpolicy.rendering.engine import split_by_source
 

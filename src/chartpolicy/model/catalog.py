@@ -23,12 +23,15 @@ _INFO_ATTRIBUTE = "_chartpolicy"
 @dataclass(frozen=True)
 class PolicyInfo:
     id: str
+    #: What ``-m <family>``, docs/policies.md's sections, SARIF tags and the summary group it under.
     family: str
     tiers: tuple[str, ...]
     profiles: tuple[str, ...]
     per: str
     doc: str
     function: str
+    #: The catalog module's own name (``openshift`` for policies/openshift.py): where the function lives.
+    module: str = ""
 
     @property
     def summary(self) -> str:

@@ -337,16 +337,6 @@ def _embedded_pods(obj: K8sObject) -> Iterator[tuple[str, dict[str, Any]]]:
             yield key, pod
 
 
-def _redact_secret(body: dict[str, Any]) -> None:
-    for field_name in ("data", "stringData"):
-        data = body.get(field_name)
-        if isinstance(data, dict):
-            body[field_name] = {
-                key: redaction.redact_secret_value(value, base64_encoded=field_name == "data")
-                for key, value in data.items()
-            }
-
-
 def parse_manifests(files: dict[str, str], namespace: str) -> list[K8sObject]:
     """Parse rendered files into objects; every problem names its template file.
 
@@ -375,7 +365,7 @@ def parse_manifests(files: dict[str, str], namespace: str) -> list[K8sObject]:
                 problems.append(f"{source} (document {index + 1}): object has no {missing}")
                 continue
             if body["kind"] == "Secret":
-                _redact_secret(body)
+                redaction.redact_secret(body)
             kind = str(body["kind"])
             object_namespace = None if kind in CLUSTER_SCOPED_KINDS else str(metadata.get("namespace") or namespace)
             objects.append(K8sObject(body=body, source=source, namespace=object_namespace, document=index))

@@ -46,6 +46,26 @@ def redact_secret_value(value: object, *, base64_encoded: bool) -> str:
     return f"<redacted:{digest}>"
 
 
+def redact_secret(body: dict[str, Any]) -> dict[str, Any]:
+    """A Secret, or a list of them (each of its ``items``), with every ``data``/``stringData`` value
+    replaced by its keyed digest, in place; returns ``body``.
+
+    The one redaction of Secret objects: rendered ones at parse time
+    (chartpolicy.objects), and those read from a cluster or a release record
+    (chartpolicy.live).
+    """
+    items = body.get("items")
+    for item in [body, *(items if isinstance(items, list) else ())]:
+        if not isinstance(item, dict):
+            continue
+        for field_name in ("data", "stringData"):
+            data = item.get(field_name)
+            if isinstance(data, dict):
+                item[field_name] = {key: redact_secret_value(value, base64_encoded=field_name == "data")
+                                    for key, value in data.items()}
+    return body
+
+
 def _decode(text: str) -> str:
     try:
         return base64.b64decode(text, validate=True).decode("utf-8")

@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 
 import pytest
 
-from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, register, registered
+from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, info_of, register, registered
 
 #: The built-in catalog: the repository's policies/, installed as this package.
 CATALOG_PACKAGE = "chartpolicy.policies"
@@ -47,10 +47,10 @@ def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: t
         raise ValueError(f"unknown tiers {sorted(unknown)}")
 
     def decorate(function: Policy) -> Policy:
+        module = function.__module__.rsplit(".", 1)[-1]
         info = PolicyInfo(
-            id=policy_id, family=family or function.__module__.rsplit(".", 1)[-1], tiers=tuple(tiers),
-            profiles=tuple(profiles), per=per, doc=inspect.cleandoc(function.__doc__ or ""),
-            function=function.__qualname__,
+            id=policy_id, family=family or module, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
+            doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__, module=module,
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")
@@ -72,9 +72,29 @@ def catalog_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def catalog_families() -> list[str]:
-    """The built-in catalog's families: its module names (``probes``, ``checksums``...)."""
+def catalog_modules() -> list[str]:
+    """The built-in catalog's module names (``probes``, ``openshift``, ``checksums``...)."""
     return sorted(m.name for m in pkgutil.iter_modules([str(catalog_dir())]) if not m.name.startswith("_"))
+
+
+@cache
+def _built_in() -> tuple[PolicyInfo, ...]:
+    found = []
+    for name in catalog_modules():
+        module = importlib.import_module(f"{CATALOG_PACKAGE}.{name}")
+        found += [info for value in vars(module).values()
+                  if (info := info_of(value)) is not None and value.__module__ == module.__name__]
+    return tuple(found)
+
+
+def built_in_catalog() -> dict[str, PolicyInfo]:
+    """The policies the built-in catalog's modules define (a chart repository's own are left out), by id."""
+    return {info.id: info for info in _built_in()}
+
+
+def catalog_families() -> list[str]:
+    """The built-in catalog's families: a module's name, or the ``family=`` its policies name (``security``)."""
+    return sorted({info.family for info in _built_in()})
 
 
 def load_catalog() -> dict[str, PolicyInfo]:
@@ -85,6 +105,5 @@ def load_catalog() -> dict[str, PolicyInfo]:
     registers their policies.  Policies collected from elsewhere (a chart
     repository's own) are already registered.
     """
-    for family in catalog_families():
-        importlib.import_module(f"{CATALOG_PACKAGE}.{family}")
+    _built_in()
     return registered()

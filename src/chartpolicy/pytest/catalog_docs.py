@@ -11,16 +11,10 @@ profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 from __future__ import annotations
 
 from chartpolicy.model import catalog
-from chartpolicy.pytest.policy_selection import catalog_families, load_catalog
+from chartpolicy.pytest.catalog import built_in_catalog
 
 REGENERATE = "python -m chartpolicy.pytest.catalog_docs > docs/policies.md"
 SECTIONS = (("why", "Why"), ("fix", "Fix"), ("waive", "Waive"), ("config", "Config"))
-
-
-def built_in_policies() -> dict[str, catalog.PolicyInfo]:
-    """The built-in catalog only: a chart repository's own policies registered in this process are left out."""
-    families = set(catalog_families())
-    return {policy_id: info for policy_id, info in load_catalog().items() if info.family in families}
 
 
 def _cell(text: str) -> str:
@@ -55,7 +49,7 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
             f"### {info.id}",
             "",
             (f"Tiers: {', '.join(info.tiers)}. Profiles: {', '.join(info.profiles) or 'every scenario'}. "
-            f"Runs {runs} (`{info.function}` in `policies/{info.family}.py`)."),
+            f"Runs {runs} (`{info.function}` in `policies/{info.module}.py`)."),
             "",
             sections[""],
         ]
@@ -66,7 +60,7 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
 
 
 def main() -> None:
-    print(render(built_in_policies()), end="")
+    print(render(built_in_catalog()), end="")
 
 
 if __name__ == "__main__":

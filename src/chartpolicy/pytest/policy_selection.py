@@ -1,8 +1,9 @@
 """Choosing which policies run: ``--policy``, ``--skip-policy`` and one marker per family.
 
 Every policy carries the markers ``policy``, its tiers (``offline``,
-``live``) and its family (the catalog module it lives in: ``-m probes``), so
-pytest's own ``-k`` and ``-m`` select policies as they select tests.
+``live``) and its family (the catalog module it lives in, unless ``@policy``
+names another: ``-m probes``, ``-m security``), so pytest's own ``-k`` and
+``-m`` select policies as they select tests.
 ``--policy ID`` keeps only the named policies and ``--skip-policy ID`` drops
 some; both are applied before ``-m``/``-k`` see the items, and the render
 items of subjects left with no policy are not created at all.  Ids are
@@ -16,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from chartpolicy.model import catalog
-from chartpolicy.pytest.catalog import catalog_families, load_catalog
+from chartpolicy.pytest.catalog import built_in_catalog, catalog_families, load_catalog
 from chartpolicy.pytest.session import is_worker
 
 USAGE_ERROR_NODEID = "chartpolicy-usage"
@@ -31,8 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for family in catalog_families():
-        config.addinivalue_line("markers", f"{family}: policies of the {family} family (policies/{family}.py)")
+    modules: dict[str, set[str]] = {}
+    for info in built_in_catalog().values():
+        modules.setdefault(info.family, set()).add(info.module)
+    for family, names in sorted(modules.items()):
+        files = ", ".join(f"policies/{name}.py" for name in sorted(names))
+        config.addinivalue_line("markers", f"{family}: policies of the {family} family ({files})")
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
