@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import time
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from fakekube import FakeKubeAPI
 from live_fixtures import healthy_release, release_record, rendered_files
 
 from chartpolicy.live.client import (
+    ClusterReader,
     ExecNotAllowed,
     LiveClient,
     LiveError,
@@ -50,6 +52,15 @@ def test_anything_but_reads_and_access_reviews_is_refused_before_it_is_sent(fake
     assert fake.requests == []
 
 
+def test_no_method_of_a_reader_shadows_what_its_annotations_name():
+    """Inside a class body a method's name hides the builtin: a method named ``list`` made ``list[str]``
+    there mean the method. Every annotation must resolve the same in the class's own namespace."""
+    for reader in (ClusterReader, LiveClient, SnapshotReader):
+        for member in vars(reader).values():
+            if callable(member):
+                typing.get_type_hints(member, localns=dict(vars(reader)))
+
+
 def test_exec_needs_live_exec(fake):
     with pytest.raises(ExecNotAllowed, match="pass --live-exec"):
         LiveClient(fake.kubeconfig).exec_host("ref-scheduler-0", "scheduler", "airflow")
@@ -67,7 +78,7 @@ def test_retry_after_is_honoured_but_capped(fake):
     fake.inject("429", path="/api/v1/namespaces/airflow/configmaps", times=2, retry_after=60)
     client = LiveClient(fake.kubeconfig, max_retry_after=0.2)
     started = time.monotonic()
-    assert client.list("v1", "ConfigMap", "airflow")
+    assert client.list_objects("v1", "ConfigMap", "airflow")
     assert time.monotonic() - started < 5
     assert [r.status for r in fake.requests if r.path.endswith("/configmaps")] == [429, 429, 200]
 
@@ -75,14 +86,14 @@ def test_retry_after_is_honoured_but_capped(fake):
 def test_a_slow_answer_past_the_timeout_is_retried(fake):
     fake.inject("slow", path="/api/v1/namespaces/airflow/pods$", delay=2)
     client = LiveClient(fake.kubeconfig, timeout=(1, 0.5))
-    assert client.list("v1", "Pod", "airflow")
+    assert client.list_objects("v1", "Pod", "airflow")
     assert len([r for r in fake.requests if r.path.endswith("/pods")]) == 2
 
 
 def test_a_forbidden_read_names_the_resource_and_the_role_to_bind(fake):
     fake.inject("403", path="/pods$", times=10)
     with pytest.raises(LiveError, match="forbidden \\(403\\) listing pods in namespace airflow: .*rbac-readonly.yaml"):
-        LiveClient(fake.kubeconfig).list("v1", "Pod", "airflow")
+        LiveClient(fake.kubeconfig).list_objects("v1", "Pod", "airflow")
 
 
 def test_a_bad_kubeconfig_or_context_is_a_clear_error(fake, tmp_path):
@@ -135,12 +146,12 @@ def test_the_latest_deployed_revision_is_the_release(tmp_path):
 
 def test_a_snapshot_answers_what_was_recorded_and_names_what_was_not(fake, tmp_path):
     record = new_record(context=None, release="ref", namespace="airflow", read_secret_data=False)
-    LiveClient(fake.kubeconfig, record=record).list("v1", "ConfigMap", "airflow")
+    LiveClient(fake.kubeconfig, record=record).list_objects("v1", "ConfigMap", "airflow")
     write_record(record, str(tmp_path / "snap.json"))
     replay = SnapshotReader(str(tmp_path / "snap.json"))
-    assert replay.list("v1", "ConfigMap", "airflow")
+    assert replay.list_objects("v1", "ConfigMap", "airflow")
     with pytest.raises(LiveError, match="holds no answer for GET /api/v1/namespaces/airflow/pods"):
-        replay.list("v1", "Pod", "airflow")
+        replay.list_objects("v1", "Pod", "airflow")
     (tmp_path / "other.json").write_text('{"schema": "something-else"}')
     with pytest.raises(LiveError, match="not a live snapshot"):
         SnapshotReader(str(tmp_path / "other.json"))

@@ -159,8 +159,8 @@ class ClusterReader:
                           redact_secret if kind == "Secret" else lambda b: b)
         return _as_object(body, api_version, kind) if body is not None else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list_objects(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str | None = None) -> list[dict[str, Any]]:
         """Objects of a kind (Secrets as metadata only, unless secret data may be read)."""
         resource = self.resource(api_version, kind)
         if resource is None:
