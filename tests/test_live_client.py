@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import inspect
 import json
 import time
 import typing
@@ -36,6 +37,12 @@ def fake(tmp_path):
     with FakeKubeAPI(healthy_release()) as server:
         server.kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace="airflow")
         yield server
+
+
+@pytest.fixture
+def sleeps():
+    """The waits a client asks for between attempts (pass ``sleep=sleeps.append``): recorded, not spent."""
+    return []
 
 
 @pytest.mark.parametrize("method,path", [
@@ -74,20 +81,34 @@ def test_secrets_are_read_as_metadata_unless_asked_and_then_redacted(fake):
     assert with_data["data"]["fernet-key"].startswith("<redacted:")
 
 
-def test_retry_after_is_honoured_but_capped(fake):
+def test_retry_after_is_honoured_but_capped(fake, sleeps):
     fake.inject("429", path="/api/v1/namespaces/airflow/configmaps", times=2, retry_after=60)
-    client = LiveClient(fake.kubeconfig, max_retry_after=0.2)
-    started = time.monotonic()
+    client = LiveClient(fake.kubeconfig, max_retry_after=0.2, sleep=sleeps.append)
     assert client.list_objects("v1", "ConfigMap", "airflow")
-    assert time.monotonic() - started < 5
+    assert sleeps == [0.2, 0.2]  # Retry-After 60, capped; not the back-off
     assert [r.status for r in fake.requests if r.path.endswith("/configmaps")] == [429, 429, 200]
 
 
-def test_a_slow_answer_past_the_timeout_is_retried(fake):
+@pytest.mark.parametrize("fault", ["500", "503", "drop"])
+def test_transient_failures_are_retried_with_a_doubling_back_off_then_named(fake, sleeps, fault):
+    fake.inject(fault, path="/api/v1/namespaces/airflow/configmaps", times=5, retry_after=60)
+    client = LiveClient(fake.kubeconfig, sleep=sleeps.append)
+    with pytest.raises(LiveError, match="gave up listing configmaps in namespace airflow after 5 attempts: "):
+        client.list_objects("v1", "ConfigMap", "airflow")
+    assert sleeps == [0.25, 0.5, 1.0, 2.0]  # Retry-After is honoured on 429 only
+    assert len([r for r in fake.requests if r.path.endswith("/configmaps")]) == 5
+
+
+def test_the_client_really_waits_unless_told_otherwise():
+    assert inspect.signature(LiveClient).parameters["sleep"].default is time.sleep
+
+
+def test_a_slow_answer_past_the_timeout_is_retried(fake, sleeps):
     fake.inject("slow", path="/api/v1/namespaces/airflow/pods$", delay=2)
-    client = LiveClient(fake.kubeconfig, timeout=(1, 0.5))
+    client = LiveClient(fake.kubeconfig, timeout=(1, 0.5), sleep=sleeps.append)
     assert client.list_objects("v1", "Pod", "airflow")
     assert len([r for r in fake.requests if r.path.endswith("/pods")]) == 2
+    assert sleeps == [0.25]
 
 
 def test_a_forbidden_read_names_the_resource_and_the_role_to_bind(fake):
