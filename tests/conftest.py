@@ -89,3 +89,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if outcomes:
         terminalreporter.write_sep("-", "defect corpus")
         terminalreporter.write_line(detection_figure(outcomes))
+
+
+def _import_what_plugins_import_at_the_end_of_every_run() -> None:
+    """Import once, here, what installed pytest plugins import lazily in every run.
+
+    An in-process pytester run forgets every module it imported when it ends.
+    Hypothesis's pytest plugin (when hypothesis is installed: it is no
+    dependency of chartpolicy) imports the hypothesis package in every run's
+    terminal summary, each time under assertion rewriting and with no bytecode
+    cache when PYTHONDONTWRITEBYTECODE is set: one to three seconds per run, the
+    better part of this suite's time. Imported before any run, it stays.
+    """
+    import importlib
+
+    for name in ("hypothesis",):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+_import_what_plugins_import_at_the_end_of_every_run()
