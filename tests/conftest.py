@@ -40,6 +40,22 @@ def make_chart(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, with hypothesis's pytest plugin left out of every run it starts.
+
+    Hypothesis is no dependency of chartpolicy, but where it is installed its
+    plugin imports the whole hypothesis package in every run (at the terminal
+    summary), under assertion rewriting and, with PYTHONDONTWRITEBYTECODE set,
+    with no bytecode cache: one to three seconds per run, in every process
+    (an in-process run forgets what it imported; an xdist run starts three
+    interpreters), the better part of this suite's time. PYTEST_ADDOPTS
+    reaches in-process runs, subprocess runs and their xdist workers alike.
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    return pytester
+
+
 @dataclass
 class PolicyRun:
     result: pytest.RunResult
@@ -89,25 +105,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if outcomes:
         terminalreporter.write_sep("-", "defect corpus")
         terminalreporter.write_line(detection_figure(outcomes))
-
-
-def _import_what_plugins_import_at_the_end_of_every_run() -> None:
-    """Import once, here, what installed pytest plugins import lazily in every run.
-
-    An in-process pytester run forgets every module it imported when it ends.
-    Hypothesis's pytest plugin (when hypothesis is installed: it is no
-    dependency of chartpolicy) imports the hypothesis package in every run's
-    terminal summary, each time under assertion rewriting and with no bytecode
-    cache when PYTHONDONTWRITEBYTECODE is set: one to three seconds per run, the
-    better part of this suite's time. Imported before any run, it stays.
-    """
-    import importlib
-
-    for name in ("hypothesis",):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-
-
-_import_what_plugins_import_at_the_end_of_every_run()
