@@ -10,6 +10,8 @@ passed, false positives, also under pytest-xdist.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from pathlib import Path
 
@@ -33,8 +35,14 @@ CHART_KEY = "airflow"
 DEFECTS = all_defects()
 
 
+@functools.cache
+def _reference_manifest() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
 def reference_spec() -> dict:
-    return yaml.safe_load(MANIFEST.read_text())["charts"][CHART_KEY]
+    """The reference chart's manifest entry (parsed once: a fresh copy each call, callers change it)."""
+    return copy.deepcopy(_reference_manifest()["charts"][CHART_KEY])
 
 
 def newest(versions):
