@@ -79,7 +79,7 @@ def release_record(files: dict[str, str], *, revision: int = 1, status: str = "d
                "config": {"fernetKey": "values-fernet-key-in-clear",
                           "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
                "manifest": manifest, "hooks": hooks}
-    encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+    encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode(), mtime=0)).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
             "metadata": {"name": f"sh.helm.release.v1.{release}.v{revision}", "namespace": namespace,
                          "creationTimestamp": stamp(INSTALLED),
