@@ -392,9 +392,9 @@ class FakeKubeAPI:
             server.daemon_threads = True
             self._server = server
             self.url = f"http://127.0.0.1:{server.server_address[1]}"
-            # A short poll interval keeps stop() fast.
+            # A short poll interval keeps stop() fast: shutdown() waits for the loop to look (10 ms, not 50).
             self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                target=server.serve_forever, kwargs={"poll_interval": 0.01},
                 name=f"fakekube {self.url}", daemon=True)
             self._thread.start()
             return self.url
