@@ -152,8 +152,19 @@ def task_pod(template: dict[str, Any], name: str, *, started: dt.datetime, secon
     }
 
 
+_HEALTHY: list[dict[str, Any]] | None = None
+
+
 def healthy_release() -> list[dict[str, Any]]:
-    """Everything a cluster holds for the reference release, healthy."""
+    """Everything a cluster holds for the reference release, healthy (built once per test session, like
+    the render it comes from: a fresh copy each call, tests change it)."""
+    global _HEALTHY
+    if _HEALTHY is None:
+        _HEALTHY = _healthy_release()
+    return copy.deepcopy(_HEALTHY)
+
+
+def _healthy_release() -> list[dict[str, Any]]:
     files = rendered_files()
     objects: list[dict[str, Any]] = []
     workloads = []
