@@ -40,6 +40,22 @@ def make_chart(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, with hypothesis's pytest plugin left out of every run it starts.
+
+    Hypothesis is no dependency of chartpolicy, but where it is installed its
+    plugin imports the whole hypothesis package in every run (at the terminal
+    summary), under assertion rewriting and, with PYTHONDONTWRITEBYTECODE set,
+    with no bytecode cache: one to three seconds per run, in every process
+    (an in-process run forgets what it imported; an xdist run starts three
+    interpreters), the better part of this suite's time. PYTEST_ADDOPTS
+    reaches in-process runs, subprocess runs and their xdist workers alike.
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    return pytester
+
+
 @dataclass
 class PolicyRun:
     result: pytest.RunResult

@@ -80,7 +80,7 @@ def release_record(files: dict[str, str], *, revision: int = 1, status: str = "d
                "config": {"fernetKey": "values-fernet-key-in-clear",
                           "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
                "manifest": manifest, "hooks": hooks}
-    encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+    encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode(), mtime=0)).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
             "metadata": {"name": f"sh.helm.release.v1.{release}.v{revision}", "namespace": namespace,
                          "creationTimestamp": stamp(INSTALLED),
@@ -153,8 +153,18 @@ def task_pod(template: dict[str, Any], name: str, *, started: dt.datetime, secon
     }
 
 
+_HEALTHY: dict[Path, list[dict[str, Any]]] = {}
+
+
 def healthy_release(chart: Path = CHART) -> list[dict[str, Any]]:
-    """Everything a cluster holds for the reference release (or a patched copy's), healthy."""
+    """Everything a cluster holds for the reference release (or a patched copy's), healthy (built once per
+    chart and test session, like the render it comes from: a fresh copy each call, tests change it)."""
+    if chart not in _HEALTHY:
+        _HEALTHY[chart] = _healthy_release(chart)
+    return copy.deepcopy(_HEALTHY[chart])
+
+
+def _healthy_release(chart: Path) -> list[dict[str, Any]]:
     files = rendered_files(chart)
     objects: list[dict[str, Any]] = []
     workloads = []

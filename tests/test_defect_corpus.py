@@ -6,12 +6,24 @@ as an install, unless the defect says otherwise), through the installed plugin w
 whole catalog.  Each test records its outcome; the terminal summary (see
 tests/conftest.py) prints the detection figure: defects caught, near misses
 passed, false positives, also under pytest-xdist.
+
+Defects are checked a batch at a time: each patched copy is a chart of its own
+in one manifest, and one session checks the batch (a session's start-up and
+the catalog's collection cost about as much as checking one defect).  A
+defect is judged on the findings of its own chart, and on any finding that
+names no chart; the batch runs once per process, for the first of its tests,
+and its tests share an xdist group so that under ``--dist loadgroup`` (the
+default) one worker runs them all.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,16 +49,23 @@ CHART_KEY = "airflow"
 DEFECTS = all_defects()
 
 
+@functools.cache
+def _reference_manifest() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
 def reference_spec() -> dict:
-    return yaml.safe_load(MANIFEST.read_text())["charts"][CHART_KEY]
+    """The reference chart's manifest entry (parsed once: a fresh copy each call, callers change it)."""
+    return copy.deepcopy(_reference_manifest()["charts"][CHART_KEY])
 
 
 def newest(versions):
     return max(versions, key=lambda v: tuple(int(p) for p in v.lstrip("v").split(".")))
 
 
-def one_scenario_manifest(defect: Defect, directory: Path) -> Path:
-    """A manifest beside the patched copy with only the defect's scenario (values paths keep resolving)."""
+def one_scenario_spec(defect: Defect, copy_directory: str) -> dict:
+    """The reference chart's manifest entry with only the defect's scenario, for a patched copy of the
+    reference layout in ``copy_directory`` (relative to the manifest, like the paths in the entry)."""
     spec = reference_spec()
     if defect.scenario not in spec["scenarios"]:
         raise AssertionError(f"defect {defect.id}: no scenario {defect.scenario!r} in {MANIFEST}")
@@ -55,16 +74,17 @@ def one_scenario_manifest(defect: Defect, directory: Path) -> Path:
     scenario["kube_versions"] = list(defect.kube_versions or [newest(scenario.get("kube_versions")
                                                                      or spec.get("kube_versions") or ["1.34.0"])])
     scenario["modes"] = list(defect.modes)
+    scenario["values"] = [f"{copy_directory}/{path}" for path in scenario.get("values") or []]
     spec["scenarios"] = {defect.scenario: scenario}
-    manifest = directory / "charts.yaml"
-    manifest.write_text(json.dumps({"charts": {CHART_KEY: spec}}))
-    return manifest
+    spec["path"] = f"{copy_directory}/{spec['path']}"
+    return spec
 
 
-def failures_by_policy(run) -> dict[str, list[dict]]:
+def failures_by_policy(run, chart: str | None = None) -> dict[str, list[dict]]:
+    """Failed and erroneous findings by policy: all of them, or those of ``chart`` and of no chart."""
     failed: dict[str, list[dict]] = {}
     for finding in run.report.get("findings", []):
-        if finding["outcome"] in ("fail", "error"):
+        if finding["outcome"] in ("fail", "error") and (chart is None or finding["chart"] in (chart, None)):
             failed.setdefault(finding["policy"], []).append(finding)
     return failed
 
@@ -95,18 +115,68 @@ def judge(defect: Defect, failed: dict[str, list[dict]]) -> tuple[str, str]:
     return CAUGHT, ""
 
 
-@pytest.mark.parametrize("defect", DEFECTS, ids=[d.id for d in DEFECTS])
-def test_defect(defect: Defect, tmp_path: Path, run_policies, record_property):
-    copy_chart(MANIFEST.parent / reference_spec()["path"], tmp_path / reference_spec()["path"])
-    try:
-        apply_edits(defect, tmp_path / reference_spec()["path"])
-    except AssertionError:
+#: Defects checked by one session.
+BATCH_SIZE = 8
+
+
+def batch_of(defect: Defect) -> int:
+    return DEFECTS.index(defect) // BATCH_SIZE
+
+
+def chart_key(defect: Defect) -> str:
+    return defect.id.replace("/", ".")
+
+
+@dataclass
+class Batch:
+    """One session over the patched copies of a batch of defects, and what kept a defect out of it."""
+
+    run: Any = None
+    not_applied: dict[str, AssertionError] = field(default_factory=dict)
+    not_specified: dict[str, AssertionError] = field(default_factory=dict)
+
+
+_BATCHES: dict[int, Batch] = {}
+
+
+def checked_batch(index: int, run_policies, tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    """The batch's session, run by the first of its tests in this process."""
+    if index not in _BATCHES:
+        directory = tmp_path_factory.mktemp(f"defect-batch-{index}")
+        layout = reference_spec()["path"]
+        batch, charts = Batch(), {}
+        for defect in DEFECTS[index * BATCH_SIZE:(index + 1) * BATCH_SIZE]:
+            key = chart_key(defect)
+            copy_chart(MANIFEST.parent / layout, directory / key / layout)
+            try:
+                apply_edits(defect, directory / key / layout)
+            except AssertionError as error:
+                batch.not_applied[defect.id] = error
+                continue
+            try:
+                charts[key] = one_scenario_spec(defect, key)
+            except AssertionError as error:
+                batch.not_specified[defect.id] = error
+        manifest = directory / "charts.yaml"
+        manifest.write_text(json.dumps({"charts": charts}))
+        batch.run = run_policies("--manifest", str(manifest))
+        _BATCHES[index] = batch
+    return _BATCHES[index]
+
+
+@pytest.mark.parametrize("defect", [pytest.param(d, id=d.id, marks=pytest.mark.xdist_group(f"defect-batch-{batch_of(d)}"))
+                                    for d in DEFECTS])
+def test_defect(defect: Defect, run_policies, tmp_path_factory, record_property):
+    batch = checked_batch(batch_of(defect), run_policies, tmp_path_factory)
+    if defect.id in batch.not_applied:
         record_property(OUTCOME_PROPERTY, (defect.id, "not applied"))
-        raise
-    run = run_policies("--manifest", str(one_scenario_manifest(defect, tmp_path)))
-    rendered = [s for s in run.report.get("subjects", []) if s["status"] == "rendered"]
+        raise batch.not_applied[defect.id]
+    if defect.id in batch.not_specified:
+        raise batch.not_specified[defect.id]
+    run, key = batch.run, chart_key(defect)
+    rendered = [s for s in run.report.get("subjects", []) if s["chart"] == key and s["status"] == "rendered"]
     assert rendered, f"defect {defect.id} did not render:\n{run.result.stdout.str()[-3000:]}"
-    outcome, problem = judge(defect, failures_by_policy(run))
+    outcome, problem = judge(defect, failures_by_policy(run, key))
     record_property(OUTCOME_PROPERTY, (defect.id, outcome))
     assert outcome in (CAUGHT, PASSED), f"{defect.id} ({defect.description}): {problem}"
 

@@ -1,9 +1,9 @@
 """Tests of the fake Kubernetes API server (tests/fakekube.py).
 
-They drive the fake with the real clients the live tier uses: the official
-``kubernetes`` client and ``pykube-ng``. If a client can read it here, the
-live tier can be tested against it; if the fake is wrong about a shape, these
-tests fail before the live-tier tests give confusing answers.
+They drive the fake with the client the live tier uses, the official
+``kubernetes`` client. If it can read the fake here, the live tier can be
+tested against it; if the fake is wrong about a shape, these tests fail
+before the live-tier tests give confusing answers.
 
 Every client here has a timeout and every loop a bound, so a broken fake makes
 a test fail, never hang.
@@ -21,20 +21,12 @@ import time
 import pytest
 
 kubernetes = pytest.importorskip("kubernetes")
-pykube = pytest.importorskip("pykube")
-import requests  # noqa: E402  (pykube's transport; present wherever pykube is)
 import urllib3  # noqa: E402
-from kubernetes import client, config, watch  # noqa: E402
+from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fakekube import (  # noqa: E402
-    BUILTIN_RESOURCES,
-    FakeKubeAPI,
-    guess_plural,
-    match_label_selector,
-    parse_label_selector,
-)
+from fakekube import FakeKubeAPI, match_label_selector, parse_label_selector  # noqa: E402
 
 PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PARTIAL_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -95,9 +87,6 @@ def cluster_objects() -> list[dict]:
          "status": {"replicas": 3, "readyReplicas": 3}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
          "metadata": {"name": "deny-all", "namespace": "shop"}, "spec": {"podSelector": {}}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-         "metadata": {"name": "edge", "namespace": "shop"}, "spec": {}},
-        {"apiVersion": "example.com/v1", "kind": "ClusterPolicy", "metadata": {"name": "strict"}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web", "namespace": "shop"}},
         # RBAC: the "web" service account may read pods and one named secret
         # in "shop"; "reader" gets the cluster-wide "view" role in "shop"
@@ -136,7 +125,7 @@ def _no_proxy(monkeypatch):
 
 @pytest.fixture
 def fake():
-    with FakeKubeAPI(cluster_objects(), users={"ci-token": "system:serviceaccount:shop:web"}) as f:
+    with FakeKubeAPI(cluster_objects()) as f:
         yield f
 
 
@@ -173,13 +162,6 @@ def no_retry_core(kubeconfig):
         yield client.CoreV1Api(api_client)
 
 
-@pytest.fixture
-def kube(kubeconfig):
-    api = pykube.HTTPClient(pykube.KubeConfig.from_file(kubeconfig), timeout=TIMEOUT)
-    yield api
-    api.session.close()
-
-
 def raw_get(api_client, path, accept="application/json", query=None):
     """GET ``path`` through ApiClient.call_api with a custom Accept header;
     return (status, parsed JSON)."""
@@ -203,19 +185,13 @@ def names(items):
 # --------------------------------------------------------------------------
 
 
-def test_kubeconfig_is_accepted_by_both_clients(fake, kubeconfig):
+def test_kubeconfig_is_accepted_by_the_kubernetes_client(fake, kubeconfig):
     cfg = client.Configuration()
     config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
     assert cfg.host == fake.url and fake.url.startswith("http://127.0.0.1:")
     assert "Bearer fake-token" in cfg.api_key.values()
-
-    kc = pykube.KubeConfig.from_file(kubeconfig)
-    assert kc.current_context == "fake" and kc.namespace == "shop"
-    api = pykube.HTTPClient(kc, timeout=TIMEOUT)
-    try:
-        assert api.version == ("1", "30")
-    finally:
-        api.session.close()
+    with client.ApiClient(cfg) as api_client:
+        assert client.VersionApi(api_client).get_code(_request_timeout=TIMEOUT).git_version == "v1.30.0"
     assert fake.requests[-1].headers["authorization"] == "Bearer fake-token"
 
 
@@ -226,19 +202,11 @@ def test_kubeconfig_needs_a_started_server(tmp_path):
 
 def test_version_and_discovery(api):
     assert client.VersionApi(api).get_code(_request_timeout=TIMEOUT).git_version == "v1.30.0"
-    assert client.CoreApi(api).get_api_versions(_request_timeout=TIMEOUT).versions == ["v1"]
-
-    groups = {g.name: g for g in client.ApisApi(api).get_api_versions(_request_timeout=TIMEOUT).groups}
-    for group in ("apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
-                  "autoscaling", "authorization.k8s.io", "route.openshift.io", "security.openshift.io",
-                  "gateway.networking.k8s.io", "example.com"):
-        assert group in groups, group
-    assert groups["autoscaling"].preferred_version.group_version == "autoscaling/v2"
 
     core = {r.name: r for r in client.CoreV1Api(api).get_api_resources(_request_timeout=TIMEOUT).resources}
     assert core["pods"].namespaced and core["pods"].kind == "Pod"
     assert not core["nodes"].namespaced and not core["namespaces"].namespaced
-    assert "pods/status" in core and "list" in core["secrets"].verbs
+    assert "list" in core["secrets"].verbs
 
     apps = {r.name for r in client.AppsV1Api(api).get_api_resources(_request_timeout=TIMEOUT).resources}
     assert {"deployments", "statefulsets", "daemonsets", "replicasets", "controllerrevisions"} <= apps
@@ -246,61 +214,34 @@ def test_version_and_discovery(api):
     status, body = raw_get(api, "/apis/security.openshift.io/v1")
     assert status == 200
     assert body["resources"][0]["name"] == "securitycontextconstraints"
-    status, body = raw_get(api, "/apis/authorization.k8s.io/v1")
-    assert {r["name"]: r["verbs"] for r in body["resources"]}["subjectaccessreviews"] == ["create"]
+    status, body = raw_get(api, "/apis/autoscaling/v2")
+    assert [(r["name"], r["kind"]) for r in body["resources"]] == [("horizontalpodautoscalers", "HorizontalPodAutoscaler")]
 
 
-def test_kinds_of_served_objects_are_discovered(api):
-    _, gw = raw_get(api, "/apis/gateway.networking.k8s.io/v1")
-    assert [(r["name"], r["kind"], r["namespaced"]) for r in gw["resources"]] == [("gateways", "Gateway", True)]
-    _, ex = raw_get(api, "/apis/example.com/v1")
-    assert [(r["name"], r["namespaced"]) for r in ex["resources"]] == [("clusterpolicies", False)]
-    _, body = raw_get(api, "/apis/gateway.networking.k8s.io/v1/namespaces/shop/gateways/edge")
-    assert body["kind"] == "Gateway"
+@pytest.mark.parametrize("obj, problem", [
+    ({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "edge"}},
+     "does not serve Gateway at gateway.networking.k8s.io/v1"),
+    ({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"}},
+     "does not serve HorizontalPodAutoscaler at autoscaling/v1"),
+    ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}},
+     "a real server never serves stringData"),
+])
+def test_objects_it_cannot_serve_as_a_real_server_would_are_refused(fake, obj, problem):
+    with pytest.raises(ValueError, match=problem):
+        fake.put(obj)
 
 
-@pytest.mark.parametrize("kind, plural", [
-    ("Pod", "pods"), ("NetworkPolicy", "networkpolicies"), ("Ingress", "ingresses"),
-    ("SecurityContextConstraints", "securitycontextconstraints"), ("Endpoints", "endpoints"),
-    ("Gateway", "gateways"), ("Mailbox", "mailboxes"), ("Policy", "policies")])
-def test_guess_plural(kind, plural):
-    assert guess_plural(kind) == plural
-
-
-def test_builtin_table_plurals_match_the_guess_or_are_known_exceptions():
-    # Keeps the hand-written table honest.
-    for rt in BUILTIN_RESOURCES:
-        assert rt.plural == guess_plural(rt.kind), rt
-
-
-def test_custom_resource_definitions_declare_plural_and_scope(kubeconfig, fake, api):
-    fake.put({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-              "metadata": {"name": "octopi.example.org"},
-              "spec": {"group": "example.org", "scope": "Cluster",
-                       "names": {"kind": "Octopus", "plural": "octopi", "singular": "octopus"},
-                       "versions": [{"name": "v1", "served": True, "storage": True}]}})
-    fake.put({"apiVersion": "example.org/v1", "kind": "Octopus", "metadata": {"name": "inky", "namespace": "x"}})
-    _, body = raw_get(api, "/apis/example.org/v1")
-    assert [(r["name"], r["namespaced"]) for r in body["resources"]] == [("octopi", False)]
-    status, obj = raw_get(api, "/apis/example.org/v1/octopi/inky")
-    assert status == 200 and "namespace" not in obj["metadata"]
-
-
-def test_openshift_groups_can_be_left_out(tmp_path):
-    with FakeKubeAPI([pod("p")], openshift=False) as f:
-        with make_api_client(f.write_kubeconfig(tmp_path / "kc")) as api_client:
-            groups = {g.name for g in client.ApisApi(api_client).get_api_versions(_request_timeout=TIMEOUT).groups}
-    assert "apps" in groups and "route.openshift.io" not in groups
-
-
-def test_unknown_paths_answer_a_404_status(api):
-    for path in ("/api/v2", "/apis/nothing.example/v1", "/api/v1/widgets", "/api/v1/namespaces/shop/pods/web-0/log",
-                 "/api/v1/pods/web-0", "/api/v1/namespaces/shop/nodes/node-1", "/openapi/v2"):
-        with pytest.raises(ApiException) as err:
-            raw_get(api, path)
-        assert err.value.status == 404, path
-        status = json.loads(err.value.body)
-        assert status["kind"] == "Status" and status["reason"] == "NotFound" and status["code"] == 404
+@pytest.mark.parametrize("path", [
+    "/api/v2", "/apis/nothing.example/v1", "/api/v1/widgets", "/api/v1/namespaces/shop/pods/web-0/log",
+    "/api/v1/namespaces/shop/pods/web-0/status", "/api/v1/pods/web-0", "/api/v1/namespaces/shop/nodes/node-1",
+    "/openapi/v2", "/api", "/apis", "/apis/apps",
+])
+def test_unknown_paths_answer_a_404_status(api, path):
+    with pytest.raises(ApiException) as err:
+        raw_get(api, path)
+    assert err.value.status == 404, path
+    status = json.loads(err.value.body)
+    assert status["kind"] == "Status" and status["reason"] == "NotFound" and status["code"] == 404
 
 
 # --------------------------------------------------------------------------
@@ -308,10 +249,9 @@ def test_unknown_paths_answer_a_404_status(api):
 # --------------------------------------------------------------------------
 
 
-def test_get_namespaced_cluster_scoped_and_status(api, core):
+def test_get_namespaced_and_cluster_scoped(api, core):
     web0 = core.read_namespaced_pod("web-0", "shop", _request_timeout=TIMEOUT)
     assert web0.metadata.namespace == "shop" and web0.spec.node_name == "node-1"
-    assert core.read_namespaced_pod_status("web-0", "shop", _request_timeout=TIMEOUT).status.phase == "Running"
     assert core.read_node("node-1", _request_timeout=TIMEOUT).metadata.labels == {"zone": "a"}
     assert core.read_namespace("shop", _request_timeout=TIMEOUT).metadata.name == "shop"
     deploy = client.AppsV1Api(api).read_namespaced_deployment("web", "shop", _request_timeout=TIMEOUT)
@@ -342,97 +282,40 @@ def test_list_namespaced_and_all_namespaces(api, core):
 @pytest.mark.parametrize("selector, expected", [
     ("app=web", ["web-0", "web-1", "web-2"]),
     ("app==web", ["web-0", "web-1", "web-2"]),
-    ("app!=web", ["cache-0", "db-0"]),
-    ("tier!=canary", ["cache-0", "db-0", "web-0", "web-1"]),  # also objects without the label
-    ("app in (db, cache)", ["cache-0", "db-0"]),
-    ("app notin (web)", ["cache-0", "db-0"]),
-    ("tier notin (frontend)", ["cache-0", "db-0", "web-2"]),
-    ("tier", ["web-0", "web-1", "web-2"]),
-    ("!tier", ["cache-0", "db-0"]),
     ("app=web,tier=frontend", ["web-0", "web-1"]),
-    ("app in (web,db),tier notin (frontend,canary)", ["db-0"]),
-    ("release>1", ["cache-0"]),
+    ("app=web, tier=canary", ["web-2"]),
+    ("app=nothing", []),
     ("", ["cache-0", "db-0", "web-0", "web-1", "web-2"]),
 ])
 def test_label_selectors(core, selector, expected):
     assert names(core.list_namespaced_pod("shop", label_selector=selector, _request_timeout=TIMEOUT).items) == expected
 
 
-def test_invalid_label_selector_is_a_400(core):
+@pytest.mark.parametrize("selector", ["app in (web", "app in (web)", "app notin (db)", "app!=web", "tier", "!tier",
+                                      "release>1"])
+def test_a_label_selector_the_live_tier_does_not_send_is_a_400(core, selector):
     with pytest.raises(ApiException) as err:
-        core.list_namespaced_pod("shop", label_selector="app in (web", _request_timeout=TIMEOUT)
+        core.list_namespaced_pod("shop", label_selector=selector, _request_timeout=TIMEOUT)
     assert err.value.status == 400 and json.loads(err.value.body)["reason"] == "BadRequest"
 
 
 def test_label_selector_parser_directly():
-    reqs = parse_label_selector("a=b, c in (x,y), !d, e")
-    assert reqs == [("a", "=", ("b",)), ("c", "in", ("x", "y")), ("d", "!exists", ()), ("e", "exists", ())]
-    assert match_label_selector("a!=b", {}) and not match_label_selector("a=b", {})
-    for bad in ("a in ()", "=b", "a b", "a in (x", "a,,b"):
+    assert parse_label_selector("a=b, c==d,e=") == [("a", "b"), ("c", "d"), ("e", "")]
+    assert match_label_selector("a=b,c=d", {"a": "b", "c": "d", "x": "y"})
+    assert not match_label_selector("a=b", {}) and not match_label_selector("a=", {})
+    assert match_label_selector("", {}) and match_label_selector("a=", {"a": ""})
+    for bad in ("a in ()", "=b", "a b", "a in (x", "a,,b", "a!=b"):
         with pytest.raises(ValueError):
             parse_label_selector(bad)
 
 
-def test_field_selectors(core):
-    def listed(**kw):
-        return names(core.list_namespaced_pod("shop", _request_timeout=TIMEOUT, **kw).items)
-
-    assert listed(field_selector="metadata.name=db-0") == ["db-0"]
-    assert listed(field_selector="metadata.name!=db-0,metadata.name!=cache-0") == ["web-0", "web-1", "web-2"]
-    assert listed(field_selector="status.phase=Running", label_selector="app=db") == ["db-0"]
-    everywhere = core.list_pod_for_all_namespaces(field_selector="metadata.namespace==other", _request_timeout=TIMEOUT)
-    assert [(p.metadata.namespace, p.metadata.name) for p in everywhere.items] == [("other", "web-0")]
-    tls = core.list_namespaced_secret("shop", field_selector="type=kubernetes.io/tls", _request_timeout=TIMEOUT)
-    assert names(tls.items) == ["web-tls"]
+@pytest.mark.parametrize("query", [{"fieldSelector": "metadata.name=db-0"}, {"limit": "2"}, {"continue": "x"},
+                                   {"watch": "true"}], ids=lambda query: next(iter(query)))
+def test_what_the_live_tier_does_not_ask_is_refused_not_ignored(api, query):
     with pytest.raises(ApiException) as err:
-        core.list_namespaced_config_map("shop", field_selector="data.LOG_LEVEL=info", _request_timeout=TIMEOUT)
-    assert err.value.status == 400 and "field label not supported" in json.loads(err.value.body)["message"]
-
-
-def test_limit_and_continue_paginate(fake, core):
-    fake.clear_requests()
-    seen, token = [], None
-    for _ in range(10):  # five pods in pages of two: three pages
-        page = core.list_namespaced_pod("shop", limit=2, _continue=token, _request_timeout=TIMEOUT)
-        assert len(page.items) <= 2
-        seen += names(page.items)
-        token = page.metadata._continue
-        if not token:
-            break
-    assert seen == ["cache-0", "db-0", "web-0", "web-1", "web-2"]
-    assert [r.query.get("limit") for r in fake.requests] == [["2"]] * 3
-    assert "continue" not in fake.requests[0].query and "continue" in fake.requests[1].query
-
-    first = core.list_namespaced_pod("shop", limit=4, _request_timeout=TIMEOUT)
-    assert first.metadata.remaining_item_count == 1
-    with pytest.raises(ApiException) as err:
-        core.list_namespaced_pod("shop", limit=2, _continue="not-a-token", _request_timeout=TIMEOUT)
+        raw_get(api, "/api/v1/namespaces/shop/pods", query=query)
     assert err.value.status == 400
-
-
-def test_pykube_reads(kube):
-    web = pykube.Pod.objects(kube).filter(namespace="shop", selector={"app": "web"})
-    assert sorted(p.name for p in web) == ["web-0", "web-1", "web-2"]
-    everywhere = pykube.Pod.objects(kube, namespace=pykube.all).filter(selector="app=web")
-    assert sorted((p.namespace, p.name) for p in everywhere)[0] == ("other", "web-0")
-    assert pykube.Deployment.objects(kube, namespace="shop").get(name="web").replicas == 3
-    assert pykube.Secret.objects(kube, namespace="shop").get_by_name("db-creds").obj["data"]["password"] == b64("hunter2")
-    assert [n.name for n in pykube.Node.objects(kube)] == ["node-1"]
-    # object_factory reads discovery to learn the endpoint and scope.
-    NetworkPolicy = pykube.object_factory(kube, "networking.k8s.io/v1", "NetworkPolicy")
-    assert [n.name for n in NetworkPolicy.objects(kube, namespace="shop")] == ["deny-all"]
-    with pytest.raises(pykube.exceptions.ObjectDoesNotExist):
-        pykube.ConfigMap.objects(kube, namespace="shop").get_by_name("missing")
-
-
-def test_pytest_helm_charts_existing_cluster_connects(kubeconfig):
-    clusters = pytest.importorskip("pytest_helm_charts.clusters")
-    cluster = clusters.ExistingCluster(kubeconfig)
-    kube = cluster.create()
-    try:
-        assert [d.name for d in pykube.Deployment.objects(kube, namespace="shop")] == ["web"]
-    finally:
-        cluster.destroy()
+    assert f"fakekube does not implement {next(iter(query))}" in json.loads(err.value.body)["message"]
 
 
 # --------------------------------------------------------------------------
@@ -527,17 +410,13 @@ def test_subject_access_review_evaluates_rbac(api, review, allowed):
         assert result.status.reason.startswith("RBAC: allowed by ")
 
 
-def test_non_resource_urls_need_a_cluster_role_binding(api):
-    authz = client.AuthorizationV1Api(api)
-
-    def ask(path):
-        spec = client.V1SubjectAccessReviewSpec(
-            user="alice", groups=["auditors"],
-            non_resource_attributes=client.V1NonResourceAttributes(path=path, verb="get"))
-        return authz.create_subject_access_review(client.V1SubjectAccessReview(spec=spec),
-                                                  _request_timeout=TIMEOUT).status.allowed
-
-    assert ask("/metrics") and ask("/logs/kubelet.log") and not ask("/healthz")
+def test_reviews_of_non_resource_urls_are_refused(api):
+    spec = client.V1SubjectAccessReviewSpec(
+        user="alice", groups=["auditors"], non_resource_attributes=client.V1NonResourceAttributes(path="/metrics", verb="get"))
+    with pytest.raises(ApiException) as err:
+        client.AuthorizationV1Api(api).create_subject_access_review(client.V1SubjectAccessReview(spec=spec),
+                                                                    _request_timeout=TIMEOUT)
+    assert err.value.status == 400 and "resourceAttributes only" in json.loads(err.value.body)["message"]
 
 
 def test_rbac_reason_names_the_binding(api):
@@ -547,55 +426,12 @@ def test_rbac_reason_names_the_binding(api):
                                     'to ServiceAccount "reader/ci"')
 
 
-def test_self_subject_access_review_uses_the_token_identity(fake, tmp_path):
-    path = fake.write_kubeconfig(tmp_path / "ci", token="ci-token")
-    with make_api_client(path) as api_client:
-        authz = client.AuthorizationV1Api(api_client)
-
-        def can(verb, resource, ns="shop"):
-            review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
-                resource_attributes=client.V1ResourceAttributes(namespace=ns, verb=verb, resource=resource)))
-            return authz.create_self_subject_access_review(review, _request_timeout=TIMEOUT).status.allowed
-
-        assert can("list", "pods") and not can("list", "pods", ns="other") and not can("list", "configmaps")
-
-
-def test_local_subject_access_review(api):
-    review = client.V1LocalSubjectAccessReview(
-        metadata=client.V1ObjectMeta(namespace="shop"),
-        spec=client.V1SubjectAccessReviewSpec(
-            user=WEB, resource_attributes=client.V1ResourceAttributes(verb="get", resource="pods")))
-    result = client.AuthorizationV1Api(api).create_namespaced_local_subject_access_review(
-        "shop", review, _request_timeout=TIMEOUT)
-    assert result.status.allowed
-
-
-def test_access_rules_callback_overrides_rbac(tmp_path):
-    asked = []
-
-    def rules(spec):
-        asked.append(spec)
-        return spec["resourceAttributes"]["resource"] == "pods"
-
-    with FakeKubeAPI(access_rules=rules, users={"t": ("bob", ["devs"])}) as f:
-        with make_api_client(f.write_kubeconfig(tmp_path / "kc", token="t")) as api_client:
-            authz = client.AuthorizationV1Api(api_client)
-            assert authz.create_subject_access_review(sar("x", "list", "pods"), _request_timeout=TIMEOUT).status.allowed
-            denied = authz.create_subject_access_review(sar("x", "list", "secrets"), _request_timeout=TIMEOUT)
-            assert not denied.status.allowed and denied.status.reason == "denied by access_rules"
-            authz.create_self_subject_access_review(client.V1SelfSubjectAccessReview(
-                spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=client.V1ResourceAttributes(
-                    namespace="shop", verb="get", resource="pods"))), _request_timeout=TIMEOUT)
-    assert asked[0]["user"] == "x"
-    assert asked[2]["user"] == "bob" and asked[2]["groups"] == ["devs", "system:authenticated"]
-
-
 # --------------------------------------------------------------------------
 # writes are refused
 # --------------------------------------------------------------------------
 
 
-def test_writes_are_answered_405_recorded_and_not_performed(fake, api, core, kube):
+def test_writes_are_answered_405_recorded_and_not_performed(fake, api, core):
     before = fake.objects()
     fake.clear_requests()
     apps = client.AppsV1Api(api)
@@ -612,13 +448,10 @@ def test_writes_are_answered_405_recorded_and_not_performed(fake, api, core, kub
             attempt()
         assert err.value.status == 405
         assert json.loads(err.value.body)["reason"] == "MethodNotAllowed"
-    with pytest.raises(pykube.exceptions.HTTPError) as perr:
-        pykube.Pod.objects(kube, namespace="shop").get_by_name("web-1").delete()
-    assert perr.value.code == 405
 
     writes = [r for r in fake.requests if r.is_write]
     assert [(r.method, r.status) for r in writes] == [
-        ("POST", 405), ("DELETE", 405), ("PATCH", 405), ("PUT", 405), ("DELETE", 405)]
+        ("POST", 405), ("DELETE", 405), ("PATCH", 405), ("PUT", 405)]
     assert writes[0].body["metadata"]["name"] == "new"
     assert writes[2].body == {"spec": {"replicas": 0}}
     assert fake.objects() == before
@@ -645,7 +478,7 @@ def test_fault_500_then_recovery(fake, core):
 
 @pytest.mark.parametrize("fault, reason", [("403", "Forbidden"), ("401", "Unauthorized")])
 def test_fault_auth_errors(fake, core, fault, reason):
-    fake.inject(fault, path="/secrets", method="GET")
+    fake.inject(fault, path="/secrets")
     core.list_namespaced_pod("shop", _request_timeout=TIMEOUT)  # path does not match: unaffected
     with pytest.raises(ApiException) as err:
         core.read_namespaced_secret("db-creds", "shop", _request_timeout=TIMEOUT)
@@ -670,11 +503,12 @@ def test_fault_429_is_retried_by_a_client_go_style_client(fake, kubeconfig):
 
 
 def test_fault_slow_times_out_the_client(fake, no_retry_core, core):
-    fake.inject("slow", delay=1.0)
+    # The slow answer would come after 30 s (stop() releases it): the client's 0.2 s timeout ends the call.
+    fake.inject("slow", delay=30)
     started = time.monotonic()
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
         no_retry_core.read_namespaced_pod("web-0", "shop", _request_timeout=0.2)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 10
 
     fake.inject("slow", delay=0.3)
     started = time.monotonic()
@@ -694,22 +528,6 @@ def test_fault_drop_closes_without_an_answer(fake, no_retry_core, core):
     fake.inject("drop", path="/pods")
     assert len(core.list_namespaced_pod("shop", _request_timeout=TIMEOUT).items) == 5
     assert [(r.fault, r.status) for r in fake.requests] == [("drop", None), (None, 200)]
-
-
-def test_faults_seen_through_pykube(fake, kube):
-    fake.inject("500", path="/deployments")
-    with pytest.raises(requests.exceptions.HTTPError) as err:
-        list(pykube.Deployment.objects(kube, namespace="shop"))
-    assert err.value.response.status_code == 500
-    fake.inject("403", path="/deployments/web$")
-    with pytest.raises(pykube.exceptions.HTTPError) as perr:
-        pykube.Deployment.objects(kube, namespace="shop").get_by_name("web")
-    assert perr.value.code == 403
-    fake.inject("drop", path="/deployments")
-    with pytest.raises(requests.exceptions.ConnectionError):
-        list(pykube.Deployment.objects(kube, namespace="shop"))
-    fake.clear_faults()
-    assert [d.name for d in pykube.Deployment.objects(kube, namespace="shop")] == ["web"]
 
 
 def test_inject_rejects_unknown_faults(fake):
@@ -779,7 +597,7 @@ def test_put_and_remove_change_what_is_served(fake, core):
         fake.remove("Pod", "db-0", "shop")
     with pytest.raises(ValueError):
         fake.remove("Pod", "web-0")  # in "shop" and "other"
-    fake.remove("Pod", "web-0", "other", api_version="v1")
+    fake.remove("Pod", "web-0", "other")
 
 
 def test_objects_are_normalised_but_given_fields_kept(fake, core):
@@ -791,44 +609,11 @@ def test_objects_are_normalised_but_given_fields_kept(fake, core):
     assert secret.metadata.managed_fields[0].manager == "helm"
     assert "creationTimestamp" not in next(o for o in fake.objects() if o["kind"] == "ConfigMap")["metadata"]
 
-    fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}})
+    fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": b64("v")}})
     fake.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "namespace": "ignored"}})
     assert core.read_namespaced_secret("s", "default", _request_timeout=TIMEOUT).data == {"k": b64("v")}
     assert core.read_node("n", _request_timeout=TIMEOUT).metadata.namespace is None
-    kept = FakeKubeAPI([{"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": {"name": "c", "namespace": "x", "uid": "u-1", "resourceVersion": "5000"}}])
+    kept = FakeKubeAPI([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x", "uid": "u-1"}}])
     assert kept.objects()[0]["metadata"]["uid"] == "u-1"
-    assert kept.objects()[0]["metadata"]["resourceVersion"] == "5000"
     with pytest.raises(ValueError):
         FakeKubeAPI([{"kind": "Pod", "metadata": {"name": "no-api-version"}}])
-
-
-# --------------------------------------------------------------------------
-# watch
-# --------------------------------------------------------------------------
-
-
-def test_watch_streams_current_objects_and_ends(fake, core, kube):
-    events = []
-    w = watch.Watch()
-    # timeout_seconds makes the client stop after one response; the fake
-    # answers at once either way.
-    for event in w.stream(core.list_namespaced_pod, "shop", label_selector="app=web", timeout_seconds=1,
-                          _request_timeout=TIMEOUT):
-        events.append(event)
-        if len(events) > 10:
-            break
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [
-        ("ADDED", "web-0"), ("ADDED", "web-1"), ("ADDED", "web-2")]
-    assert events[0]["raw_object"]["kind"] == "Pod"
-    assert fake.requests[-1].query["watch"] == ["true"]
-
-    pykube_events = list(pykube.Deployment.objects(kube, namespace="shop").watch().object_stream())
-    assert [(e.type, e.object.name) for e in pykube_events] == [("ADDED", "web")]
-
-    # Resuming from a version sees only what changed since.
-    rv = core.list_namespaced_pod("shop", _request_timeout=TIMEOUT).metadata.resource_version
-    fake.put(pod("web-3", app="web"))
-    resumed = list(w.stream(core.list_namespaced_pod, "shop", resource_version=rv, timeout_seconds=1,
-                            _request_timeout=TIMEOUT))
-    assert [e["object"].metadata.name for e in resumed] == ["web-3"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import gzip
+import inspect
 import json
 import time
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from fakekube import FakeKubeAPI
 from live_fixtures import healthy_release, release_record, rendered_files
 
 from chartpolicy.live.client import (
+    ClusterReader,
     ExecNotAllowed,
     LiveClient,
     LiveError,
@@ -36,6 +39,12 @@ def fake(tmp_path):
         yield server
 
 
+@pytest.fixture
+def sleeps():
+    """The waits a client asks for between attempts (pass ``sleep=sleeps.append``): recorded, not spent."""
+    return []
+
+
 @pytest.mark.parametrize("method,path", [
     ("DELETE", "/api/v1/namespaces/airflow/pods/ref-scheduler-0"),
     ("PATCH", "/apis/apps/v1/namespaces/airflow/deployments/ref-scheduler"),
@@ -48,6 +57,15 @@ def test_anything_but_reads_and_access_reviews_is_refused_before_it_is_sent(fake
     with pytest.raises(ReadOnlyViolation, match=f"refused {method} {path}: the live tier only reads"):
         client._read("writing", Request(method, path, body={}))
     assert fake.requests == []
+
+
+def test_no_method_of_a_reader_shadows_what_its_annotations_name():
+    """Inside a class body a method's name hides the builtin: a method named ``list`` made ``list[str]``
+    there mean the method. Every annotation must resolve the same in the class's own namespace."""
+    for reader in (ClusterReader, LiveClient, SnapshotReader):
+        for member in vars(reader).values():
+            if callable(member):
+                typing.get_type_hints(member, localns=dict(vars(reader)))
 
 
 def test_exec_needs_live_exec(fake):
@@ -63,26 +81,40 @@ def test_secrets_are_read_as_metadata_unless_asked_and_then_redacted(fake):
     assert with_data["data"]["fernet-key"].startswith("<redacted:")
 
 
-def test_retry_after_is_honoured_but_capped(fake):
+def test_retry_after_is_honoured_but_capped(fake, sleeps):
     fake.inject("429", path="/api/v1/namespaces/airflow/configmaps", times=2, retry_after=60)
-    client = LiveClient(fake.kubeconfig, max_retry_after=0.2)
-    started = time.monotonic()
-    assert client.list("v1", "ConfigMap", "airflow")
-    assert time.monotonic() - started < 5
+    client = LiveClient(fake.kubeconfig, max_retry_after=0.2, sleep=sleeps.append)
+    assert client.list_objects("v1", "ConfigMap", "airflow")
+    assert sleeps == [0.2, 0.2]  # Retry-After 60, capped; not the back-off
     assert [r.status for r in fake.requests if r.path.endswith("/configmaps")] == [429, 429, 200]
 
 
-def test_a_slow_answer_past_the_timeout_is_retried(fake):
+@pytest.mark.parametrize("fault", ["500", "503", "drop"])
+def test_transient_failures_are_retried_with_a_doubling_back_off_then_named(fake, sleeps, fault):
+    fake.inject(fault, path="/api/v1/namespaces/airflow/configmaps", times=5, retry_after=60)
+    client = LiveClient(fake.kubeconfig, sleep=sleeps.append)
+    with pytest.raises(LiveError, match="gave up listing configmaps in namespace airflow after 5 attempts: "):
+        client.list_objects("v1", "ConfigMap", "airflow")
+    assert sleeps == [0.25, 0.5, 1.0, 2.0]  # Retry-After is honoured on 429 only
+    assert len([r for r in fake.requests if r.path.endswith("/configmaps")]) == 5
+
+
+def test_the_client_really_waits_unless_told_otherwise():
+    assert inspect.signature(LiveClient).parameters["sleep"].default is time.sleep
+
+
+def test_a_slow_answer_past_the_timeout_is_retried(fake, sleeps):
     fake.inject("slow", path="/api/v1/namespaces/airflow/pods$", delay=2)
-    client = LiveClient(fake.kubeconfig, timeout=(1, 0.5))
-    assert client.list("v1", "Pod", "airflow")
+    client = LiveClient(fake.kubeconfig, timeout=(1, 0.5), sleep=sleeps.append)
+    assert client.list_objects("v1", "Pod", "airflow")
     assert len([r for r in fake.requests if r.path.endswith("/pods")]) == 2
+    assert sleeps == [0.25]
 
 
 def test_a_forbidden_read_names_the_resource_and_the_role_to_bind(fake):
     fake.inject("403", path="/pods$", times=10)
     with pytest.raises(LiveError, match="forbidden \\(403\\) listing pods in namespace airflow: .*rbac-readonly.yaml"):
-        LiveClient(fake.kubeconfig).list("v1", "Pod", "airflow")
+        LiveClient(fake.kubeconfig).list_objects("v1", "Pod", "airflow")
 
 
 def test_a_bad_kubeconfig_or_context_is_a_clear_error(fake, tmp_path):
@@ -135,12 +167,12 @@ def test_the_latest_deployed_revision_is_the_release(tmp_path):
 
 def test_a_snapshot_answers_what_was_recorded_and_names_what_was_not(fake, tmp_path):
     record = new_record(context=None, release="ref", namespace="airflow", read_secret_data=False)
-    LiveClient(fake.kubeconfig, record=record).list("v1", "ConfigMap", "airflow")
+    LiveClient(fake.kubeconfig, record=record).list_objects("v1", "ConfigMap", "airflow")
     write_record(record, str(tmp_path / "snap.json"))
     replay = SnapshotReader(str(tmp_path / "snap.json"))
-    assert replay.list("v1", "ConfigMap", "airflow")
+    assert replay.list_objects("v1", "ConfigMap", "airflow")
     with pytest.raises(LiveError, match="holds no answer for GET /api/v1/namespaces/airflow/pods"):
-        replay.list("v1", "Pod", "airflow")
+        replay.list_objects("v1", "Pod", "airflow")
     (tmp_path / "other.json").write_text('{"schema": "something-else"}')
     with pytest.raises(LiveError, match="not a live snapshot"):
         SnapshotReader(str(tmp_path / "other.json"))

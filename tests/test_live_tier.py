@@ -8,14 +8,27 @@ breaks one thing in the fake, and runs ``pytest --kubeconfig ... --release ref
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import pytest
 from fakekube import FakeKubeAPI
 from live_fixtures import INSTALLED, PODS_STARTED, find, healthy_release, pod_of, pods_named, stamp, task_pod
 
+from chartpolicy.live.client import LiveClient
+
 LIVE_POLICIES = ("live-rollout-fresh", "live-drift", "live-workload-ready", "live-rbac-effective")
 SECRET_CHANGED = PODS_STARTED + dt.timedelta(days=1, minutes=3)
+#: The live client's waits between its five attempts (back-off 0.25 s, doubling).
+BACK_OFF = [0.25, 0.5, 1.0, 2.0]
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch):
+    """The waits of every live client the plugin makes in-process: recorded, not spent."""
+    waits: list[float] = []
+    monkeypatch.setattr(LiveClient, "__init__", functools.partialmethod(LiveClient.__init__, sleep=waits.append))
+    return waits
 
 
 @pytest.fixture
@@ -270,9 +283,10 @@ def test_under_xdist_every_workers_reads_land_in_one_recording(run_live, run_pol
 
 
 @pytest.mark.parametrize("fault", ["500", "drop"])
-def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(run_live, cluster, fault):
+def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(run_live, cluster, sleeps, fault):
     cluster.inject(fault, path=r"^/apis/apps/v1", times=1000)
     run = run_live()
+    assert sleeps == BACK_OFF
     assert run.result.ret == 1
     outcomes = run.result.parseoutcomes()
     assert outcomes.get("failed") == 1 and "passed" not in outcomes
@@ -283,28 +297,31 @@ def test_persistent_faults_are_retried_within_bounds_then_fail_the_connect_item(
     assert len([r for r in cluster.requests if r.path == "/apis/apps/v1"]) == 5
 
 
-def test_a_fault_while_a_policy_asks_is_an_error_of_that_policy_never_a_pass(run_live, cluster):
+def test_a_fault_while_a_policy_asks_is_an_error_of_that_policy_never_a_pass(run_live, cluster, sleeps):
     cluster.inject("500", path="subjectaccessreviews", times=1000)
     run = run_live()
+    assert sleeps == BACK_OFF
     assert run.result.ret == 1
     [error] = run.findings("live-rbac-effective")
     assert error["outcome"] == "error" and "gave up asking an access review" in error["message"]
     assert run.findings("connect") == []
 
 
-def test_a_transient_429_is_retried_after_retry_after_and_the_run_succeeds(run_live, cluster):
+def test_a_transient_429_is_retried_after_retry_after_and_the_run_succeeds(run_live, cluster, sleeps):
     cluster.inject("429", path=r"/pods$", times=1, retry_after=1)
     run = run_live()
     assert run.result.ret == 0
+    assert sleeps == [1.0]  # Retry-After, not the back-off
     statuses = [r.status for r in cluster.requests if r.path.endswith("/pods")]
     assert statuses[:2] == [429, 200]
 
 
-def test_an_unreachable_cluster_is_one_clear_failing_item(run_policies, tmp_path):
+def test_an_unreachable_cluster_is_one_clear_failing_item(run_policies, tmp_path, sleeps):
     with FakeKubeAPI([]) as fake:
         kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
     run = run_policies(f"--kubeconfig={kubeconfig}", "--release=ref", "--namespace=airflow")
     assert run.result.ret == 1
+    assert sleeps == BACK_OFF
     assert run.result.parseoutcomes().get("failed") == 1
     run.result.stdout.fnmatch_lines(["*could not be read:*", "*connection to http://127.0.0.1:* failed*"])
     assert "Traceback" not in run.result.stdout.str()

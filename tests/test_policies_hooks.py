@@ -189,25 +189,23 @@ def test_migration_hook_that_skips_upgrades_fails_only_on_upgrade(make_chart, ru
     assert {f["mode"] for f in run.findings("migration-ordering")} == {"upgrade"}
 
 
-def test_waiting_components_and_pre_hook_migrations_pass(make_chart, run_policies):
-    waiting = make_chart({
-        "templates/migrate.yaml": job("migrate", '["airflow", "db", "migrate"]', hook="post-install,post-upgrade"),
-        "templates/scheduler.yaml": deployment("scheduler", init=WAIT_INIT),
-    }, name="waiting")
-    pre_hook = make_chart({
-        "templates/migrate.yaml": job("migrate", '["alembic", "upgrade", "head"]', hook="pre-install,pre-upgrade"),
-        "templates/scheduler.yaml": deployment("scheduler"),
-    }, name="prehook")
-    # Seen on a public chart: the wait is an inline script, named for what it does.
-    scripted_wait = WAIT_INIT.replace("wait-for-airflow-migrations", "wait-for-db-migrations").replace(
-        '["airflow", "db", "check-migrations", "--migration-wait-timeout=60"]', '["python", "-c", "import time"]')
-    scripted = make_chart({
-        "templates/migrate.yaml": job("migrate", '["airflow", "db", "migrate"]', hook="post-install,post-upgrade"),
-        "templates/scheduler.yaml": deployment("scheduler", init=scripted_wait),
-    }, name="scripted")
-    for chart in (waiting, pre_hook, scripted):
-        run = run_policies("--chart", str(chart), *MIGRATION)
-        assert run.result.ret == 0, run.result.stdout.str()
+# Seen on a public chart: the wait is an inline script, named for what it does.
+SCRIPTED_WAIT_INIT = WAIT_INIT.replace("wait-for-airflow-migrations", "wait-for-db-migrations").replace(
+    '["airflow", "db", "check-migrations", "--migration-wait-timeout=60"]', '["python", "-c", "import time"]')
+
+
+@pytest.mark.parametrize("files", [
+    {"templates/migrate.yaml": job("migrate", '["airflow", "db", "migrate"]', hook="post-install,post-upgrade"),
+     "templates/scheduler.yaml": deployment("scheduler", init=WAIT_INIT)},
+    {"templates/migrate.yaml": job("migrate", '["alembic", "upgrade", "head"]', hook="pre-install,pre-upgrade"),
+     "templates/scheduler.yaml": deployment("scheduler")},
+    {"templates/migrate.yaml": job("migrate", '["airflow", "db", "migrate"]', hook="post-install,post-upgrade"),
+     "templates/scheduler.yaml": deployment("scheduler", init=SCRIPTED_WAIT_INIT)},
+], ids=["waiting", "prehook", "scripted"])
+def test_waiting_components_and_pre_hook_migrations_pass(make_chart, run_policies, files):
+    chart = make_chart(files)
+    run = run_policies("--chart", str(chart), *MIGRATION)
+    assert run.result.ret == 0, run.result.stdout.str()
 
 
 # --- hook-dependency-order ----------------------------------------------------

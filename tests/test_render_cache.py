@@ -151,7 +151,12 @@ def test_the_disk_cache_never_holds_a_secret_value_in_clear(make_chart, pytester
     assert not [p for p in every_file if PASSWORD.encode() in p.read_bytes()]
 
 
-def test_any_change_of_a_render_input_invalidates_the_disk_cache(make_chart, run_cached, render_counts, monkeypatch):
+# Any change of a render input invalidates the disk cache: one case per input, each from a cold cache.
+
+
+@pytest.fixture
+def base_renders(make_chart, run_cached, render_counts):
+    """Base renders of one run of secret-determinism over CHART (install); each run renders or hits once."""
     chart = make_chart(CHART, values=VALUES)
     base = ("--chart", str(chart), "--mode", "install", "-k", "secret_determinism")
 
@@ -160,26 +165,43 @@ def test_any_change_of_a_render_input_invalidates_the_disk_cache(make_chart, run
         assert counts.base_renders + counts.disk_hits == 1
         return counts.base_renders
 
+    base_renders.chart = chart
+    return base_renders
+
+
+def test_an_unchanged_rerun_reads_the_disk_cache(base_renders):
     assert base_renders() == 1
     assert base_renders() == 0
-    template = chart / "templates" / "config.yaml"
-    original = template.read_text()
-    template.write_text(original + "  extra: value\n")
-    assert base_renders() == 1  # a template edit
-    template.write_text(original)
-    assert base_renders() == 0  # content, not mtime: the earlier entry serves again
-    values = chart / "values.yaml"
-    values.write_text(VALUES.replace("hello", "bonjour"))
-    assert base_renders() == 1  # a values edit
-    assert base_renders("--set", "greeting=hola") == 1  # an override
-    values.write_text(VALUES)
-    assert base_renders("--release", "other") == 1
-    assert base_renders("--namespace", "elsewhere") == 1
-    assert base_renders("--kube-version", "1.30.0") == 1
-    assert base_renders("--mode", "upgrade") == 1
+
+
+@pytest.mark.parametrize("option", [
+    ("--set", "greeting=hola"), ("--release", "other"), ("--namespace", "elsewhere"), ("--kube-version", "1.30.0"),
+    ("--mode", "upgrade"),
+], ids=lambda option: option[0].lstrip("-"))
+def test_an_option_that_changes_the_render_misses_and_the_unchanged_entry_stays(base_renders, option):
+    assert base_renders() == 1
+    assert base_renders(*option) == 1
     assert base_renders() == 0
+
+
+@pytest.mark.parametrize("path, edit", [
+    ("templates/config.yaml", lambda text: text + "  extra: value\n"),
+    ("values.yaml", lambda text: text.replace("hello", "bonjour")),
+], ids=["template-edit", "values-edit"])
+def test_a_file_edit_misses_and_reverting_it_reads_the_earlier_entry(base_renders, path, edit):
+    file = base_renders.chart / path
+    original = file.read_text()
+    assert base_renders() == 1
+    file.write_text(edit(original))
+    assert base_renders() == 1
+    file.write_text(original)
+    assert base_renders() == 0  # content, not mtime: the earlier entry serves again
+
+
+def test_another_engine_version_misses_then_has_its_own_entry(base_renders, monkeypatch):
+    assert base_renders() == 1
     monkeypatch.setattr(EmbeddedEngine, "version", property(lambda self: "helm-python-sdk 9.9.9 (test)"))
-    assert base_renders() == 1  # another engine version
+    assert base_renders() == 1
     assert base_renders() == 0
 
 

@@ -87,8 +87,13 @@ def test_github_annotations_one_error_per_unwaived_finding(make_chart, run_polic
     for line in errors:
         assert f",line={DEPLOYMENT_LINE},title=chartpolicy {PROBE_POLICY}::Deployment/rel-scheduler" in line
         assert line.startswith("::error file=") and "templates/scheduler.yaml" in line
+
+
+def test_no_annotations_outside_github_actions(make_chart, run_policies, monkeypatch):
+    chart = make_chart(PGREP_CHART, values="second: true\n")
     monkeypatch.setenv("GITHUB_ACTIONS", "false")
     run = run_policies("--chart", str(chart), "--mode", "install", "--policy", PROBE_POLICY)
+    assert run.findings(PROBE_POLICY, "fail")
     assert not [line for line in run.result.outlines if line.startswith("::")]
 
 

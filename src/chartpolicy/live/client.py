@@ -149,8 +149,8 @@ class ClusterReader:
                           redact_secret if kind == "Secret" else lambda b: b)
         return _as_object(body, api_version, kind) if body is not None else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list_objects(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str | None = None) -> list[dict[str, Any]]:
         """Objects of a kind (Secrets as metadata only, unless secret data may be read)."""
         resource = self.resource(api_version, kind)
         if resource is None:
@@ -217,11 +217,13 @@ class LiveClient(ClusterReader):
     Its own urllib3 retries are off: this class retries 429 (honouring
     ``Retry-After`` up to ``max_retry_after``), 5xx and dropped connections
     ``attempts`` times in all, then raises a LiveError naming the resource.
+    It waits between attempts with ``sleep`` (``time.sleep`` unless a test
+    passes another), so tests check the waits without spending them.
     """
 
     def __init__(self, kubeconfig: str, context: str | None = None, *, attempts: int = 5,
                  backoff: float = 0.25, max_retry_after: float = 10.0, timeout: tuple[float, float] = (5, 30),
-                 **options: Any):
+                 sleep: Callable[[float], None] = time.sleep, **options: Any):
         super().__init__(**options)
         from kubernetes import client, config
 
@@ -231,6 +233,7 @@ class LiveClient(ClusterReader):
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.timeout = timeout
+        self.sleep = sleep
         configuration = client.Configuration()
         try:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
@@ -288,7 +291,7 @@ class LiveClient(ClusterReader):
                     except ValueError:
                         pass
             if attempt < self.attempts:
-                time.sleep(delay)
+                self.sleep(delay)
         raise LiveError(f"gave up {what} after {self.attempts} attempts: {last}")
 
     def exec_host(self, pod: str, container: str, namespace: str):

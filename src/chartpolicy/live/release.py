@@ -122,7 +122,7 @@ def _redact_values(values: Any) -> Any:
 def find_record(client: ClusterReader, release: str, namespace: str, notes: list[str]) -> ReleaseRecord | None:
     """The latest deployed revision's record, or None when the release has none."""
     revisions = []
-    for secret in client.list("v1", "Secret", namespace, f"owner=helm,name={release}"):
+    for secret in client.list_objects("v1", "Secret", namespace, f"owner=helm,name={release}"):
         labels = (secret.get("metadata") or {}).get("labels") or {}
         try:
             revisions.append((int(labels.get("version", "")), labels.get("status", ""), secret["metadata"]["name"]))
@@ -169,7 +169,7 @@ def read_release(client: ClusterReader, release: str, namespace: str, read_at: d
                      f"were found by the labels {', '.join(f'{label}={release}' for label in INSTANCE_LABELS)}")
         for api_version, kind in LABELLED_KINDS:
             for label in INSTANCE_LABELS:
-                for body in client.list(api_version, kind, namespace, f"{label}={release}"):
+                for body in client.list_objects(api_version, kind, namespace, f"{label}={release}"):
                     obj = _live_object(body, namespace)
                     objects.setdefault(obj.ref, obj)
         if not objects:
@@ -177,7 +177,7 @@ def read_release(client: ClusterReader, release: str, namespace: str, read_at: d
                             f"(sh.helm.release.v1.{release}.v*) and no object labelled "
                             f"{' or '.join(f'{label}={release}' for label in INSTANCE_LABELS)}")
     owned = ObjectSet(list(objects.values()))
-    pods = [pod for pod in map(lambda b: _live_object(b, namespace), client.list("v1", "Pod", namespace))
+    pods = [pod for pod in map(lambda b: _live_object(b, namespace), client.list_objects("v1", "Pod", namespace))
             if _belongs(pod, owned, release)]
     for consumer in [*owned.workloads, *(w for pod in pods for w in pod.workloads)]:
         for consumption in consumer.consumptions:
@@ -188,7 +188,7 @@ def read_release(client: ClusterReader, release: str, namespace: str, read_at: d
                     objects[ref] = _live_object(body, namespace)
     autoscaled = {
         ObjectRef(target.get("kind", ""), namespace, target.get("name", ""))
-        for hpa in client.list("autoscaling/v2", "HorizontalPodAutoscaler", namespace)
+        for hpa in client.list_objects("autoscaling/v2", "HorizontalPodAutoscaler", namespace)
         for target in [(hpa.get("spec") or {}).get("scaleTargetRef") or {}]
     }
     return LiveRelease(release, namespace, read_at, record, list(objects.values()), pods, autoscaled, missing, notes)
