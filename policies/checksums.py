@@ -3,12 +3,14 @@
 import hashlib
 import re
 
-from chartpolicy import policy
+from chartpolicy import Violations, policy
+from chartpolicy.model.subject import RerenderSubject
+from chartpolicy.rendering.deep import DeepCoverage
 from chartpolicy.rendering.perturbation import CoverageProbe, hash_like
 
 
 @policy("checksum-coverage")
-def test_checksum_coverage(subject, violations, deep_coverage):
+def test_checksum_coverage(subject: RerenderSubject, violations: Violations, deep_coverage: DeepCoverage) -> None:
     """Every Secret/ConfigMap the chart renders and a long-running pod template
     consumes is covered: changing its content changes that pod template.
 
@@ -136,7 +138,7 @@ def _reloaded(workload):
 
 
 @policy("secret-determinism")
-def test_secret_determinism(subject, violations):
+def test_secret_determinism(subject: RerenderSubject, violations: Violations) -> None:
     """Two renders of identical inputs yield identical Secrets and ConfigMaps,
     unless the object is declared external in the manifest.
 

@@ -2,10 +2,11 @@
 
 import fnmatch
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.executor import API_COMMANDS, API_ROLES, canonical_role, uses_kubernetes_executor
 from chartpolicy.checks.images import split_image
 from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.subject import has_values
 
 SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
 
@@ -68,7 +69,7 @@ def token_sources(subject, workload):
 
 
 @policy("sa-token-least-privilege", tiers=("offline", "live"), family="security")
-def test_sa_token_least_privilege(subject, violations):
+def test_sa_token_least_privilege(subject: Subject, violations: Violations) -> None:
     """Only containers that need the Kubernetes API receive a service-account
     token: init containers and sidecars (migration wait, log groomer, git-sync)
     do not.
@@ -110,7 +111,7 @@ def test_sa_token_least_privilege(subject, violations):
         violations.notice("no api_access configured in policy_config: containers that need the Kubernetes API are "
                           "recognised by the built-in rules only (kubectl/helm/`airflow kubernetes` commands, "
                           "kubectl images, scheduler and api-server with the KubernetesExecutor)")
-    values = subject.merged_values() if "values" in subject.capabilities else None
+    values = subject.merged_values() if has_values(subject) else None
     kubernetes_executor = uses_kubernetes_executor(subject.workloads, values)
     for workload in subject.workloads:
         role = subject.roles.role_of(workload)
@@ -129,7 +130,7 @@ def test_sa_token_least_privilege(subject, violations):
 
 
 @policy("secret-least-privilege", tiers=("offline", "live"), family="security")
-def test_secret_least_privilege(subject, violations):
+def test_secret_least_privilege(subject: Subject, violations: Violations) -> None:
     """A Secret marked private is mounted or read (env, envFrom, volume,
     projected) only by workloads whose component role is allowed to have it.
 

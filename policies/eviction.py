@@ -1,13 +1,13 @@
 """Task pods that an autoscaler must not evict."""
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
 @policy("evict-safety", tiers=("offline", "live"), family="security")
-def test_evict_safety(subject, violations):
+def test_evict_safety(subject: Subject, violations: Violations) -> None:
     """KubernetesExecutor task pods (pod templates embedded in a ConfigMap) are
     never marked safe to evict: they carry
     ``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`` (or

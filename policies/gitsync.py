@@ -2,7 +2,7 @@
 
 import posixpath
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 
 GITSYNC_DEFAULT_KNOWN_HOSTS = "/etc/git-secret/known_hosts"
 
@@ -46,7 +46,7 @@ def _file_mounted(workload, container, path):
 
 
 @policy("gitsync-known-hosts", tiers=("offline", "live"), family="security")
-def test_gitsync_known_hosts(subject, violations):
+def test_gitsync_known_hosts(subject: Subject, violations: Violations) -> None:
     """A git-sync container that syncs over SSH verifies host keys: known-hosts
     checking is not switched off, a known_hosts file is mounted where git-sync
     reads it, and no ``GIT_SSH_COMMAND`` disables ``StrictHostKeyChecking``.

@@ -3,7 +3,7 @@
 import functools
 import re
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.model.errors import ChartError
 from chartpolicy.rendering.perturbation import with_value_at
 
@@ -88,7 +88,7 @@ def _install_gate(subject):
 
 
 @policy("install-only-hooks")
-def test_install_only_hooks(subject, violations):
+def test_install_only_hooks(subject: Subject, violations: Violations) -> None:
     """A destructive Job (one that drops, resets or deletes a database or data)
     renders on install and not on upgrade: it is a ``pre-install`` or
     ``post-install`` hook with no upgrade or rollback event, and is absent
@@ -189,7 +189,7 @@ def _runs_in(hook, mode):
 
 
 @policy("migration-ordering")
-def test_migration_ordering(subject, violations):
+def test_migration_ordering(subject: Subject, violations: Violations) -> None:
     """A workload that migrates the metadata database renders (and runs in
     this release mode), and every long-running component that reads the
     database waits for it: either the migration is a
@@ -252,7 +252,7 @@ def test_migration_ordering(subject, violations):
 
 
 @policy("hook-dependency-order")
-def test_hook_dependency_order(subject, violations):
+def test_hook_dependency_order(subject: Subject, violations: Violations) -> None:
     """A ``pre-install`` hook runs before the release's ordinary objects exist:
     every ConfigMap, Secret and ServiceAccount it consumes that the chart
     renders must itself be a ``pre-install`` hook with a lower or equal
@@ -277,7 +277,9 @@ def test_hook_dependency_order(subject, violations):
     """
     for workload in subject.workloads:
         hook = workload.obj.hook
-        phases = [e for e in (hook.events if hook else ()) if e in PRE_PHASE_EVENTS]
+        if hook is None:
+            continue
+        phases = [e for e in hook.events if e in PRE_PHASE_EVENTS]
         if not phases:
             continue
         seen = set()

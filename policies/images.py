@@ -1,11 +1,11 @@
 """Images pinned: every node pulls the same code, and a rollback rolls it back."""
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.images import image_problem
 
 
 @policy("image-tag-pinned", tiers=("offline", "live"), family="security")
-def test_image_tag_pinned(subject, violations):
+def test_image_tag_pinned(subject: Subject, violations: Violations) -> None:
     """Every container image (all workloads, init containers, hooks and task
     pods) names a tag other than ``latest``, or a digest.
 

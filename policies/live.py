@@ -2,10 +2,11 @@
 
 import datetime as dt
 
-from chartpolicy import policy
+from chartpolicy import Violations, policy
 from chartpolicy.checks.executor import executor_needs, uses_kubernetes_executor
 from chartpolicy.live.subject import parse_time
 from chartpolicy.model.objects import LONG_RUNNING_KINDS, ObjectRef, Workload
+from chartpolicy.model.subject import ClusterSubject, has_values
 
 CONSUMED_CONTENT = ("Secret", "ConfigMap")
 CONTENT_FIELDS = ("f:data", "f:stringData", "f:binaryData")
@@ -63,7 +64,7 @@ def _is_running(pod):
 
 
 @policy("live-rollout-fresh", tiers=("live",))
-def test_live_rollout_fresh(subject, violations):
+def test_live_rollout_fresh(subject: ClusterSubject, violations: Violations) -> None:
     """No running pod of a long-running workload started before the last change of a Secret
     or ConfigMap it consumes; where checksum annotations exist, running pods carry the same
     ones as their workload's current pod template.
@@ -152,7 +153,7 @@ DRIFT_IGNORED_PATHS = (("status",), ("metadata", "managedFields"), ("metadata", 
 
 
 @policy("live-drift", tiers=("live",))
-def test_live_drift(subject, violations):
+def test_live_drift(subject: ClusterSubject, violations: Violations) -> None:
     """Every object of the deployed release's manifest exists in the cluster with the fields
     the manifest sets.
 
@@ -194,12 +195,12 @@ def test_live_drift(subject, violations):
                 expected["data"] = {**(wanted.body.get("data") or {}), **(wanted.body.get("stringData") or {})}
             else:  # read as metadata only
                 expected = {"metadata": wanted.metadata}
-        if live.ref in subject.release.autoscaled:
+        if live.ref in subject.autoscaled:
             expected["spec"] = {k: v for k, v in (expected.get("spec") or {}).items() if k != "replicas"}
         differences = list(differing_fields(expected, live.body, ()))
         if differences:
             shown = "; ".join(differences[:8]) + (f"; and {len(differences) - 8} more" if len(differences) > 8 else "")
-            violations.add(live, f"differs from the release manifest (revision {subject.release.record.revision}): "
+            violations.add(live, f"differs from the release manifest (revision {subject.revision}): "
                                  f"{shown}")
 
 
@@ -272,7 +273,7 @@ def _show(value):
 
 
 @policy("live-workload-ready", tiers=("live",))
-def test_live_workload_ready(subject, violations):
+def test_live_workload_ready(subject: ClusterSubject, violations: Violations) -> None:
     """Every long-running workload is available at its desired replicas, no container is
     crash-looping or restarting beyond a threshold, and (for pod-launching executors) no
     recent task pod failed within seconds of starting.
@@ -343,7 +344,7 @@ FORBIDDEN = ("get secrets", "list secrets", "create pods/exec", "* *")
 
 
 @policy("live-rbac-effective", tiers=("live",))
-def test_live_rbac_effective(subject, violations):
+def test_live_rbac_effective(subject: ClusterSubject, violations: Violations) -> None:
     """Each component's ServiceAccount can do what its role needs, and cannot do what no
     component needs, as the cluster's own authorizer answers (SubjectAccessReview).
 
@@ -374,7 +375,7 @@ def test_live_rbac_effective(subject, violations):
     ``allow: {<role>: ["<verb> <resource>", ...]}`` lifts forbidden ones for a role.
     """
     config = subject.config("live-rbac-effective")
-    values = subject.merged_values() if "values" in subject.capabilities else None
+    values = subject.merged_values() if has_values(subject) else None
     launches_pods = uses_kubernetes_executor(subject.workloads, values)
     questions: dict[str, dict] = {}
     for workload in [*_long_running(subject), *(w for w in subject.workloads if w.is_task_pod)]:

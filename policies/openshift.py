@@ -1,6 +1,6 @@
 """OpenShift admission: pods that run under an arbitrary UID and the SCCs they are bound to."""
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.rbac import bindings_of, granted_names, service_account_groups, service_account_user
 
 #: Needs that the default OpenShift SCC (restricted-v2) refuses, and the stock SCCs that allow each.
@@ -24,7 +24,7 @@ def _security_context(spec):
 
 
 @policy("openshift-arbitrary-uid", tiers=("offline", "live"), profiles=("openshift",), family="security")
-def test_openshift_arbitrary_uid(subject, violations):
+def test_openshift_arbitrary_uid(subject: Subject, violations: Violations) -> None:
     """In OpenShift scenarios no pod or container pins ``runAsUser``, and none
     sets a non-zero ``runAsGroup`` or ``fsGroup``.
 
@@ -113,7 +113,7 @@ def granted_sccs(objects, namespace, service_account):
 
 
 @policy("openshift-scc-subject-coverage", profiles=("openshift",), family="security")
-def test_openshift_scc_subject_coverage(subject, violations):
+def test_openshift_scc_subject_coverage(subject: Subject, violations: Violations) -> None:
     """In OpenShift scenarios, every pod that asks for more than the default
     ``restricted-v2`` SCC allows runs under a ServiceAccount that the chart
     binds to an SCC allowing it.
@@ -148,7 +148,7 @@ def test_openshift_scc_subject_coverage(subject, violations):
         needs = scc_needs(workload)
         if not needs:
             continue
-        namespace = workload.obj.namespace or subject.options.namespace
+        namespace = workload.obj.namespace or subject.namespace
         granted = granted_sccs(subject.objects, namespace, workload.service_account)
         for need, detail in sorted(needs.items()):
             stock_need = "capabilities" if need.startswith("capability:") else need

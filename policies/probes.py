@@ -1,6 +1,6 @@
 """Probes that tell the truth: present where they matter, on ports that exist, with honest exit codes."""
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.probes import PROBES, meaningless_status, probe_script
 
 #: Programs that find a process by scanning /proc.
@@ -11,7 +11,7 @@ PROBE_DEFAULTS = {"initialDelaySeconds": 0, "timeoutSeconds": 1, "periodSeconds"
 
 
 @policy("probe-exec-process-scan", tiers=("offline", "live"))
-def test_probe_exec_process_scan(subject, violations):
+def test_probe_exec_process_scan(subject: Subject, violations: Violations) -> None:
     """No exec probe relies on a process scan (pgrep, pidof, ps, killall, pkill),
     and no shell probe has an exit status that is not its check's.
 
@@ -67,7 +67,7 @@ def serving_containers(workload):
 
 
 @policy("probe-liveness-present", tiers=("offline", "live"))
-def test_probe_liveness_present(subject, violations):
+def test_probe_liveness_present(subject: Subject, violations: Violations) -> None:
     """Every container of a long-running workload (Deployment, StatefulSet,
     DaemonSet, ReplicaSet, bare Pod; main containers and native sidecars) has a
     liveness probe.
@@ -100,7 +100,7 @@ def _normalised(probe):
 
 
 @policy("probe-readiness-present", tiers=("offline", "live"))
-def test_probe_readiness_present(subject, violations):
+def test_probe_readiness_present(subject: Subject, violations: Violations) -> None:
     """Every container of a long-running workload that declares a port has a
     readiness probe, and that readiness probe is not identical to its
     liveness probe.
@@ -145,7 +145,7 @@ def _probe_ports(probe):
 
 
 @policy("probe-port-declared", tiers=("offline", "live"))
-def test_probe_port_declared(subject, violations):
+def test_probe_port_declared(subject: Subject, violations: Violations) -> None:
     """Every ``httpGet``, ``tcpSocket`` and ``grpc`` probe port names or numbers
     a port the same container declares in ``ports``.
 

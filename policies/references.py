@@ -2,11 +2,12 @@
 
 import re
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.executor import EXECUTOR_NEEDS, Permission, canonical_role, uses_kubernetes_executor
 from chartpolicy.checks.rbac import grants, rules_of
 from chartpolicy.model.objects import ObjectRef, Workload
 from chartpolicy.model.selection import selected_workloads
+from chartpolicy.model.subject import has_values
 
 #: ClusterRoles every cluster has.
 BUILT_IN_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
@@ -28,7 +29,7 @@ def _data_keys(obj):
 
 
 @policy("reference-exists")
-def test_reference_exists(subject, violations):
+def test_reference_exists(subject: Subject, violations: Violations) -> None:
     """Every Secret, ConfigMap, ServiceAccount and PersistentVolumeClaim a pod
     spec references is rendered by the chart in this scenario or declared
     external, and every key it reads (``secretKeyRef``/``configMapKeyRef``)
@@ -91,7 +92,7 @@ def _selecting(subject):
 
 
 @policy("selector-matches", tiers=("offline", "live"))
-def test_selector_matches(subject, violations):
+def test_selector_matches(subject: Subject, violations: Violations) -> None:
     """Every Service (with a selector), PodDisruptionBudget and NetworkPolicy
     (with a non-empty ``podSelector``) selects the pods of at least one pod
     template the chart renders in this scenario (task pods included).
@@ -113,7 +114,7 @@ def test_selector_matches(subject, violations):
 
 
 @policy("service-selector-precision", tiers=("offline", "live"))
-def test_service_selector_precision(subject, violations):
+def test_service_selector_precision(subject: Subject, violations: Violations) -> None:
     """A Service selects the pods of exactly one component, not several (for
     example every pod of the release).  Components are roles (the
     ``component`` label, or the manifest's ``roles``); a workload without a
@@ -147,7 +148,7 @@ def _bindings(subject):
 
 
 @policy("rbac-binding-subject-exists", tiers=("offline", "live"))
-def test_rbac_binding_subject_exists(subject, violations):
+def test_rbac_binding_subject_exists(subject: Subject, violations: Violations) -> None:
     """Every ServiceAccount a RoleBinding or ClusterRoleBinding binds is
     rendered (or is ``default``, or declared external), and every Role or
     ClusterRole it binds is rendered, declared external, or built in
@@ -186,7 +187,7 @@ def test_rbac_binding_subject_exists(subject, violations):
 
 
 @policy("rbac-least-privilege", tiers=("offline", "live"))
-def test_rbac_least_privilege(subject, violations):
+def test_rbac_least_privilege(subject: Subject, violations: Violations) -> None:
     """No Role or ClusterRole rule uses a wildcard in ``verbs``,
     ``resources``, ``apiGroups`` or ``nonResourceURLs``; and with the
     KubernetesExecutor (a task pod template is rendered, AIRFLOW__CORE__EXECUTOR
@@ -225,7 +226,7 @@ def test_rbac_least_privilege(subject, violations):
             wild = [f for f in ("verbs", "resources", "apiGroups", "nonResourceURLs") if "*" in (rule.get(f) or [])]
             if wild:
                 violations.add(role, f"rule {index} uses a wildcard in {', '.join(wild)}")
-    values = subject.merged_values() if "values" in subject.capabilities else None
+    values = subject.merged_values() if has_values(subject) else None
     if not uses_kubernetes_executor(subject.workloads, values):
         return
     needs = _executor_needs(subject)

@@ -6,7 +6,8 @@ scenario again with one input changed and compare.
 
 import re
 
-from chartpolicy import policy
+from chartpolicy import Violations, policy
+from chartpolicy.model.subject import RerenderSubject
 from chartpolicy.rendering.perturbation import flatten, neutralise
 
 OTHER_RELEASE = "chartpolicy-second"
@@ -46,7 +47,7 @@ def _describe(paths):
 
 
 @policy("release-scoped-names", per="scenario")
-def test_release_scoped_names(subject, violations):
+def test_release_scoped_names(subject: RerenderSubject, violations: Violations) -> None:
     """Two releases of the chart in one namespace do not collide: the name of
     every namespaced object the chart renders depends on the release name
     (rendered again with another release name, no namespaced object keeps its
@@ -76,7 +77,7 @@ def test_release_scoped_names(subject, violations):
 
 
 @policy("revision-independent-render", per="scenario")
-def test_revision_independent_render(subject, violations):
+def test_revision_independent_render(subject: RerenderSubject, violations: Violations) -> None:
     """Pod templates do not change with ``.Release.Revision`` alone: rendered
     again with a later revision, no long-running or ordinary-Job pod
     template changes (hooks and task pods, created anew each run, are not
@@ -96,7 +97,7 @@ def test_revision_independent_render(subject, violations):
     Restarting on every upgrade on purpose: waive by object with the reason.
     """
     chart, before = _baseline(subject, "revision-independent-render")
-    revision = subject.options.effective_revision + 7
+    revision = subject.revision + 7
     after = subject.rerender(purpose="revision-independent-render", chart=chart, revision=revision)
     violations.examined += sum(1 for w in before.workloads if not w.obj.hook and not w.is_task_pod)
     for workload, paths in _rolled_templates(before, after).values():
@@ -111,7 +112,7 @@ def bumped_chart_yaml(text):
 
 
 @policy("pod-template-stable-on-chart-bump", per="scenario")
-def test_pod_template_stable_on_chart_bump(subject, violations):
+def test_pod_template_stable_on_chart_bump(subject: RerenderSubject, violations: Violations) -> None:
     """Bumping only the chart version (``version`` in Chart.yaml, not
     ``appVersion``) does not change pod templates: no ``helm.sh/chart`` or
     chart-version label or annotation in a long-running or ordinary-Job pod

@@ -11,8 +11,9 @@ from kubernetes_validate import utils as k8s_schemas
 from packaging.version import Version
 from referencing import Registry, Resource
 
-from chartpolicy import policy
+from chartpolicy import Violations, policy
 from chartpolicy.model.objects import content_digest
+from chartpolicy.model.subject import RerenderSubject
 
 #: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
 _BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|policy|extensions)$")
@@ -170,7 +171,7 @@ def _collect_crd(crd, schemas):
 
 
 @policy("k8s-schema")
-def test_k8s_schema(subject, violations):
+def test_k8s_schema(subject: RerenderSubject, violations: Violations) -> None:
     """Every rendered object validates against the OpenAPI schema of the
     subject's Kubernetes version (kubernetes-validate, strict): its API
     version is served (not removed), it is not a pre-release API where a

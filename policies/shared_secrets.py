@@ -2,7 +2,7 @@
 
 import hashlib
 
-from chartpolicy import policy
+from chartpolicy import Subject, Violations, policy
 from chartpolicy.model.objects import ObjectRef
 
 #: Env vars that must come from one Secret and key across every component, by group.
@@ -46,7 +46,7 @@ def _env_sources(subject, workload, container, names):
 
 
 @policy("shared-secret-consistency", tiers=("offline", "live"), family="security")
-def test_shared_secret_consistency(subject, violations):
+def test_shared_secret_consistency(subject: Subject, violations: Violations) -> None:
     """Components that must share a key read it from the same Secret and key:
     within each group of env vars, every container of every workload (hooks,
     Jobs and task pods included) gets it from one source.

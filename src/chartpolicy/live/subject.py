@@ -19,7 +19,7 @@ from typing import Any
 
 from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
-from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
 from chartpolicy.model.selection import Roles, selector_matches
 
@@ -99,6 +99,14 @@ class LiveSubject:
     @property
     def namespace(self) -> str:
         return self.release.namespace
+
+    @property
+    def revision(self) -> int | None:
+        return self.release.record.revision if self.release.record else None
+
+    @property
+    def autoscaled(self) -> set[ObjectRef]:
+        return self.release.autoscaled
 
     @property
     def reads_secret_data(self) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping, Protocol, TypeGuard
 
-from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 
@@ -53,6 +53,10 @@ class Subject(Protocol):
     @property
     def profiles(self) -> tuple[str, ...]: ...
 
+    @property
+    def namespace(self) -> str:
+        """The release's namespace: where namespaced objects without one are."""
+
     def config(self, policy_id: str) -> dict[str, Any]:
         """The manifest's ``policy_config`` for one policy (empty when none)."""
 
@@ -70,6 +74,14 @@ class ValuesSubject(Subject, Protocol):
 class RerenderSubject(ValuesSubject, Protocol):
     """A subject with the ``rerender`` capability: variations of its render, for comparison."""
 
+    @property
+    def chart(self) -> Any:
+        """The chart's files as rendered (a ``rendering.engine.ChartFiles``), to vary and render again."""
+
+    @property
+    def revision(self) -> int:
+        """The release revision the subject was rendered as (``.Release.Revision``)."""
+
     def rerender(self, *, purpose: str, chart: Any = None, values: Mapping[str, Any] | None = None,
                  **option_changes: Any) -> ObjectSet:
         """A fresh, uncached render of a variation (another release, revision, chart...)."""
@@ -79,7 +91,12 @@ class ClusterSubject(Subject, Protocol):
     """A subject with the ``cluster`` capability: a deployed release, read from its cluster."""
 
     @property
-    def namespace(self) -> str: ...
+    def revision(self) -> int | None:
+        """The deployed revision, or None without a Helm release record."""
+
+    @property
+    def autoscaled(self) -> set[ObjectRef]:
+        """The workloads a HorizontalPodAutoscaler scales: their replicas are not the chart's to set."""
 
     @property
     def now(self) -> dt.datetime:

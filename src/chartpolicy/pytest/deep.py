@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chartpolicy.rendering.deep import DeepAnalysis, DeepResult
+from chartpolicy.rendering.deep import DeepAnalysis, DeepCoverage, DeepResult
 
 _RESULTS = pytest.StashKey[dict[str, "DeepResult"]]()
 
@@ -30,7 +30,7 @@ def deep_lines(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture
-def deep_coverage(request: pytest.FixtureRequest):
+def deep_coverage(request: pytest.FixtureRequest) -> DeepCoverage:
     """``analyse(rendered_subject) -> DeepResult`` with ``--deep`` (cached per scenario), else None."""
     if not request.config.getoption("deep"):
         return None

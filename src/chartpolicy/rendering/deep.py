@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload, parse_manifests
@@ -71,6 +71,10 @@ class DeepResult:
         return (f"--deep: {self.leaves} values leaves, {self.renders} renders; {self.rejected} perturbation(s) "
                 f"rejected by the chart and {self.unchangeable} leaf(s) that cannot be changed harmlessly "
                 "(booleans, lists of non-strings) were skipped")
+
+
+#: The ``deep_coverage`` fixture: ``analyse(rendered_subject)`` under ``--deep`` (cached per scenario), else None.
+DeepCoverage = Callable[[Any], DeepResult] | None
 
 
 class DeepAnalysis:

@@ -263,6 +263,14 @@ class RenderedSubject:
     def roles(self) -> Roles:
         return Roles(self.spec.chart.roles)
 
+    @property
+    def namespace(self) -> str:
+        return self.options.namespace
+
+    @property
+    def revision(self) -> int:
+        return self.options.effective_revision
+
     def config(self, policy_id: str) -> dict[str, Any]:
         """The manifest's ``policy_config`` for one policy (empty when none)."""
         return self.spec.chart.config_for(policy_id)
