@@ -19,10 +19,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -97,6 +99,115 @@ class ChartFiles:
                 tar.addfile(info, io.BytesIO(data))
         return buffer.getvalue()
 
+
+#: The most a chart may hold, uncompressed (Helm's own limit for an archive).
+MAX_CHART_BYTES = 100 * 1024 * 1024
+
+
+def read_chart_dir(root: Path) -> dict[str, bytes]:
+    """Every file of a chart directory, relative to it; refuses what could read outside it.
+
+    A symbolic link (to a file or a directory, wherever it points), a FIFO, a
+    socket or a device is a ChartError naming each one: Helm's own folder
+    loader follows links, so a link to ``/proc/self/environ`` and a template
+    printing ``.Files.Get`` of it would put the host's environment in every
+    report.  Packaged subcharts under ``charts/`` are checked like a ``.tgz``.
+    """
+    files: dict[str, bytes] = {}
+    refused: list[tuple[str, str]] = []
+    total = 0
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(directory, name)
+            relative = path.relative_to(root).as_posix()
+            try:
+                info = os.lstat(path)
+            except OSError as error:
+                refused.append((relative, f"cannot be read ({error.strerror})"))
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                refused.append((relative, f"a symbolic link (to {os.readlink(path)}) is refused: chartpolicy "
+                                          "reads nothing outside the chart; put the file itself in the chart"))
+            elif stat.S_ISDIR(info.st_mode):
+                continue
+            elif not stat.S_ISREG(info.st_mode):
+                refused.append((relative, "not a regular file (a FIFO, socket or device) is refused"))
+            else:
+                total += info.st_size
+                if total > MAX_CHART_BYTES:
+                    raise ChartError(f"the chart holds more than {MAX_CHART_BYTES // 2**20} MiB of files",
+                                     file=str(root))
+                files[relative] = _read_regular(path, f"{root}/{relative}")
+        # Links to directories are listed (and refused) above, never walked into.
+        dirnames[:] = [d for d in dirnames if not Path(directory, d).is_symlink()]
+    if refused:
+        first, why = refused[0]
+        message = why if len(refused) == 1 else "\n".join(f"{relative}: {why}" for relative, why in refused)
+        raise ChartError(message, file=f"{root}/{first}")
+    for relative, content in files.items():
+        if relative.startswith("charts/") and relative.endswith(".tgz"):
+            check_archive(content, f"{root}/{relative}")
+    return files
+
+
+def _read_regular(path: Path, where: str) -> bytes:
+    """A regular file's bytes, opened without following a link (a link swapped in meanwhile is refused)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise ChartError(f"cannot be read: {error.strerror}", file=where) from None
+    with os.fdopen(handle, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise ChartError("not a regular file: refused", file=where)
+        return file.read()
+
+
+def check_archive(data: bytes, where: str, depth: int = 0) -> None:
+    """Refuse a chart archive with members that are links, special files or paths outside the chart.
+
+    Helm refuses absolute paths and ``..`` itself, but reads a link member
+    as an empty file without a word; both are named here, with the member.
+    Packaged subcharts inside (``charts/*.tgz``) are checked the same way,
+    and the whole is bounded (MAX_CHART_BYTES uncompressed: no gzip bomb).
+    An archive that is not a gzipped tar is left to Helm, whose message says so.
+    """
+    refused: list[str] = []
+    nested: list[tuple[str, bytes]] = []
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:  # one header at a time: the size bound holds while reading
+                name = member.name.replace("\\", "/")
+                parts = [part for part in name.split("/") if part not in ("", ".")]
+                if name.startswith("/"):
+                    refused.append(f"{member.name}: an absolute path")
+                elif ".." in parts:
+                    refused.append(f"{member.name}: a path outside the chart (..)")
+                elif member.issym() or member.islnk():
+                    kind = "symbolic" if member.issym() else "hard"
+                    refused.append(f"{member.name}: a {kind} link (to {member.linkname})")
+                elif member.isdir():
+                    continue
+                elif not member.isfile():
+                    refused.append(f"{member.name}: not a regular file (a FIFO or device)")
+                else:
+                    total += member.size
+                    if total > MAX_CHART_BYTES:
+                        raise ChartError(f"the archive holds more than {MAX_CHART_BYTES // 2**20} MiB of files",
+                                         file=where)
+                    if len(parts) >= 3 and parts[-2] == "charts" and name.endswith(".tgz"):
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            nested.append((member.name, extracted.read()))
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        if not refused and not nested and total == 0:
+            return  # not an archive at all: Helm says so
+    if refused:
+        raise ChartError("archive member refused (chartpolicy reads nothing outside the chart): "
+                         + "; ".join(refused), file=where)
+    if depth < 8:
+        for name, content in nested:
+            check_archive(content, f"{where}:{name}", depth + 1)
 
 def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
     try:
@@ -194,7 +305,13 @@ class EmbeddedEngine:
         return f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()})"
 
     def load(self, path: str | os.PathLike[str]) -> ChartFiles:
-        """Load a chart directory or packaged ``.tgz`` into memory."""
+        """Load a chart directory or packaged ``.tgz`` into memory.
+
+        Helm's loader is never pointed at the user's files: they are read
+        here first (:func:`read_chart_dir`, :func:`check_archive`), every
+        symbolic link, special file and path outside the chart refused, and
+        Helm loads a private copy of what was read.
+        """
         import helm_python
 
         p = Path(path)
@@ -203,19 +320,35 @@ class EmbeddedEngine:
         if p.is_dir() and not (p / "Chart.yaml").is_file():
             raise ChartError("not a chart: no Chart.yaml", file=str(path))
         if p.is_dir():
+            files = read_chart_dir(p)
             # Chart.yaml errors are clearer from the YAML parser than from Helm's loader.
-            _load_yaml_mapping((p / "Chart.yaml").read_bytes(), f"{path}/Chart.yaml")
-        try:
-            with helm_python.Chart.load(p) as chart:
-                name = chart.name
-                # Saving through Helm applies .helmignore and packs subcharts
-                # exactly as Helm sees them; the archive is our canonical copy.
-                with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
-                    archive = Path(chart.save(tmp)).read_bytes()
-        except helm_python.HelmError as exc:
-            # Helm's metadata validation is about Chart.yaml: say so.
-            where = f"{path}/Chart.yaml" if "chart.metadata" in exc.detail and p.is_dir() else str(path)
-            raise ChartError(f"cannot load chart: {exc.detail}", file=where) from None
+            _load_yaml_mapping(files["Chart.yaml"], f"{path}/Chart.yaml")
+        else:
+            data = _read_regular(p, str(path))
+            check_archive(data, str(path))
+        with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
+            if p.is_dir():
+                private = Path(tmp, "chart")
+                for relative, content in files.items():
+                    target = private / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(content)
+            else:
+                private = Path(tmp, p.name)
+                private.write_bytes(data)
+            try:
+                with helm_python.Chart.load(private) as chart:
+                    name = chart.name
+                    # Saving through Helm applies .helmignore and packs subcharts
+                    # exactly as Helm sees them; the archive is our canonical copy.
+                    saved = Path(tmp, "saved")
+                    saved.mkdir()
+                    archive = Path(chart.save(saved)).read_bytes()
+            except helm_python.HelmError as exc:
+                detail = exc.detail.replace(str(private), str(path))
+                # Helm's metadata validation is about Chart.yaml: say so.
+                where = f"{path}/Chart.yaml" if "chart.metadata" in detail and p.is_dir() else str(path)
+                raise ChartError(f"cannot load chart: {detail}", file=where) from None
         return ChartFiles(source=str(path), name=name, files=_unpack(archive, name))
 
     def _chart(self, chart: ChartFiles) -> Any:
