@@ -7,6 +7,7 @@ instead of error items.  docs/bad-input.md lists each one with its outcome.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tarfile
@@ -155,3 +156,131 @@ def test_helm_loads_a_private_copy_and_the_chart_still_renders_as_before(engine,
     with pytest.raises(ChartError, match="chart.metadata.version is required") as error:
         engine.load(bad)
     assert "chartpolicy-" not in str(error.value)
+
+
+# -- 2. the render cache cannot be forged ----------------------------------------------------------------------
+
+FAILING_APP = {
+    "templates/app.yaml": """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: {{ .Release.Name }}-app
+        spec:
+          selector: {matchLabels: {app: a}}
+          template:
+            metadata: {labels: {app: a}}
+            spec:
+              containers:
+                - name: app
+                  image: {{ .Values.image | quote }}
+        """,
+}
+
+
+def _old_scheme_seal(inputs: bytes, plain: bytes) -> tuple[str, bytes]:
+    """The first cache's entry (key derived from the inputs): what anyone who read the repository could forge."""
+    import hmac
+
+    name = hashlib.sha256(b"chartpolicy-render-cache/name\0" + inputs).hexdigest()
+    key = hashlib.sha256(b"chartpolicy-render-cache/key\0" + inputs).digest()
+    encrypt_key = hashlib.sha256(b"encrypt\0" + key).digest()
+    mac_key = hashlib.sha256(b"authenticate\0" + key).digest()
+    nonce = os.urandom(16)
+    stream = hashlib.shake_256(encrypt_key + nonce).digest(len(plain))
+    cipher = bytes(a ^ b for a, b in zip(plain, stream, strict=True))
+    header = b"chartpolicy-render-cache/1\n"
+    tag = hmac.new(mac_key, header + nonce + cipher, hashlib.sha256).digest()
+    return name, header + nonce + tag + cipher
+
+
+def test_a_forged_cache_entry_never_passes_a_failing_chart(make_chart, pytester, tmp_path, engine):
+    """Whoever can write .pytest_cache (a restored CI cache) but not read the key makes no entry that serves."""
+    import json
+    import zlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from chartpolicy.rendering.cache import CACHE_SUBDIR, render_inputs
+    from chartpolicy.rendering.engine import RenderOptions
+
+    chart = make_chart(FAILING_APP, values="image: app:latest\n")
+    cache_dir = pytester.path / ".pytest_cache"
+    args = ("-o", f"cache_dir={cache_dir}", "--chart", str(chart), "--mode", "install", "--policy", "image-tag-pinned")
+    assert pytester.runpytest(*args).ret == 1  # cold: the chart fails, and its render is cached
+    entries = cache_dir / "d" / CACHE_SUBDIR
+    [real_entry] = [p for p in entries.iterdir() if not p.name.endswith(".tmp")]
+
+    # The attacker renders the same chart with a pinned image: that render passes.
+    loaded = engine.load(chart)
+    options = RenderOptions(release="rel", namespace="default", mode="install")
+    passing = engine.render(loaded, {"image": "app:1.0"}, options)
+    plain = zlib.compress(json.dumps(passing, sort_keys=True).encode(), 1)
+    inputs = render_inputs(loaded, {}, options, engine.version)
+    # (1) The first cache's convergent scheme, at the name it derived from the inputs.
+    old_name, old_entry = _old_scheme_seal(inputs, plain)
+    (entries / old_name).write_bytes(old_entry)
+    # (2) The current cipher with the attacker's own key, over the real entry (its name is in the listing).
+    if real_entry.name != old_name:
+        nonce = os.urandom(12)
+        associated = (b"chartpolicy-render-cache/2\n" + real_entry.name.encode() + b"\0"
+                      + hashlib.sha256(inputs).digest())
+        real_entry.write_bytes(b"chartpolicy-render-cache/2\n" + nonce
+                               + AESGCM(os.urandom(32)).encrypt(nonce, plain, associated))
+
+    warm = pytester.runpytest(*args)
+    assert warm.ret == 1, "a forged entry made a failing chart pass"
+    assert "render cache: 0 on-disk hits" in warm.stdout.str()
+
+
+def test_a_valid_entry_moved_to_another_name_is_a_miss(tmp_path):
+    from chartpolicy.rendering.cache import DiskRenderCache
+    from chartpolicy.rendering.engine import ChartFiles, RenderOptions
+
+    chart = ChartFiles(source="mem", name="demo", files={"Chart.yaml": b"name: demo\n"})
+    options = RenderOptions(release="rel", namespace="default")
+    cache = DiskRenderCache(tmp_path / "cache", lambda: "engine 1", key=os.urandom(32))
+    (tmp_path / "cache").mkdir()
+    cache.put(chart, {"image": "app:1.0"}, options, {"templates/a.yaml": "passing render\n"})
+    cache.put(chart, {"image": "app:latest"}, options, {"templates/a.yaml": "failing render\n"})
+    passing, failing = (cache._address(chart, {"image": tag}, options)[0] for tag in ("app:1.0", "app:latest"))
+    (tmp_path / "cache" / failing).write_bytes((tmp_path / "cache" / passing).read_bytes())
+    assert cache.get(chart, {"image": "app:latest"}, options) is None
+    assert cache.get(chart, {"image": "app:1.0"}, options) == {"templates/a.yaml": "passing render\n"}
+
+
+def test_the_cache_key_is_a_private_file_outside_the_repository_created_once(tmp_path, monkeypatch):
+    import stat
+    import threading
+
+    from chartpolicy.rendering.cache import KEY_FILE_VARIABLE, cache_key, key_file_path
+
+    monkeypatch.delenv(KEY_FILE_VARIABLE, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert key_file_path() == tmp_path / "xdg" / "chartpolicy" / "render-cache.key"
+    keys: list[bytes] = []
+    threads = [threading.Thread(target=lambda: keys.append(cache_key())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 8 and len(set(keys)) == 1 and len(keys[0]) == 32  # racing creators agree
+    path = key_file_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == ["render-cache.key"]
+
+
+def test_a_key_file_others_can_read_turns_the_cache_off_with_a_warning(make_chart, pytester, tmp_path, monkeypatch):
+    from chartpolicy.rendering.cache import KEY_FILE_VARIABLE
+
+    key = tmp_path / "shared.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    monkeypatch.setenv(KEY_FILE_VARIABLE, str(key))
+    chart = make_chart(FAILING_APP, values="image: app:1.0\n")
+    result = pytester.runpytest("-o", f"cache_dir={pytester.path / '.pytest_cache'}", "--chart", str(chart),
+                                "--mode", "install", "--policy", "image-tag-pinned")
+    assert result.ret == 0
+    assert "the on-disk render cache is off for this run" in result.stdout.str()
+    assert "readable or writable by others" in result.stdout.str()
