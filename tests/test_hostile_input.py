@@ -284,3 +284,133 @@ def test_a_key_file_others_can_read_turns_the_cache_off_with_a_warning(make_char
     assert result.ret == 0
     assert "the on-disk render cache is off for this run" in result.stdout.str()
     assert "readable or writable by others" in result.stdout.str()
+
+
+# -- 3. every render has a deadline and a memory bound ---------------------------------------------------------
+
+HANGING = {
+    "templates/hang.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: hang
+        data:
+          {{- range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}
+          done: "yes"
+        """,
+}
+GREEDY = {
+    "templates/greedy.yaml": """\
+        {{- $s := "xxxxxxxxxxxxxxxx" }}{{ range until 40 }}{{ $s = print $s $s }}{{ end }}
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: greedy
+        data:
+          size: {{ len $s | quote }}
+        """,
+}
+GOOD = {"templates/ok.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\ndata: {a: b}\n"}
+
+
+def _two_charts(make_chart, pytester, bad: dict[str, str]) -> Path:
+    bad_chart, good_chart = make_chart(bad, name="bad"), make_chart(GOOD, name="good")
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(f"charts:\n  bad: {{path: {bad_chart}, modes: [install]}}\n"
+                        f"  good: {{path: {good_chart}, modes: [install]}}\n")
+    return manifest
+
+
+def _render_workers() -> set[int]:
+    """Render worker processes of this machine's user (their command line names the script)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"render_worker.py" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_render_that_never_ends_is_stopped_at_its_deadline_and_the_run_goes_on(make_chart, pytester):
+    manifest = _two_charts(make_chart, pytester, HANGING)
+    report = pytester.path / "report.json"
+    before = _render_workers()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--manifest", str(manifest), "--render-timeout",
+                                           "3", "--policy", "k8s-schema", "--policy-report", str(report), timeout=120)
+    output = result.stdout.str()
+    assert result.ret == 1, output
+    assert "bad:default:1.34.0:install did not render cleanly" in output
+    assert "the render did not finish within 3 s (--render-timeout): stopped" in output
+    import json
+
+    subjects = {s["chart"]: s["status"] for s in json.loads(report.read_text())["subjects"]}
+    assert subjects == {"bad": "error", "good": "rendered"}  # the run went on
+    assert "Traceback" not in output
+    assert not (_render_workers() - before), "a render worker outlived its run"
+
+
+def test_a_render_that_allocates_without_end_dies_alone(make_chart, run_policies):
+    chart = make_chart(GREEDY)
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema", "--render-memory", "1024")
+    output = run.result.stdout.str()
+    assert run.result.ret == 1, output
+    [finding] = run.findings("render", "error")
+    assert "the render ran out of memory (its process may use 1024 MiB of address space: --render-memory)" \
+        in finding["message"]
+    assert "Traceback" not in output
+
+
+def test_ctrl_c_ends_a_run_stuck_in_a_render_promptly(make_chart, pytester):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    chart = make_chart(HANGING)
+    before = _render_workers()
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--chart", str(chart),
+                                "--mode", "install", "--policy", "k8s-schema"],
+                               cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        started = time.monotonic()
+        while not (_render_workers() - before) and time.monotonic() - started < 60:
+            time.sleep(0.2)
+        time.sleep(2)  # the hanging render is under way (the worker took the request)
+        assert process.poll() is None
+        interrupted = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        output, _ = process.communicate(timeout=30)
+        assert time.monotonic() - interrupted < 15
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 2, output.decode()  # pytest's "interrupted"
+    assert b"KeyboardInterrupt" in output
+    time.sleep(1)
+    assert not (_render_workers() - before), "a render worker outlived Ctrl-C"
+
+
+def test_a_subject_that_fails_unexpectedly_is_rendered_once_and_every_item_reuses_the_error(make_chart, run_policies,
+                                                                                          monkeypatch):
+    """Not only ChartErrors: any failure (a library's TypeError, a MemoryError) is computed once per subject."""
+    from chartpolicy.rendering.engine import EmbeddedEngine
+
+    calls = []
+
+    def broken(self, chart, values, options):
+        calls.append(options.mode)
+        raise TypeError("Object of type date is not JSON serializable")
+
+    monkeypatch.setattr(EmbeddedEngine, "render", broken)
+    chart = make_chart(GOOD)
+    run = run_policies("--chart", str(chart), "--mode", "install", "--render-timeout", "0")
+    output = run.result.stdout.str()
+    assert calls == ["install"], f"rendered {len(calls)} times"
+    assert run.result.ret == 1 and "Traceback" not in output
+    [finding] = run.findings("render", "error")
+    assert finding["message"] == f"{chart}: cannot be checked: TypeError: Object of type date is not JSON serializable"
+    assert finding["source"] == str(chart)

@@ -31,6 +31,7 @@ from chartpolicy.pytest.items import RenderItem, SetupErrorItem
 from chartpolicy.pytest.live import live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
 from chartpolicy.pytest.session import DEFAULT_MANIFEST, STATE, PolicySession, state_of
+from chartpolicy.rendering.engine import DEFAULT_RENDER_MEMORY_MIB, DEFAULT_RENDER_TIMEOUT
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
     FINDINGS_PROPERTY,
@@ -57,6 +58,13 @@ pytest_plugins = [
 ]
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy", "chartpolicy: Helm chart policies")
     group.addoption("--manifest", metavar="PATH",
@@ -79,6 +87,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "run only the scenarios that have it; repeatable")
     group.addoption("--engine", choices=("embedded", "helm"), default="embedded",
                     help="embedded Helm SDK (default) or a helm binary on PATH")
+    group.addoption("--render-timeout", metavar="SECONDS", type=_non_negative, default=DEFAULT_RENDER_TIMEOUT,
+                    help=f"a render that takes longer is stopped and fails its subject (default: "
+                         f"{DEFAULT_RENDER_TIMEOUT:g}; 0: render in-process, no bound)")
+    group.addoption("--render-memory", metavar="MIB", type=int, default=DEFAULT_RENDER_MEMORY_MIB,
+                    help=f"address space of a render worker process, MiB (default: {DEFAULT_RENDER_MEMORY_MIB})")
     group.addoption("--today", metavar="YYYY-MM-DD",
                     help="judge waiver expiry as of this date (default: today)")
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
@@ -212,6 +225,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_FROZE, False):
         gc.unfreeze()
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
 
 
 _LAST_OF_SUBJECT = pytest.StashKey[SubjectSpec]()

@@ -63,9 +63,16 @@ class PolicySession:
     @property
     def renderer(self) -> Renderer:
         if self._renderer is None:
-            engine = make_engine(self.config.getoption("engine"))
+            option = self.config.getoption
+            engine = make_engine(option("engine"), render_timeout=option("render_timeout"),
+                                 render_memory=option("render_memory"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
         return self._renderer
+
+    def close(self) -> None:
+        """The end of the run: render workers end."""
+        if self._renderer is not None:
+            self._renderer.close()
 
     @property
     def render_stats(self) -> RenderStats | None:

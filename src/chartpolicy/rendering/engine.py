@@ -1,8 +1,10 @@
 """Rendering engines: the one place that calls Helm.
 
 The default engine embeds Helm's Go SDK through helm-python-sdk (pinned in
-pyproject.toml); every call into that package is in this module.  An
-alternative engine shells out to a ``helm`` binary (``helm template``) and is
+pyproject.toml); every call into that package is in this module, and in the
+render worker processes it starts (:mod:`chartpolicy.rendering.render_worker`,
+driven by :mod:`chartpolicy.rendering.isolation`), where renders run with a
+deadline and a memory bound.  An alternative engine shells out to a ``helm`` binary (``helm template``) and is
 used only when asked for (``--engine helm``).  Both return the same model:
 ``{template path relative to the chart root: rendered text}``.
 
@@ -33,6 +35,12 @@ import yaml
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
+from chartpolicy.rendering.isolation import HelmFailure, RenderTimeout, WorkerDied, WorkerPool, render_error
+
+#: Seconds a render may take (``--render-timeout``); 0 renders in-process, without a bound.
+DEFAULT_RENDER_TIMEOUT = 120.0
+#: Address space of a render worker, in MiB (``--render-memory``); the Go runtime reserves some at start.
+DEFAULT_RENDER_MEMORY_MIB = 3072
 
 
 @dataclass(frozen=True)
@@ -290,13 +298,38 @@ def _strip_chart_prefix(rendered: Mapping[str, str]) -> dict[str, str]:
 
 
 class EmbeddedEngine:
-    """Renders with Helm's Go SDK in-process (no ``helm`` binary)."""
+    """Renders with Helm's Go SDK (no ``helm`` binary): in render worker processes, bounded.
+
+    Renders run in :mod:`chartpolicy.rendering.isolation`'s worker processes,
+    each with a deadline (``render_timeout`` seconds) and an address-space
+    bound (``render_memory`` MiB).  ``render_timeout=0`` renders in this
+    process instead, with no bound.  Loading charts and coalescing values stay
+    in this process: they are bounded by their input (read_chart_dir, the
+    YAML bounds).
+    """
 
     name = "embedded"
 
-    def __init__(self) -> None:
+    def __init__(self, *, render_timeout: float = DEFAULT_RENDER_TIMEOUT,
+                 render_memory: int = DEFAULT_RENDER_MEMORY_MIB, workers: int | None = None) -> None:
         self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
+        self.render_timeout = render_timeout
+        self.render_memory = render_memory
+        self._pool: WorkerPool | None = None
+        if render_timeout > 0:
+            size = workers if workers is not None else min(4, os.cpu_count() or 1)
+            self._pool = WorkerPool(size, timeout=render_timeout, address_space=render_memory * 2**20)
+
+    def close(self) -> None:
+        """End the render workers (a run's end; an atexit hook does it too)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def interrupt(self) -> None:
+        """Stop every render in progress (Ctrl-C while renders run on threads)."""
+        if self._pool is not None:
+            self._pool.interrupt()
 
     @property
     def version(self) -> str:
@@ -315,6 +348,8 @@ class EmbeddedEngine:
         import helm_python
 
         p = Path(path)
+        if self._pool is not None:
+            self._pool.warm()  # a render worker starts while the chart loads
         if not p.exists():
             raise ChartError("chart not found", file=str(path))
         if p.is_dir() and not (p / "Chart.yaml").is_file():
@@ -378,8 +413,6 @@ class EmbeddedEngine:
             raise ChartError(f"invalid values: {exc.detail}", file=chart.source) from None
 
     def render(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
-        from helm_python import HelmError, _native
-
         native_options = {
             "name": options.release,
             "namespace": options.namespace,
@@ -390,14 +423,26 @@ class EmbeddedEngine:
             "kube_version": "v" + options.kube_version.lstrip("v"),
             "api_versions": list(options.api_versions),
         }
+        values_json = json.dumps(dict(values))
+        if self._pool is None:
+            return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options)))
+        try:
+            rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options)
+        except HelmFailure as failure:
+            raise _render_error(chart.source, failure.detail) from None
+        except (RenderTimeout, WorkerDied) as error:
+            raise render_error(error, chart.source, self.render_timeout) from None
+        return _strip_chart_prefix(json.loads(rendered))
+
+    def _render_here(self, chart: ChartFiles, values_json: str, native_options: dict[str, Any]) -> str:
+        """A render in this process: no deadline, no memory bound (``--render-timeout 0``)."""
+        from helm_python import HelmError, _native
+
         handle = self._chart(chart)
         try:
-            rendered = _native.call_string(
-                "helm_render", handle._raw(), json.dumps(dict(values)), json.dumps(native_options)
-            )
+            return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
         except HelmError as exc:
             raise _render_error(chart.source, exc.detail) from None
-        return _strip_chart_prefix(json.loads(rendered))
 
     def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
         """(dependencies declared in Chart.yaml, names of subcharts actually present)."""
@@ -429,8 +474,9 @@ class HelmBinaryEngine(EmbeddedEngine):
 
     name = "helm"
 
-    def __init__(self, binary: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, binary: str | None = None, **bounds: Any) -> None:
+        super().__init__(**{**bounds, "render_timeout": 0})
+        self.render_timeout = bounds.get("render_timeout", DEFAULT_RENDER_TIMEOUT)
         found = binary or shutil.which("helm")
         if not found:
             raise ChartError("--engine helm: no helm binary on PATH")
@@ -457,10 +503,33 @@ class HelmBinaryEngine(EmbeddedEngine):
                 command += ["--api-versions", api_version]
             if options.mode == "upgrade":
                 command.append("--is-upgrade")
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise _render_error(chart.source, result.stderr)
-        return split_by_source(result.stdout)
+            stdout, stderr, code = self._run(command, chart.source)
+        if code != 0:
+            raise _render_error(chart.source, stderr)
+        return split_by_source(stdout)
+
+    def _run(self, command: list[str], source: str) -> tuple[str, str, int]:
+        """``helm template`` with the render bounds: killed past the deadline, its address space limited."""
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if hasattr(os, "sched_getaffinity"):  # Linux: bound the child's address space from here (no preexec_fn)
+            import resource
+
+            try:
+                limit = self.render_memory * 2**20
+                resource.prlimit(process.pid, resource.RLIMIT_AS, (limit, limit))
+            except (OSError, ValueError):
+                pass
+        try:
+            stdout, stderr = process.communicate(timeout=self.render_timeout or None)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise ChartError(f"the render did not finish within {self.render_timeout:g} s (--render-timeout): "
+                             "stopped", file=source) from None
+        except BaseException:
+            process.kill()
+            raise
+        return stdout, stderr, process.returncode
 
 
 _SOURCE_COMMENT = re.compile(r"^# Source: (?P<path>.+)$", re.MULTILINE)
@@ -477,11 +546,12 @@ def split_by_source(stream: str) -> dict[str, str]:
     return _strip_chart_prefix({path: "\n---\n".join(docs) + "\n" for path, docs in files.items()})
 
 
-def make_engine(name: str) -> EmbeddedEngine:
+def make_engine(name: str, *, render_timeout: float = DEFAULT_RENDER_TIMEOUT,
+                render_memory: int = DEFAULT_RENDER_MEMORY_MIB) -> EmbeddedEngine:
     if name == "embedded":
-        return EmbeddedEngine()
+        return EmbeddedEngine(render_timeout=render_timeout, render_memory=render_memory)
     if name == "helm":
-        return HelmBinaryEngine()
+        return HelmBinaryEngine(render_timeout=render_timeout, render_memory=render_memory)
     raise ChartError(f"unknown engine {name!r}: use 'embedded' or 'helm'")
 
 
