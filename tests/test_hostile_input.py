@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tarfile
 import uuid
 from pathlib import Path
@@ -414,3 +415,122 @@ def test_a_subject_that_fails_unexpectedly_is_rendered_once_and_every_item_reuse
     [finding] = run.findings("render", "error")
     assert finding["message"] == f"{chart}: cannot be checked: TypeError: Object of type date is not JSON serializable"
     assert finding["source"] == str(chart)
+
+
+# -- 3b. YAML alias expansion is bounded; 4b. dates are read as YAML writes them --------------------------------
+
+
+def billion_laughs(indent: str = "") -> str:
+    lines = [f'{indent}a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    previous = "a"
+    for name in "bcdefghi":
+        lines.append(f"{indent}{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_a_values_file_is_one_clear_failure(make_chart, run_policies, tmp_path):
+    chart = make_chart(GOOD)
+    bomb = tmp_path / "bomb-values.yaml"
+    bomb.write_text(billion_laughs())
+    run = run_policies("--chart", str(chart), "--values", str(bomb), "--policy", "k8s-schema")
+    output = run.result.stdout.str()
+    assert run.result.ret == 1 and "Traceback" not in output and "MemoryError" not in output
+    [finding] = run.findings("render", "error")
+    assert finding["message"] == (f"{bomb}: YAML aliases expand to more than 1,000,000 nodes beyond the document's "
+                                  "own (a \"billion laughs\" document): refused")
+    assert run.result.parseoutcomes()["failed"] == 1  # install and upgrade: one failure, the same error
+
+
+def test_an_alias_bomb_in_a_chart_ci_values_file_is_one_clear_failure(make_chart, run_policies):
+    chart = make_chart({**GOOD, "ci/bomb-values.yaml": billion_laughs()})
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema")
+    output = run.result.stdout.str()
+    assert run.result.ret == 1 and "Traceback" not in output
+    [finding] = run.findings("render", "error")
+    assert finding["scenario"] == "bomb" and "ci/bomb-values.yaml: YAML aliases expand" in finding["message"]
+    assert {s["scenario"]: s["status"] for s in run.report["subjects"]} == {"default": "rendered", "bomb": "error"}
+
+
+def test_an_alias_bomb_in_rendered_output_is_refused_while_parsing(make_chart, run_policies):
+    bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" + billion_laughs("  ")
+    chart = make_chart({"templates/bomb.yaml": bomb, **GOOD})
+    run = run_policies("--chart", str(chart), "--mode", "install")
+    assert run.result.ret == 1 and "Traceback" not in run.result.stdout.str()
+    [finding] = run.findings("render", "error")
+    assert finding["message"].startswith("templates/bomb.yaml (document 1): YAML aliases expand to more than")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("a: &a [1, *a]\n", "a YAML alias refers to a node that contains it (a recursive structure): refused"),
+    ("a: " + "[" * 600 + "]" * 600 + "\n", "nested deeper than 500 levels: refused"),
+])
+def test_recursive_and_absurdly_deep_values_are_refused(engine, tmp_path, text, says):
+    from chartpolicy.rendering.engine import load_values_file
+
+    path = tmp_path / "values.yaml"
+    path.write_text(text)
+    with pytest.raises(ChartError, match=re.escape(says)):
+        load_values_file(path)
+
+
+def test_ordinary_anchors_in_values_still_work(make_chart, run_policies, tmp_path):
+    chart = make_chart({"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n"
+                                             "data: {a: {{ .Values.second.level | quote }}}\n"})
+    values = tmp_path / "anchors.yaml"
+    values.write_text("first: &shared {level: deep}\nsecond: *shared\n")
+    run = run_policies("--chart", str(chart), "--values", str(values), "--mode", "install", "--policy", "k8s-schema")
+    assert run.result.ret == 0, run.result.stdout.str()
+
+
+def test_an_alias_bomb_in_the_manifest_is_a_setup_failure(make_chart, run_policies, pytester):
+    chart = make_chart(GOOD)
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(f"charts:\n  demo: {{path: {chart}}}\nbomb:\n" + billion_laughs("  "))
+    run = run_policies("--manifest", str(manifest))
+    assert run.result.ret == 1 and "Traceback" not in run.result.stdout.str()
+    [finding] = run.findings("render", "error")
+    assert finding["object"]["kind"] == "Manifest" and "YAML aliases expand" in finding["message"]
+
+
+def test_an_unquoted_date_in_values_reaches_helm_as_written(make_chart, run_policies):
+    chart = make_chart({"templates/cm.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: dated}
+        data:
+          released: {{ .Values.releaseDate | quote }}
+          at: {{ .Values.releasedAt | quote }}
+        """}, values="releaseDate: 2024-01-01\nreleasedAt: 2024-01-01T10:00:00Z\n")
+    (chart / "ci").mkdir()
+    (chart / "ci" / "later-values.yaml").write_text("releaseDate: 2025-02-03\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema")
+    output = run.result.stdout.str()
+    assert run.result.ret == 0, output
+    assert "Traceback" not in output and "TypeError" not in output
+    assert {s["status"] for s in run.report["subjects"]} == {"rendered"}
+    from chartpolicy.rendering.engine import EmbeddedEngine, RenderOptions, layer_values
+
+    engine = EmbeddedEngine(render_timeout=0)
+    files = engine.render(engine.load(chart), layer_values([str(chart / "ci" / "later-values.yaml")], []),
+                          RenderOptions(release="rel", namespace="default"))
+    assert 'released: "2025-02-03"' in files["templates/cm.yaml"]
+    assert 'at: "2024-01-01T10:00:00Z"' in files["templates/cm.yaml"]
+
+
+def test_an_unquoted_waiver_expiry_is_accepted(make_chart, run_policies, pytester):
+    chart = make_chart(FAILING_APP, values="image: app:latest\n")
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(f"""\
+charts:
+  demo:
+    path: {chart}
+    modes: [install]
+    waivers:
+      - {{policy: image-tag-pinned, reason: pinned by the platform, owner: team, expires: 2030-01-01}}
+""")
+    run = run_policies("--manifest", str(manifest), "--policy", "image-tag-pinned", "--today", "2029-06-01")
+    output = run.result.stdout.str()
+    assert run.result.ret == 0, output
+    assert "datetime" not in output and "is not of type" not in output
+    assert [f["outcome"] for f in run.findings("image-tag-pinned")] == ["waived"]

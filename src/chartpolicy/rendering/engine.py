@@ -35,6 +35,7 @@ import yaml
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
+from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 from chartpolicy.rendering.isolation import HelmFailure, RenderTimeout, WorkerDied, WorkerPool, render_error
 
 #: Seconds a render may take (``--render-timeout``); 0 renders in-process, without a bound.
@@ -218,8 +219,9 @@ def check_archive(data: bytes, where: str, depth: int = 0) -> None:
             check_archive(content, f"{where}:{name}", depth + 1)
 
 def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
+    """A values file or Chart.yaml: timestamps as written (as Helm reads them), alias expansion bounded."""
     try:
-        loaded = yaml.load(data, Loader=yaml.CSafeLoader)
+        loaded = yaml.load(data, Loader=TextTimestampLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ChartError(
@@ -231,6 +233,7 @@ def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(loaded, dict):
         raise ChartError(f"expected a mapping, found {type(loaded).__name__}", file=where)
+    check_expansion(loaded, where)
     return loaded
 
 
