@@ -534,3 +534,64 @@ charts:
     assert run.result.ret == 0, output
     assert "datetime" not in output and "is not of type" not in output
     assert [f["outcome"] for f in run.findings("image-tag-pinned")] == ["waived"]
+
+
+# -- 4. every exception is an error item, and reports say the run could not check everything --------------------
+
+
+def test_sarif_says_the_execution_failed_when_a_subject_could_not_be_checked(make_chart, pytester, run_policies):
+    import json
+
+    broken = make_chart({"templates/x.yaml": "{{ fail \"no\" }}\n"}, name="broken")
+    failing = make_chart(FAILING_APP, name="failing", values="image: app:latest\n")
+    logs = {}
+    for chart in (broken, failing):
+        out = pytester.path / f"{chart.name}.sarif"
+        run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "image-tag-pinned",
+                           "--sarif", str(out))
+        assert run.result.ret == 1
+        logs[chart.name] = json.loads(out.read_text())["runs"][0]["invocations"][0]
+    assert logs["broken"]["executionSuccessful"] is False  # a render error: something was not checked
+    assert logs["failing"]["executionSuccessful"] is True  # a violation: the run itself worked
+    assert logs["broken"]["exitCode"] == logs["failing"]["exitCode"] == 1
+
+
+def test_an_unexpected_exception_while_reading_the_subjects_is_one_setup_item(make_chart, run_policies, monkeypatch):
+    import chartpolicy.pytest.session as session
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(session, "adhoc_chart", unreadable)
+    run = run_policies("--chart", str(make_chart(GOOD)))
+    output = run.result.stdout.str()
+    assert run.result.ret == 1 and "Traceback" not in output and "INTERNALERROR" not in output
+    [finding] = run.findings("render", "error")
+    assert finding["object"]["kind"] == "Manifest"
+    assert finding["message"].endswith("cannot be read: PermissionError: [Errno 13] Permission denied")
+
+
+def test_a_live_list_whose_items_are_not_objects_is_one_error_item(run_policies, tmp_path):
+    import json
+
+    from fakekube import FakeKubeAPI
+    from live_fixtures import healthy_release
+
+    record = tmp_path / "snapshot.json"
+    with FakeKubeAPI(healthy_release()) as fake:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", namespace="airflow")
+        recorded = run_policies(f"--kubeconfig={kubeconfig}", "--release=ref", "--namespace=airflow",
+                                f"--live-record={record}")
+        assert recorded.report["subjects"][0]["status"] == "rendered"
+    snapshot = json.loads(record.read_text())
+    pods = [key for key in snapshot["responses"] if key.startswith("GET /api/v1/namespaces/airflow/pods")]
+    assert pods
+    for key in pods:
+        snapshot["responses"][key]["body"]["items"] = ["not-an-object", 42]
+    record.write_text(json.dumps(snapshot))
+    replay = run_policies(f"--live-snapshot={record}")
+    output = replay.result.stdout.str()
+    assert replay.result.ret == 1 and "Traceback" not in output and "AttributeError" not in output
+    [finding] = replay.findings("connect", "error")
+    assert "the API server answered a Pod (v1) that is not an object but a str" in finding["message"]
+    assert replay.report["subjects"][0]["status"] == "error"

@@ -209,6 +209,9 @@ class ClusterReader:
 
 def _as_object(body: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """List items and partial metadata carry no kind: give every object its own."""
+    if not isinstance(body, dict):
+        raise LiveError(f"the API server answered a {kind} ({api_version}) that is not an object but a "
+                        f"{type(body).__name__}")
     if body.get("kind") in (None, "PartialObjectMetadata"):
         body = {**body, "apiVersion": api_version, "kind": kind}
     return body

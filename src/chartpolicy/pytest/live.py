@@ -134,6 +134,10 @@ class LiveSession:
                 cached = LiveSubject(target, reader, release, _server_version(reader, release))
             except LiveError as error:
                 cached = error
+            except Exception as error:  # noqa: BLE001 - an answer nobody foresaw is this release's error, once
+                text = " ".join(str(error).split())[:300]
+                cached = LiveError(f"the release {target.chart.namespace}/{target.chart.release} cannot be read: "
+                                   f"{type(error).__name__}{': ' + text if text else ''}")
             self._subjects[target.id] = cached
         if isinstance(cached, LiveError):
             raise cached

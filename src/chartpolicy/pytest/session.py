@@ -51,6 +51,11 @@ class PolicySession:
             self.subjects = expand(self.charts) if not live else []
         except ChartError as error:
             self.setup_error = error
+        except Exception as error:  # noqa: BLE001 - one setup error item with one line, never a traceback
+            text = " ".join(str(error).split())[:300]
+            where = self.config.getoption("chart") or self.config.getoption("manifest") or DEFAULT_MANIFEST
+            self.setup_error = ChartError(f"cannot be read: {type(error).__name__}{': ' + text if text else ''}",
+                                          file=where)
         #: The live tier's session when a cluster or snapshot is named: such a
         #: run checks the cluster, not the manifest's charts.
         self.live = LiveSession(config, self.charts) if live else None
