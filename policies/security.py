@@ -1,10 +1,10 @@
 """Pods that hold only what they need: identities, tokens, keys, images and host keys."""
 
 import fnmatch
-import hashlib
 import posixpath
 
 from chartpolicy import policy
+from chartpolicy.model import redaction
 from chartpolicy.model.objects import ObjectRef
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -544,9 +544,10 @@ def _env_sources(subject, workload, container, names):
             found[name] = f"Secret {reference.get('name')} key {reference.get('key')}"
         elif "valueFrom" in env:
             found[name] = f"{next(iter(env['valueFrom']))} (not a Secret)"
-        else:  # never print the value itself
-            digest = hashlib.sha256(str(env.get("value")).encode()).hexdigest()[:8]
-            found[name] = f"an inline value (digest {digest})"
+        else:  # never print the value itself: a digest keyed per run (no guess can be checked against it)
+            value = str(env.get("value"))
+            redaction.remember(value)  # an inline key is a secret in clear: scrubbed from every output
+            found[name] = f"an inline value (digest {redaction.keyed_digest(value)})"
     return found
 
 

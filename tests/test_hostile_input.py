@@ -595,3 +595,95 @@ def test_a_live_list_whose_items_are_not_objects_is_one_error_item(run_policies,
     [finding] = replay.findings("connect", "error")
     assert "the API server answered a Pod (v1) that is not an object but a str" in finding["message"]
     assert replay.report["subjects"][0]["status"] == "error"
+
+
+# -- 5. redaction works on what outputs really contain -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [
+    "stringData: 'canary-string-{tag}'",
+    "data: ['{b64}', 'other']",
+    "stringData: {{nested: {{deeper: 'canary-string-{tag}'}}}}",
+], ids=["stringData-a-string", "data-a-list", "nested-mapping"])
+def test_a_malformed_secret_is_redacted_all_the_same(make_chart, run_policies, data):
+    import base64
+
+    tag = uuid.uuid4().hex
+    value = f"canary-string-{tag}"
+    body = data.format(tag=tag, b64=base64.b64encode(value.encode()).decode())
+    chart = make_chart({"templates/secret.yaml": f"apiVersion: v1\nkind: Secret\nmetadata: {{name: bad}}\n{body}\n"})
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema", "-rA", "-vv")
+    output = run.result.stdout.str()
+    assert run.findings("k8s-schema", "fail"), output  # the malformed Secret is quoted by k8s-schema...
+    assert value not in output and value not in str(run.report)  # ...redacted
+    assert tag not in output
+
+
+def test_a_process_that_knows_only_digests_scrubs_like_one_that_knows_the_values():
+    import json
+    import subprocess
+    import sys
+
+    from chartpolicy.model import redaction
+
+    tag = uuid.uuid4().hex[:10]
+    secret = f"pem-{tag}-line-one\nMIIE{tag}second/line+==\n"
+    redaction.remember(secret)
+    texts = [json.dumps({"key": secret}), repr(secret), json.dumps(json.dumps(secret)), f"url={secret!r}"]
+    expected = [redaction.scrub(text) for text in texts]
+    assert all(tag not in text for text in expected), expected
+    program = (
+        "import json, sys\nfrom chartpolicy.model import redaction\n"
+        "payload = json.loads(sys.stdin.read())\n"
+        "redaction.set_run_key(bytes.fromhex(payload['key']))\nredaction.remember_digests(payload['digests'])\n"
+        "print(json.dumps([redaction.scrub(t) for t in payload['texts']]))\n")
+    payload = {"key": redaction.run_key().hex(), "digests": redaction.new_digests() or [], "texts": texts}
+    if not payload["digests"]:  # sent before by an earlier test of this process: ask again from scratch
+        redaction._digests_sent.clear()
+        payload["digests"] = redaction.new_digests()
+    other = subprocess.run([sys.executable, "-c", program], input=json.dumps(payload), capture_output=True, text=True,
+                           check=True)
+    assert json.loads(other.stdout) == expected
+    assert secret not in json.dumps(payload["digests"]) and tag not in json.dumps(payload["digests"])
+
+
+def test_a_digest_shown_to_users_is_keyed_per_run(make_chart, run_policies):
+    import hashlib
+
+    tag = uuid.uuid4().hex
+    inline = f"inline-fernet-{tag}"
+    container = """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {{name: {name}, labels: {{component: {name}}}}}
+        spec:
+          selector: {{matchLabels: {{component: {name}}}}}
+          template:
+            metadata: {{labels: {{component: {name}}}}}
+            spec:
+              containers:
+                - name: {name}
+                  image: app:1.0
+                  env:
+                    - {env}
+        """
+    from_secret = "{name: AIRFLOW__CORE__FERNET_KEY, valueFrom: {secretKeyRef: {name: fernet, key: fernet-key}}}"
+    chart = make_chart({
+        "templates/a.yaml": container.format(name="a", env=from_secret),
+        "templates/b.yaml": container.format(name="b", env=from_secret),
+        "templates/c.yaml": container.format(name="c", env=f"{{name: AIRFLOW__CORE__FERNET_KEY, value: {inline}}}"),
+    })
+    digests = []
+    for _ in range(2):
+        run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "shared-secret-consistency")
+        [finding] = run.findings("shared-secret-consistency", "fail")
+        digests.append(re.search(r"an inline value \(digest ([0-9a-f]{8})\)", finding["message"]).group(1))
+        assert inline not in run.result.stdout.str() and tag not in json_text(run.report)
+    assert hashlib.sha256(inline.encode()).hexdigest()[:8] not in digests  # not a guess checker
+    # In-process runs share the process's key; across processes (runs) the key differs (keyed per run).
+
+
+def json_text(report: dict) -> str:
+    import json
+
+    return json.dumps(report)

@@ -341,13 +341,26 @@ def _embedded_pods(obj: K8sObject) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _redact_secret(body: dict[str, Any]) -> None:
+    """Every value under ``data``/``stringData`` redacted, whatever its shape.
+
+    A well-formed Secret maps keys to strings; a malformed one (``stringData``
+    a string, ``data`` a list, values that are mappings) is redacted all the
+    same, leaf by leaf: it is still a Secret the chart meant to render, and a
+    policy (k8s-schema) quotes what it finds malformed.
+    """
     for field_name in ("data", "stringData"):
-        data = body.get(field_name)
-        if isinstance(data, dict):
-            body[field_name] = {
-                key: redaction.redact_secret_value(value, base64_encoded=field_name == "data")
-                for key, value in data.items()
-            }
+        if body.get(field_name) is not None:
+            body[field_name] = _redact_node(body[field_name], base64_encoded=field_name == "data", top=True)
+
+
+def _redact_node(node: Any, *, base64_encoded: bool, top: bool = False) -> Any:
+    if isinstance(node, dict):
+        return {key: _redact_node(value, base64_encoded=base64_encoded) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_redact_node(value, base64_encoded=base64_encoded) for value in node]
+    if node is None and top:
+        return None
+    return redaction.redact_secret_value(node, base64_encoded=base64_encoded)
 
 
 def parse_manifests(files: dict[str, str], namespace: str) -> list[K8sObject]:

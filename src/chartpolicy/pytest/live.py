@@ -29,6 +29,7 @@ from chartpolicy.live.client import (
 from chartpolicy.live.release import read_release
 from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
 from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.redaction import scrub_data
 from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 
@@ -159,8 +160,9 @@ class LiveSession:
         if path and self.record is not None:
             workeroutput = getattr(self.config, "workeroutput", None)
             if workeroutput is not None:
-                # A pytest-xdist worker read part of the run: the controller writes the whole.
-                workeroutput[_RECORD_KEY] = self.record
+                # A pytest-xdist worker read part of the run: the controller writes the whole,
+                # and what leaves this process is scrubbed here (the controller scrubs again, by digest).
+                workeroutput[_RECORD_KEY] = scrub_data(self.record)
             else:
                 write_record(self.record, path)
         if isinstance(self._reader, LiveClient):
