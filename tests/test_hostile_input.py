@@ -687,3 +687,40 @@ def json_text(report: dict) -> str:
     import json
 
     return json.dumps(report)
+
+
+# -- 6. nothing hangs ---------------------------------------------------------------------------------------------
+
+CRASHING_POLICY = '''
+import os
+import signal
+
+from chartpolicy import policy
+
+
+@policy("crash-worker")
+def test_crash_worker(subject, violations):
+    """Kills the process it runs in, for one subject: an out-of-memory kill, a segfault in a library."""
+    if subject.spec.scenario.name == "b" and subject.spec.mode == "install":
+        os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_worker_killed_under_n_2_ends_the_run_instead_of_hanging_it(make_chart, pytester, tmp_path):
+    chart = make_chart(GOOD)
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    for name in "abcd":
+        (scenarios / f"{name}.yaml").write_text(f"x: {name}\n")
+    pytester.makepyfile(test_crash=CRASHING_POLICY)
+    for _ in range(2):  # it hung 3 runs in 3 before
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chart", str(chart), "--values-dir",
+                                               str(scenarios), "-n", "2", timeout=180)
+        output = result.stdout.str()
+        assert result.ret == 1, output
+        assert "crashed while running" in output and "crash_worker[demo:b:1.34.0:install]" in output
+
+
+def test_an_explicit_max_worker_restart_is_left_alone(pytester):
+    pytester.makepyfile(test_seen="def test_seen(request):\n    assert request.config.option.maxworkerrestart == '3'\n")
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1", "--max-worker-restart", "3").ret == 0
