@@ -724,3 +724,51 @@ def test_a_worker_killed_under_n_2_ends_the_run_instead_of_hanging_it(make_chart
 def test_an_explicit_max_worker_restart_is_left_alone(pytester):
     pytester.makepyfile(test_seen="def test_seen(request):\n    assert request.config.option.maxworkerrestart == '3'\n")
     assert pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1", "--max-worker-restart", "3").ret == 0
+
+
+def test_a_live_server_that_trickles_its_answer_is_given_up_on(tmp_path):
+    """One byte every two seconds never trips a read timeout; the request's overall deadline does."""
+    import json
+    import socket
+    import threading
+    import time
+
+    from chartpolicy.live.client import LiveClient, LiveError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.wait(2):
+                    try:
+                        connection.sendall(b" ")
+                    except OSError:
+                        break
+
+    threading.Thread(target=trickle, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "slow",
+        "clusters": [{"name": "slow", "cluster": {"server": url}}],
+        "users": [{"name": "slow", "user": {"token": "t"}}],
+        "contexts": [{"name": "slow", "context": {"cluster": "slow", "user": "slow"}}]}))
+    client = LiveClient(str(kubeconfig), deadline=5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(LiveError, match=r"gave up reading the API server's version: no complete answer within 5 s"):
+            client.server_version()
+        assert time.monotonic() - started < 15
+    finally:
+        stop.set()
+        server.close()
