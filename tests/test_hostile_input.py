@@ -772,3 +772,63 @@ def test_a_live_server_that_trickles_its_answer_is_given_up_on(tmp_path):
     finally:
         stop.set()
         server.close()
+
+
+# -- 7. Helm's own checks: kubeVersion, and apiVersion v1 requirements ------------------------------------------
+
+
+def test_a_chart_whose_kube_version_excludes_the_subject_fails_its_render(make_chart, run_policies):
+    chart = make_chart(GOOD, chart_yaml='apiVersion: v2\nname: demo\nversion: 0.1.0\nkubeVersion: ">=1.99.0"\n')
+    run = run_policies("--chart", str(chart), "--mode", "install", "--kube-version", "1.34.0", "--policy", "k8s-schema")
+    assert run.result.ret == 1, run.result.stdout.str()
+    [finding] = run.findings("render", "error")
+    assert finding["message"].endswith("Chart.yaml: chart requires kubeVersion: >=1.99.0 which is incompatible "
+                                       "with Kubernetes v1.34.0")
+    assert finding["source"] == f"{chart}/Chart.yaml"
+
+
+def test_kube_version_is_judged_per_subject(make_chart, run_policies):
+    chart = make_chart(GOOD, chart_yaml='apiVersion: v2\nname: demo\nversion: 0.1.0\nkubeVersion: ">=1.31.0-0 <1.34.0-0"\n')
+    run = run_policies("--chart", str(chart), "--mode", "install", "--kube-version", "1.30.0", "--kube-version",
+                       "1.33.2", "--kube-version", "1.34.0", "--policy", "k8s-schema")
+    statuses = {s["kube_version"]: s["status"] for s in run.report["subjects"]}
+    assert statuses == {"1.30.0": "error", "1.33.2": "rendered", "1.34.0": "error"}
+    messages = sorted(f["message"].split(": ", 1)[1] for f in run.findings("render", "error"))
+    assert messages == [f"chart requires kubeVersion: >=1.31.0-0 <1.34.0-0 which is incompatible with Kubernetes v{v}"
+                        for v in ("1.30.0", "1.34.0")]
+
+
+@pytest.mark.parametrize("constraint, version, expected", [
+    (">=1.99.0", "1.34.0", False), (">=1.21.0-0", "1.34.0", True), (">= 1.19.0-0 < 1.34.0-0", "1.34.0", False),
+    ("^1.20", "1.34.0", True), ("^1.20", "2.0.0", False), ("^0.2.3", "0.3.0", False), ("^0.0.3", "0.0.4", False),
+    ("~1.30.0", "1.30.9", True), ("~1.30.0", "1.31.0", False), ("~>1.34.1", "1.34.5", True),
+    ("1.34.x", "1.34.7", True), ("1.34", "1.35.0", False), ("*", "1.34.0", True),
+    (">=1.20, <1.30", "1.34.0", False), (">=1.20 <1.30 || >=1.33", "1.34.0", True),
+    ("1.20 - 1.34", "1.34.5", True), ("1.20 - 1.33", "1.34.0", False),
+    (">1.33", "1.34.0", True), (">1.34", "1.34.9", False), ("<=1.34", "1.34.9", True), ("<1.34", "1.34.0", False),
+    ("!=1.34.0", "1.34.0", False), ("!=1.34.x", "1.34.2", False), ("=>1.30", "v1.34.0", True),
+    (">=1.30.0-0", "1.30.0-rc.1", True), (">=1.30.0", "1.30.0-rc.1", False),
+    (">=1.30.0-beta.2", "1.30.0-beta.10", True), (">=1.30.0-beta.2", "1.30.0-alpha.9", False),
+])
+def test_kube_version_constraints_follow_helms_semver_syntax(constraint, version, expected):
+    from chartpolicy.rendering.kubeversion import satisfies
+
+    assert satisfies(constraint, version) is expected
+
+
+def test_a_malformed_kube_version_constraint_is_named(make_chart, run_policies):
+    chart = make_chart(GOOD, chart_yaml="apiVersion: v2\nname: demo\nversion: 0.1.0\nkubeVersion: newest please\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema")
+    [finding] = run.findings("render", "error")
+    assert "kubeVersion 'newest please' is not a version constraint" in finding["message"]
+
+
+def test_an_api_v1_chart_requirements_are_checked_like_chart_yaml_dependencies(make_chart, run_policies):
+    chart = make_chart(GOOD, chart_yaml="apiVersion: v1\nname: demo\nversion: 0.1.0\n", values="redis:\n  enabled: true\n")
+    (chart / "requirements.yaml").write_text("dependencies:\n  - name: redis\n    version: 1.0.0\n"
+                                             "    repository: https://charts.example.com\n    condition: redis.enabled\n")
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "k8s-schema")
+    assert run.result.ret == 1, run.result.stdout.str()
+    [finding] = run.findings("render", "error")
+    assert ("dependency 'redis' (enabled by redis.enabled) is declared in requirements.yaml but missing from "
+            "charts/") in finding["message"]

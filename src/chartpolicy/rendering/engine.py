@@ -448,9 +448,14 @@ class EmbeddedEngine:
             raise _render_error(chart.source, exc.detail) from None
 
     def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
-        """(dependencies declared in Chart.yaml, names of subcharts actually present)."""
-        declared = chart.metadata.get("dependencies") or []
-        present = {dep.get("name") for dep in self._chart(chart).dependencies}
+        """(dependencies declared, names of subcharts actually present).
+
+        Declared as Helm reads them: Chart.yaml's ``dependencies``, or an
+        ``apiVersion: v1`` chart's ``requirements.yaml``.
+        """
+        handle = self._chart(chart)
+        declared = handle.metadata.get("dependencies") or []
+        present = {dep.get("name") for dep in handle.dependencies}
         return declared, present
 
 
@@ -565,6 +570,9 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
     over objects that were never rendered; we name each one.
     """
     declared, present = engine.declared_dependencies(chart)
+    # An apiVersion v1 chart declares them in requirements.yaml.
+    where = "Chart.yaml" if chart.metadata.get("dependencies") or "requirements.yaml" not in chart.files \
+        else "requirements.yaml"
     problems = []
     for dependency in declared:
         name = dependency.get("name")
@@ -573,7 +581,7 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
         condition = dependency.get("condition")
         why = f" (enabled by {condition})" if condition else ""
         problems.append(
-            f"dependency {name!r}{why} is declared in Chart.yaml but missing from charts/: "
+            f"dependency {name!r}{why} is declared in {where} but missing from charts/: "
             "run `helm dependency build`"
         )
     return problems

@@ -26,6 +26,7 @@ from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
+from chartpolicy.rendering.kubeversion import kube_version_problem
 
 
 @dataclass
@@ -228,6 +229,10 @@ class Renderer:
 
     def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
         chart = self.chart(spec.chart.path)
+        # Helm refuses to install a chart whose kubeVersion this version does not meet; its render does not check.
+        refusal = kube_version_problem(chart.metadata.get("kubeVersion"), spec.kube_version)
+        if refusal:
+            raise ChartError(refusal, file=f"{spec.chart.path}/Chart.yaml")
         values = self.values(spec)
         options = self.options(spec)
         objects = self.parse(self._base_files(chart, values, options), options.namespace)
