@@ -832,3 +832,78 @@ def test_an_api_v1_chart_requirements_are_checked_like_chart_yaml_dependencies(m
     [finding] = run.findings("render", "error")
     assert ("dependency 'redis' (enabled by redis.enabled) is declared in requirements.yaml but missing from "
             "charts/") in finding["message"]
+
+
+# -- 8. exceptions that cannot be abused: baselines by chart identity, waivers with a horizon ----------------------
+
+
+def test_a_baseline_written_for_another_chart_of_the_same_folder_name_excuses_nothing(make_chart, pytester,
+                                                                                      run_policies, tmp_path):
+    import shutil
+
+    original = make_chart(FAILING_APP, values="image: app:latest\n")
+    team_a, team_b = pytester.path / "team-a" / "demo", pytester.path / "team-b" / "demo"
+    shutil.copytree(original, team_a)
+    shutil.copytree(original, team_b)
+    baseline = pytester.path / "baseline.json"
+    written = run_policies("--chart", str(team_a), "--mode", "install", "--policy", "image-tag-pinned",
+                           "--write-baseline", str(baseline))
+    assert written.result.ret == 1
+    [subject] = written.report["subjects"]
+    assert subject["chart_identity"].startswith("demo@")
+    same = run_policies("--chart", str(team_a), "--mode", "install", "--policy", "image-tag-pinned",
+                        "--baseline", str(baseline))
+    assert same.result.ret == 0  # the chart the baseline was written for: known debt
+    other = run_policies("--chart", str(team_b), "--mode", "install", "--policy", "image-tag-pinned",
+                         "--baseline", str(baseline))
+    assert other.result.ret == 1, "a baseline of team-a/demo silenced team-b/demo"
+    assert [f["outcome"] for f in other.findings("image-tag-pinned")] == ["fail"]
+    [notice] = [n for n in other.report["notices"] if n["policy"] == "baseline"]
+    assert "was written for chart demo@" in notice["message"] and "another location" in notice["message"]
+
+
+def test_a_baseline_without_identities_is_matched_by_key_with_a_notice(make_chart, pytester, run_policies):
+    import json
+
+    chart = make_chart(FAILING_APP, values="image: app:latest\n")
+    baseline = pytester.path / "baseline.json"
+    run_policies("--chart", str(chart), "--mode", "install", "--policy", "image-tag-pinned",
+                 "--write-baseline", str(baseline))
+    old = json.loads(baseline.read_text())
+    for subject in old["subjects"]:
+        del subject["chart_identity"]
+    baseline.write_text(json.dumps(old))
+    run = run_policies("--chart", str(chart), "--mode", "install", "--policy", "image-tag-pinned",
+                       "--baseline", str(baseline))
+    assert run.result.ret == 0
+    assert any("records no chart identities" in n["message"] for n in run.report["notices"])
+
+
+WAIVED_MANIFEST = """\
+charts:
+  demo:
+    path: {chart}
+    modes: [install]
+    waivers:
+      - {{policy: image-tag-pinned, reason: pinned by the platform, owner: team, expires: {expires}}}
+"""
+
+
+def test_a_waiver_expiring_beyond_the_horizon_is_refused_unless_allowed(make_chart, pytester, run_policies):
+    chart = make_chart(FAILING_APP, values="image: app:latest\n")
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(WAIVED_MANIFEST.format(chart=chart, expires="9999-12-31"))
+    base = ("--manifest", str(manifest), "--policy", "image-tag-pinned", "--today", "2026-12-01")
+    refused = run_policies(*base)
+    assert refused.result.ret == 1 and "Traceback" not in refused.result.stdout.str()
+    [finding] = refused.findings("render", "error")
+    assert finding["object"]["kind"] == "Manifest"
+    assert ("waiver demo/waivers[0] (image-tag-pinned) expires 9999-12-31, more than 365 days after 2026-12-01 "
+            "(latest 2027-12-01)") in finding["message"]
+    assert "--allow-long-waivers" in finding["message"]
+    assert run_policies(*base, "--allow-long-waivers").result.ret == 0
+    manifest.write_text(WAIVED_MANIFEST.format(chart=chart, expires="2028-06-30"))
+    assert run_policies(*base).result.ret == 1
+    assert run_policies(*base, "--waiver-horizon", "730").result.ret == 0
+    manifest.write_text(WAIVED_MANIFEST.format(chart=chart, expires="2027-11-30"))
+    assert run_policies(*base).result.ret == 0  # within a year

@@ -17,6 +17,7 @@ from chartpolicy.model.redaction import remember_feeding
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.pytest.session import state_of
 from chartpolicy.rendering.service import unexpected_error
+from chartpolicy.reporting.baseline import identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
 
 _REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
@@ -32,7 +33,7 @@ class RenderItem(pytest.Item):
 
     def runtest(self) -> None:
         state = state_of(self.config)
-        fields = subject_fields(self.spec)
+        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath)}
         try:
             try:
                 rendered = state.renderer.rendered(self.spec)

@@ -31,6 +31,7 @@ from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
 from chartpolicy.model.objects import ObjectRef
 from chartpolicy.model.redaction import scrub_data
 from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
+from chartpolicy.reporting.baseline import chart_identity
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
@@ -205,7 +206,8 @@ class ConnectItem(pytest.Item):
         self.add_marker(pytest.mark.live)
 
     def runtest(self) -> None:
-        fields = subject_fields(self.spec)
+        where = f"{self.spec.chart.namespace}/{self.spec.chart.release}"
+        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where)}
         try:
             live = self.live.connect(self.spec)
         except LiveError as error:

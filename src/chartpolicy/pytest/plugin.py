@@ -30,7 +30,13 @@ from chartpolicy.pytest.catalog import catalog_dir
 from chartpolicy.pytest.items import RenderItem, SetupErrorItem
 from chartpolicy.pytest.live import live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
-from chartpolicy.pytest.session import DEFAULT_MANIFEST, STATE, PolicySession, state_of
+from chartpolicy.pytest.session import (
+    DEFAULT_MANIFEST,
+    DEFAULT_WAIVER_HORIZON_DAYS,
+    STATE,
+    PolicySession,
+    state_of,
+)
 from chartpolicy.rendering.engine import DEFAULT_RENDER_MEMORY_MIB, DEFAULT_RENDER_TIMEOUT
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
@@ -94,6 +100,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"address space of a render worker process, MiB (default: {DEFAULT_RENDER_MEMORY_MIB})")
     group.addoption("--today", metavar="YYYY-MM-DD",
                     help="judge waiver expiry as of this date (default: today)")
+    group.addoption("--waiver-horizon", metavar="DAYS", type=int, default=DEFAULT_WAIVER_HORIZON_DAYS,
+                    help=f"a manifest waiver may expire at most DAYS after today (default: "
+                         f"{DEFAULT_WAIVER_HORIZON_DAYS}); a later expiry is a setup error")
+    group.addoption("--allow-long-waivers", action="store_true", default=False,
+                    help="accept manifest waivers that expire beyond --waiver-horizon")
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
 
 
