@@ -63,6 +63,7 @@ def set_run_key(key: bytes) -> None:
     with _lock:
         _KEY = key
         _digests_sent.clear()
+        _scrubbed.clear()
 
 
 def run_key() -> bytes:
@@ -97,6 +98,7 @@ def remember(value: str) -> None:
                     added = True
         if added:
             _pattern = None
+            _scrubbed.clear()
 
 
 def forms(value: str) -> set[str]:
@@ -177,11 +179,27 @@ _STARTS = re.compile(_START + r"(?=.)", re.DOTALL)
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
+#: Texts already scrubbed with what is known now (reports repeat the same properties on every phase of
+#: every item); emptied whenever a value or digest is learnt.
+_scrubbed: dict[str, str] = {}
+_SCRUBBED_KEPT = 20_000
+
+
 def scrub(text: str) -> str:
     """Replace every known secret value (in every form) inside ``text`` by ``<redacted>``."""
-    global _pattern
-    if not text or not (_known or _digests):
+    if not text or not (_known or _digests) or len(text) < _MIN_SECRET_LENGTH:
         return text
+    done = _scrubbed.get(text)
+    if done is None:
+        done = _scrub(text)
+        if len(_scrubbed) >= _SCRUBBED_KEPT:
+            _scrubbed.clear()
+        _scrubbed[text] = done
+    return done
+
+
+def _scrub(text: str) -> str:
+    global _pattern
     if _known:
         with _lock:
             if _pattern is None:
@@ -235,6 +253,7 @@ def remember_digests(entries: Iterable[Iterable[Any]]) -> None:
     with _lock:
         for prefix, length, digest in entries:
             _digests.setdefault(bytes.fromhex(prefix), {}).setdefault(int(length), set()).add(bytes.fromhex(digest))
+        _scrubbed.clear()
 
 
 def _scrub_by_digest(text: str) -> str:

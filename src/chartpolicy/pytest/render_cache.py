@@ -7,7 +7,6 @@ The cache itself (what an entry holds, how it is sealed) is
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Callable
 
 import pytest
@@ -36,6 +35,7 @@ def disk_cache_for(config: pytest.Config, engine_version: Callable[[], str]) -> 
         return DiskRenderCache(config.cache.mkdir(CACHE_SUBDIR), engine_version)
     except (CacheKeyError, OSError) as error:
         # A cache that cannot be trusted is a slower run, not a failure, and never an unauthenticated cache.
-        warnings.warn(pytest.PytestWarning(f"chartpolicy: the on-disk render cache is off for this run: {error} "
-                                           f"(key file {key_file_path()})"), stacklevel=1)
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"chartpolicy: the on-disk render cache is off for this run: {error} "
+                                 f"(key file {key_file_path()})"), stacklevel=1)
         return None

@@ -324,6 +324,11 @@ class EmbeddedEngine:
             size = workers if workers is not None else min(4, os.cpu_count() or 1)
             self._pool = WorkerPool(size, timeout=render_timeout, address_space=render_memory * 2**20)
 
+    def warm(self) -> None:
+        """Start every render worker now (they boot in parallel, ready when the first renders come)."""
+        if self._pool is not None:
+            self._pool.warm(self._pool.size)
+
     def close(self) -> None:
         """End the render workers (a run's end; an atexit hook does it too)."""
         if self._pool is not None:

@@ -174,10 +174,10 @@ class WorkerPool:
         self._closed = False
         _POOLS.add(self)
 
-    def warm(self) -> None:
-        """Start one worker now, so that it is ready when the first render comes (it starts in parallel)."""
+    def warm(self, count: int = 1) -> None:
+        """Start workers now (up to ``count`` in all), so that they are ready when renders come."""
         with self._condition:
-            if not self._idle and not self._busy and not self._closed:
+            while len(self._idle) + len(self._busy) < min(count, self.size) and not self._closed:
                 self._idle.append(_Worker(self.address_space))
 
     def render(self, digest: str, archive: Callable[[], bytes], values_json: str,
