@@ -82,28 +82,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """On the xdist controller, before any reporter: learn a worker's digests, then scrub by them."""
-    carried: list[Any] = [value for name, value in report.user_properties if name == DIGESTS_PROPERTY]
-    if not carried or _IS_WORKER:
-        return  # a worker's own report: it travels on to the controller with its digests
-    for digests in carried:
-        remember_digests(digests)
-    report.user_properties = [(name, value) for name, value in report.user_properties if name != DIGESTS_PROPERTY]
-    scrub_report(report)
+class _ControllerScrubbing:
+    """On the xdist controller (one per run: a run inside a run has its own), before any reporter."""
 
-
-#: Whether this process is a pytest-xdist worker (set at configure).
-_IS_WORKER = False
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Learn a worker's digests, drop them from the report, then scrub the report by them."""
+        carried: list[Any] = [value for name, value in report.user_properties if name == DIGESTS_PROPERTY]
+        if not carried:
+            return
+        for digests in carried:
+            remember_digests(digests)
+        report.user_properties = [(name, value) for name, value in report.user_properties
+                                  if name != DIGESTS_PROPERTY]
+        scrub_report(report)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    global _IS_WORKER
     workerinput = getattr(config, "workerinput", None)
-    _IS_WORKER = workerinput is not None
-    if workerinput and workerinput.get(_RUN_KEY_INPUT):
+    if workerinput is None:
+        # Not a worker: reports that come from workers carry digests (a worker's own reports travel on).
+        config.pluginmanager.register(_ControllerScrubbing(), "chartpolicy-controller-scrubbing")
+    elif workerinput.get(_RUN_KEY_INPUT):
         set_run_key(bytes.fromhex(workerinput[_RUN_KEY_INPUT]))
 
 
