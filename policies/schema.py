@@ -14,6 +14,7 @@ from referencing import Registry, Resource
 from chartpolicy import Violations, policy
 from chartpolicy.model.objects import content_digest
 from chartpolicy.model.subject import RerenderSubject
+from chartpolicy.model.yamlbounds import expansion_problem, may_have_anchors
 
 #: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
 _BUILT_IN_GROUP = re.compile(r"^(|[a-z0-9-]+\.k8s\.io|apps|batch|autoscaling|policy|extensions)$")
@@ -154,6 +155,8 @@ def chart_crd_schemas(chart):
             documents = list(yaml.load_all(chart.text(path), Loader=yaml.CSafeLoader))
         except yaml.YAMLError:
             continue
+        if may_have_anchors(chart.text(path)) and any(expansion_problem(d) for d in documents):
+            continue  # an alias bomb is no schema (like a file that is not YAML)
         for crd in documents:
             _collect_crd(crd, schemas)
     return schemas

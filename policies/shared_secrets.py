@@ -1,8 +1,7 @@
 """Keys that components share come from one Secret and key."""
 
-import hashlib
-
 from chartpolicy import Subject, Violations, policy
+from chartpolicy.model import redaction
 from chartpolicy.model.objects import ObjectRef
 
 #: Env vars that must come from one Secret and key across every component, by group.
@@ -39,9 +38,10 @@ def _env_sources(subject, workload, container, names):
             found[name] = f"Secret {reference.get('name')} key {reference.get('key')}"
         elif "valueFrom" in env:
             found[name] = f"{next(iter(env['valueFrom']))} (not a Secret)"
-        else:  # never print the value itself
-            digest = hashlib.sha256(str(env.get("value")).encode()).hexdigest()[:8]
-            found[name] = f"an inline value (digest {digest})"
+        else:  # never print the value itself: a digest keyed per run (no guess can be checked against it)
+            value = str(env.get("value"))
+            redaction.remember(value)  # an inline key is a secret in clear: scrubbed from every output
+            found[name] = f"an inline value (digest {redaction.keyed_digest(value)})"
     return found
 
 

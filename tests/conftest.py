@@ -9,6 +9,7 @@ user sees: the outcome, the findings and the exit code.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if outcomes:
         terminalreporter.write_sep("-", "defect corpus")
         terminalreporter.write_line(detection_figure(outcomes))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_render_cache_key(tmp_path_factory: pytest.TempPathFactory):
+    """The render cache's key file in a temporary place, never the user's own (runs in subprocesses inherit it)."""
+    from chartpolicy.rendering.cache import KEY_FILE_VARIABLE
+
+    previous = os.environ.get(KEY_FILE_VARIABLE)
+    os.environ[KEY_FILE_VARIABLE] = str(tmp_path_factory.mktemp("render-cache-key") / "render-cache.key")
+    yield
+    if previous is None:
+        os.environ.pop(KEY_FILE_VARIABLE, None)
+    else:
+        os.environ[KEY_FILE_VARIABLE] = previous

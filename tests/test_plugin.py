@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -46,8 +47,10 @@ def test_ids_follow_chart_scenario_kube_mode_and_work_with_k(make_chart, run_pol
     run.result.assert_outcomes(passed=2)  # the render item and the one policy item
     run.result.stdout.fnmatch_lines(["*render*demo:loud:1.33.0:upgrade* PASSED*",
                                      "*test_probe_exec_process_scan[[]demo:loud:1.33.0:upgrade[]] PASSED*"])
-    assert run.report["subjects"] == [{"chart": "demo", "scenario": "loud", "kube_version": "1.33.0",
-                                       "mode": "upgrade", "status": "rendered", "error": None}]
+    [subject] = run.report["subjects"]
+    assert re.fullmatch(r"demo@[0-9a-f]{12}", subject.pop("chart_identity"))  # key and a digest of the location
+    assert subject == {"chart": "demo", "scenario": "loud", "kube_version": "1.33.0",
+                       "mode": "upgrade", "status": "rendered", "error": None}
 
 
 def test_each_subject_renders_once_however_many_policies_read_it(make_chart, pytester, run_policies):
@@ -100,7 +103,7 @@ def test_manifest_waivers_turn_findings_into_xfail_and_expired_ones_fail(make_ch
     waiver = {"policy": "probe-exec-process-scan", "object": "Deployment/rel-app", "reason": "vendor image",
               "owner": "team-data", "expires": "2030-01-01"}
     manifest(pytester, {"demo": {"path": str(chart), "modes": ["install"], "waivers": [waiver]}})
-    run = run_policies("-k", "probe_exec", "-rx")
+    run = run_policies("-k", "probe_exec", "-rx", "--today", "2029-06-01")  # within a year of the expiry
     assert run.result.ret == 0
     run.result.stdout.fnmatch_lines(["*XFAIL*waived: vendor image (manifest, owner team-data)*"])
     assert run.findings("probe-exec-process-scan", "waived")

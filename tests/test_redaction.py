@@ -5,10 +5,13 @@ it) over a chart with failures, with every output turned on: the JSON
 report, SARIF, JUnit XML, ``-rA -vv --tb=long``, captured stdout and logs,
 and GitHub annotations.  Policies of the test's own quote the clear values
 (from ``subject.values``) in prints, logs, assertion diffs and exceptions,
-the worst a policy author could do.
+the worst a policy author could do, escaped every way (repr, JSON, URL) and
+filed as JUnit properties; in one process and under ``-n 2``.  A live
+recording under ``-n 2`` is grepped the same way.
 """
 
 import base64
+import json
 import uuid
 
 import pytest
@@ -19,7 +22,18 @@ from chartpolicy.model import redaction
 
 def canaries() -> dict[str, str]:
     tag = uuid.uuid4().hex[:12]
-    return {name: f"canary{name}{tag}" for name in ("Fernet", "Password", "Literal", "Encoded", "Config")}
+    found = {name: f"canary{name}{tag}" for name in ("Fernet", "Password", "Literal", "Encoded", "Config")}
+    # A value that every escaping changes: backslash, quotes, slash, @, &, <, non-ASCII, two lines (a PEM key's shape).
+    found["Escaped"] = f"esc\\ape\"qu'ote/sl@sh&<b> \u00e9-{tag}\nsecond-line-{tag}"
+    return found
+
+
+def every_form(value: str) -> set[str]:
+    """What an output could hold of ``value``: each form of it and of each of its lines, and its base64."""
+    found = {base64.b64encode(value.encode()).decode()}
+    for candidate in {value, *value.splitlines()}:
+        found |= redaction.forms(candidate)
+    return found
 
 
 def leaky_chart(c: dict[str, str]) -> dict[str, str]:
@@ -32,6 +46,7 @@ def leaky_chart(c: dict[str, str]) -> dict[str, str]:
               name: {{{{ .Release.Name }}}}-keys
             data:
               fernet-key: {{{{ .Values.fernetKey | b64enc | quote }}}}
+              escaped: {{{{ .Values.escapedToken | b64enc | quote }}}}
               planted: {encoded}
             stringData:
               connection: "postgresql://airflow:{{{{ .Values.dbPassword }}}}@{{{{ .Release.Name }}}}-pgbouncer:6543/airflow"
@@ -78,13 +93,28 @@ def test_leak_by_print_and_assert(subject, violations):
 def test_leak_by_exception(subject, violations):
     """A broken policy: raises with a clear value in the message."""
     raise ValueError("cannot parse " + subject.merged_values()["dbPassword"])
+
+
+@policy("leak-by-escapes")
+def test_leak_by_escapes(subject, violations, request):
+    """A careless policy: prints values escaped (repr, JSON, URL) and files them as JUnit properties."""
+    import json
+    from urllib.parse import quote
+
+    token = subject.merged_values()["escapedToken"]
+    print("repr:", repr(subject.merged_values()), "json:", json.dumps(subject.merged_values()), "url:", quote(token))
+    request.node.user_properties.append(("careless", token))
+    request.node.user_properties.append(("careless-json", json.dumps({"token": token})))
+    for secret in subject.objects.of_kind("Secret"):
+        violations.add(secret, "escaped: " + json.dumps(token) + " " + repr(token))
 '''
 
 
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one-process", "xdist"])
 def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytester, monkeypatch, xdist):
     c = canaries()
-    values = f"fernetKey: {c['Fernet']}\ndbPassword: {c['Password']}\nsetting: plain-setting\n"
+    values = (f"fernetKey: {c['Fernet']}\ndbPassword: {c['Password']}\nsetting: plain-setting\n"
+              f"escapedToken: {json.dumps(c['Escaped'])}\n")
     chart = make_chart(leaky_chart(c), values=values)
     pytester.makepyfile(test_leaky_policies=LEAKY_POLICIES)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -105,11 +135,39 @@ def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytes
     assert "ValueError" in texts["stdout"] and "assert " in texts["stdout"]
     assert "plain-setting" in texts["stdout"]  # values that feed no Secret stay readable
     assert "<redacted>" in texts["stdout"] and "&lt;redacted&gt;" in texts["junit.xml"]
+    assert "leak-by-escapes" in texts["report.json"] and "careless" in texts["junit.xml"]
     for name, value in c.items():
-        forms = {value, base64.b64encode(value.encode()).decode()}
         for output, text in texts.items():
-            for form in forms:
-                assert form not in text, f"canary {name} ({form}) leaked into {output}"
+            for form in every_form(value):
+                assert form not in text, f"canary {name} ({form!r}) leaked into {output}"
+
+
+def test_no_planted_secret_appears_in_a_live_recording_under_xdist(run_policies, tmp_path):
+    """Workers record what they read; a value known as secret on one worker, read in clear by another (a
+    ConfigMap copy), must reach the recording neither in clear nor escaped."""
+    from fakekube import FakeKubeAPI
+    from live_fixtures import healthy_release
+
+    c = canaries()
+    objects = healthy_release()
+    secret = next(o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "ref-fernet-key")
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "ref-config")
+    secret["data"]["planted"] = base64.b64encode(c["Escaped"].encode()).decode()
+    secret["data"]["plain"] = base64.b64encode(c["Password"].encode()).decode()
+    config.setdefault("data", {})["careless-copy"] = c["Escaped"]
+    config["data"]["careless-plain"] = f"postgresql://airflow:{c['Password']}@db/airflow"
+    record = tmp_path / "snapshot.json"
+    with FakeKubeAPI(objects) as fake:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", namespace="airflow")
+        run = run_policies(f"--kubeconfig={kubeconfig}", "--release=ref", "--namespace=airflow",
+                           "--live-read-secret-data", f"--live-record={record}", "-n", "2", "--dist", "load")
+    text = record.read_text()
+    assert json.loads(text)["responses"] and "careless-copy" in text
+    outputs = {"record": text, "stdout": run.result.stdout.str(), "report": json.dumps(run.report)}
+    for name in ("Escaped", "Password"):
+        for output, content in outputs.items():
+            for form in every_form(c[name]):
+                assert form not in content, f"canary {name} ({form!r}) leaked into {output}"
 
 
 def test_values_that_feed_a_secret_are_remembered_but_identifiers_and_plain_words_are_not():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,9 @@ class ClusterReader:
 
 def _as_object(body: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """List items and partial metadata carry no kind: give every object its own."""
+    if not isinstance(body, dict):
+        raise LiveError(f"the API server answered a {kind} ({api_version}) that is not an object but a "
+                        f"{type(body).__name__}")
     if body.get("kind") in (None, "PartialObjectMetadata"):
         body = {**body, "apiVersion": api_version, "kind": kind}
     return body
@@ -211,6 +215,10 @@ def _status_message(data: bytes) -> str:
         return data.decode(errors="replace")[:200]
 
 
+class _DeadlinePassed(Exception):
+    """A request's overall deadline passed before its answer was complete."""
+
+
 class LiveClient(ClusterReader):
     """The official kubernetes client, configured from a kubeconfig and context.
 
@@ -219,11 +227,13 @@ class LiveClient(ClusterReader):
     ``attempts`` times in all, then raises a LiveError naming the resource.
     It waits between attempts with ``sleep`` (``time.sleep`` unless a test
     passes another), so tests check the waits without spending them.
+    A request is given up after ``deadline`` seconds in all, however its
+    server trickles the answer (``timeout`` bounds each socket read only).
     """
 
     def __init__(self, kubeconfig: str, context: str | None = None, *, attempts: int = 5,
                  backoff: float = 0.25, max_retry_after: float = 10.0, timeout: tuple[float, float] = (5, 30),
-                 sleep: Callable[[float], None] = time.sleep, **options: Any):
+                 deadline: float = 120.0, sleep: Callable[[float], None] = time.sleep, **options: Any):
         super().__init__(**options)
         from kubernetes import client, config
 
@@ -234,6 +244,9 @@ class LiveClient(ClusterReader):
         self.max_retry_after = max_retry_after
         self.timeout = timeout
         self.sleep = sleep
+        #: Seconds one request may take in all, retries included: ``timeout`` bounds each socket read only,
+        #: and a server that sends a byte every two seconds never passes it.
+        self.deadline = deadline
         configuration = client.Configuration()
         try:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
@@ -256,11 +269,14 @@ class LiveClient(ClusterReader):
             request.method, request.path, query_params=list(request.query), header_params=headers,
             body=request.body, auth_settings=["BearerToken"])
         last = ""
+        deadline = time.monotonic() + self.deadline
         for attempt in range(1, self.attempts + 1):
             delay = self.backoff * 2 ** (attempt - 1)
             try:
-                response = self._api.call_api(method, url, headers, body, _request_timeout=self.timeout)
-                data = response.read()
+                response, data = self._exchange(method, url, headers, body, deadline)
+            except _DeadlinePassed:
+                raise LiveError(f"gave up {what}: no complete answer within {self.deadline:g} s "
+                                f"(the API server at {self.server} answers too slowly)") from None
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 last = f"connection to {self.server} failed ({type(error).__name__})"
             else:
@@ -293,6 +309,28 @@ class LiveClient(ClusterReader):
             if attempt < self.attempts:
                 self.sleep(delay)
         raise LiveError(f"gave up {what} after {self.attempts} attempts: {last}")
+
+    def _exchange(self, method: str, url: str, headers: Any, body: Any, deadline: float) -> tuple[Any, bytes]:
+        """One HTTP exchange, abandoned at ``deadline``: it runs on a daemon thread the caller stops waiting for."""
+        if deadline <= time.monotonic():
+            raise _DeadlinePassed()
+        outcome: dict[str, Any] = {}
+
+        def exchange() -> None:
+            try:
+                response = self._api.call_api(method, url, headers, body, _request_timeout=self.timeout)
+                outcome["answer"] = (response, response.read())
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = error
+
+        thread = threading.Thread(target=exchange, name="chartpolicy-live-request", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise _DeadlinePassed()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["answer"]
 
     def exec_host(self, pod: str, container: str, namespace: str):
         if not self.allow_exec:

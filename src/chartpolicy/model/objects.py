@@ -18,6 +18,7 @@ import yaml
 
 from chartpolicy.model import redaction
 from chartpolicy.model.errors import ChartError
+from chartpolicy.model.yamlbounds import expansion_problem, may_have_anchors
 
 #: Kinds that are not namespaced; everything else (CRDs included) is.
 CLUSTER_SCOPED_KINDS = frozenset({
@@ -333,6 +334,8 @@ def _embedded_pods(obj: K8sObject) -> Iterator[tuple[str, dict[str, Any]]]:
             pod = yaml.load(text, Loader=yaml.CSafeLoader)
         except yaml.YAMLError:
             continue
+        if may_have_anchors(text) and expansion_problem(pod):
+            continue  # an alias bomb is no pod template (like text that is not YAML)
         if isinstance(pod, dict) and pod.get("kind") == "Pod":
             yield key, pod
 
@@ -353,8 +356,13 @@ def parse_manifests(files: dict[str, str], namespace: str) -> list[K8sObject]:
             line = f":{mark.line + 1}" if mark else ""
             problems.append(f"{source}{line}: rendered output is not valid YAML: {getattr(exc, 'problem', exc)}")
             continue
+        anchors = may_have_anchors(files[source])
         for index, body in enumerate(documents):
             if body is None:
+                continue
+            problem = expansion_problem(body) if anchors else None
+            if problem:
+                problems.append(f"{source} (document {index + 1}): {problem}")
                 continue
             if not isinstance(body, dict):
                 problems.append(f"{source} (document {index + 1}): not a Kubernetes object but a {type(body).__name__}")

@@ -1,10 +1,19 @@
 """Secret values never leave the process in clear text.
 
 A Secret's values are replaced at parse time by a keyed digest
-(``<redacted:1a2b3c4d5e6f>``): equal values give equal digests within a
-session, so renders can be compared, but the digest cannot be reversed or
-matched against a guess outside it.  The clear values are remembered here
-only to scrub them (and their base64 forms) from any text an output writes.
+(``<redacted:1a2b3c4d5e6f>``): equal values give equal digests within a run,
+so renders can be compared, but the digest cannot be reversed or matched
+against a guess outside it.  The key is the run's (:func:`set_run_key`: the
+pytest-xdist controller hands its own to every worker), never written.  The
+clear values are remembered here only to scrub them from any text an output
+writes, in every form an output may give them (:func:`forms`: each line,
+base64, ``repr`` and JSON escapes, ``\\uXXXX``, doubled backslashes, URL and
+XML encodings).
+
+A process that knows no clear value (the pytest-xdist controller) scrubs too:
+workers send it keyed digests of every form they know (:func:`new_digests`,
+never the values), and :func:`scrub` finds a known form in any text by
+digest (:func:`remember_digests`).
 """
 
 from __future__ import annotations
@@ -13,11 +22,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
+import json
 import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 REDACTED = "<redacted>"
 _KEY = os.urandom(32)
@@ -42,8 +54,25 @@ def redact_secret_value(value: object, *, base64_encoded: bool) -> str:
     remember(clear)
     if base64_encoded:
         remember(text)
-    digest = hmac.new(_KEY, clear.encode(), hashlib.sha256).hexdigest()[:12]
-    return f"<redacted:{digest}>"
+    return f"<redacted:{keyed_digest(clear, 12)}>"
+
+
+def set_run_key(key: bytes) -> None:
+    """Use the run's key (a pytest-xdist worker gets the controller's): digests agree across processes."""
+    global _KEY
+    with _lock:
+        _KEY = key
+        _digests_sent.clear()
+        _scrubbed.clear()
+
+
+def run_key() -> bytes:
+    return _KEY
+
+
+def keyed_digest(value: str, length: int = 8) -> str:
+    """A digest of a secret value that may be shown: keyed per run, so it confirms no guess outside the run."""
+    return hmac.new(_KEY, value.encode(), hashlib.sha256).hexdigest()[:length]
 
 
 def redact_secret(body: dict[str, Any]) -> dict[str, Any]:
@@ -51,19 +80,28 @@ def redact_secret(body: dict[str, Any]) -> dict[str, Any]:
     replaced by its keyed digest, in place; returns ``body``.
 
     The one redaction of Secret objects: rendered ones at parse time
-    (chartpolicy.objects), and those read from a cluster or a release record
-    (chartpolicy.live).
+    (chartpolicy.model.objects), and those read from a cluster or a release
+    record (chartpolicy.live).  A well-formed Secret maps keys to strings; a
+    malformed one (``stringData`` a string, ``data`` a list, values that are
+    mappings) is redacted all the same, leaf by leaf: it is still a Secret,
+    and a policy (k8s-schema) quotes what it finds malformed.
     """
     items = body.get("items")
     for item in [body, *(items if isinstance(items, list) else ())]:
         if not isinstance(item, dict):
             continue
         for field_name in ("data", "stringData"):
-            data = item.get(field_name)
-            if isinstance(data, dict):
-                item[field_name] = {key: redact_secret_value(value, base64_encoded=field_name == "data")
-                                    for key, value in data.items()}
+            if item.get(field_name) is not None:
+                item[field_name] = _redact_node(item[field_name], base64_encoded=field_name == "data")
     return body
+
+
+def _redact_node(node: Any, *, base64_encoded: bool) -> Any:
+    if isinstance(node, dict):
+        return {key: _redact_node(value, base64_encoded=base64_encoded) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_redact_node(value, base64_encoded=base64_encoded) for value in node]
+    return redact_secret_value(node, base64_encoded=base64_encoded)
 
 
 def _decode(text: str) -> str:
@@ -74,18 +112,44 @@ def _decode(text: str) -> str:
 
 
 def remember(value: str) -> None:
-    """Mark a clear value as secret, so :func:`scrub` removes it from text."""
+    """Mark a clear value as secret, so :func:`scrub` removes it (and its escaped forms) from text."""
     global _pattern
     candidates = {value, *value.splitlines()}
     with _lock:
         added = False
         for candidate in candidates:
             candidate = candidate.strip()
-            if len(candidate) >= _MIN_SECRET_LENGTH and not _plain_word(candidate) and candidate not in _known:
-                _known.add(candidate)
-                added = True
+            if len(candidate) < _MIN_SECRET_LENGTH or _plain_word(candidate):
+                continue
+            for form in forms(candidate):
+                if len(form) >= _MIN_SECRET_LENGTH and form not in _known:
+                    _known.add(form)
+                    added = True
         if added:
             _pattern = None
+            _scrubbed.clear()
+
+
+def forms(value: str) -> set[str]:
+    """``value`` as outputs may write it: as is, escaped by ``repr``, JSON (``\\uXXXX``, ``\\n``, twice when a
+    JSON text quotes JSON), doubled backslashes, URL-encoded, XML-escaped."""
+    as_json = json.dumps(value)[1:-1]
+    found = {
+        value,
+        as_json,
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(as_json)[1:-1],
+        repr(value)[1:-1],
+        value.replace("\\", "\\\\"),
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        html.escape(value),
+        html.escape(value, quote=False),
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        .replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#09;"),
+    }
+    return {form for form in found if form}
 
 
 def _plain_word(text: str) -> bool:
@@ -136,19 +200,117 @@ def _string_leaves(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from _string_leaves(value, key)
 
 
+# Where a known form may start: after a character that is not a letter or digit, or after an escape
+# (a JSON or repr ``\\n``, ``\\uXXXX``, ``\\xXX``, a URL's ``%XX``): "line1\\nline2" holds line2 whole.
+_START = r"(?:(?<![A-Za-z0-9])|(?<=\\[nrtfbv])|(?<=\\u[0-9a-fA-F]{4})|(?<=\\x[0-9a-fA-F]{2})|(?<=%[0-9A-Fa-f]{2}))"
+_END = r"(?![A-Za-z0-9])"
+_STARTS = re.compile(_START + r"(?=.)", re.DOTALL)
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+#: Texts already scrubbed with what is known now (reports repeat the same properties on every phase of
+#: every item); emptied whenever a value or digest is learnt.
+_scrubbed: dict[str, str] = {}
+_SCRUBBED_KEPT = 20_000
+
+
 def scrub(text: str) -> str:
-    """Replace every known secret value inside ``text`` by ``<redacted>``."""
-    global _pattern
-    if not _known or not text:
+    """Replace every known secret value (in every form) inside ``text`` by ``<redacted>``."""
+    if not text or not (_known or _digests) or len(text) < _MIN_SECRET_LENGTH:
         return text
+    done = _scrubbed.get(text)
+    if done is None:
+        done = _scrub(text)
+        if len(_scrubbed) >= _SCRUBBED_KEPT:
+            _scrubbed.clear()
+        _scrubbed[text] = done
+    return done
+
+
+def _scrub(text: str) -> str:
+    global _pattern
+    if _known:
+        with _lock:
+            if _pattern is None:
+                # Longest first, so a value containing another is removed whole.
+                alternatives = sorted(_known, key=len, reverse=True)
+                # Whole tokens only: a password "postgres" must not turn
+                # "postgresql" into "<redacted>ql"; secrets inside URLs, quotes or
+                # key=value pairs are still delimited by non-alphanumerics.
+                _pattern = re.compile(_START + "(?:" + "|".join(re.escape(a) for a in alternatives) + ")" + _END)
+            pattern = _pattern
+        text = pattern.sub(REDACTED, text)
+    if _digests:
+        text = _scrub_by_digest(text)
+    return text
+
+
+def scrub_data(node: Any) -> Any:
+    """``node`` (nested dicts, lists, tuples, strings) with every string scrubbed, keys included."""
+    if isinstance(node, str):
+        return scrub(node)
+    if isinstance(node, dict):
+        return {scrub_data(key): scrub_data(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(scrub_data(value) for value in node)
+    return node
+
+
+# -- scrubbing by digest (the pytest-xdist controller) ------------------------------------------------------
+
+#: The first characters of a form, digested, that make a position worth a full digest.
+_PREFIX = 4
+#: prefix digest -> form length -> full digests
+_digests: dict[bytes, dict[int, set[bytes]]] = {}
+_digests_sent: set[str] = set()
+
+
+def _mac(data: str) -> bytes:
+    return hashlib.blake2b(data.encode(), key=_KEY, digest_size=16).digest()
+
+
+def new_digests() -> list[list[Any]]:
+    """``[prefix digest, length, digest]`` (hex) of every form remembered since the last call: what a worker sends."""
     with _lock:
-        if _pattern is None:
-            # Longest first, so a value containing another is removed whole.
-            alternatives = sorted(_known, key=len, reverse=True)
-            # Whole tokens only: a password "postgres" must not turn
-            # "postgresql" into "<redacted>ql"; secrets inside URLs, quotes or
-            # key=value pairs are still delimited by non-alphanumerics.
-            _pattern = re.compile(
-                r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(a) for a in alternatives) + r")(?![A-Za-z0-9])")
-        pattern = _pattern
-    return pattern.sub(REDACTED, text)
+        fresh = [form for form in _known if form not in _digests_sent]
+        _digests_sent.update(fresh)
+    return [[_mac(form[:_PREFIX]).hex(), len(form), _mac(form).hex()] for form in fresh]
+
+
+def remember_digests(entries: Iterable[Iterable[Any]]) -> None:
+    """Learn forms by digest (from :func:`new_digests` of a process sharing the run key): scrub finds them."""
+    with _lock:
+        for prefix, length, digest in entries:
+            _digests.setdefault(bytes.fromhex(prefix), {}).setdefault(int(length), set()).add(bytes.fromhex(digest))
+        _scrubbed.clear()
+
+
+def _scrub_by_digest(text: str) -> str:
+    """Replace the known forms found by digest: at each place a form may start, the first characters are
+    digested; only where they match is each known length digested whole (longest first)."""
+    with _lock:
+        table = {prefix: {length: set(found) for length, found in lengths.items()}
+                 for prefix, lengths in _digests.items()}
+    size = len(text)
+    out: list[str] = []
+    done = 0
+    for match in _STARTS.finditer(text):
+        start = match.start()
+        if start < done:
+            continue
+        lengths = table.get(_mac(text[start:start + _PREFIX]))
+        if not lengths:
+            continue
+        for length in sorted(lengths, reverse=True):
+            end = start + length
+            if end > size or (end < size and text[end] in _ALNUM):
+                continue
+            if _mac(text[start:end]) in lengths[length]:
+                out.append(text[done:start])
+                out.append(REDACTED)
+                done = end
+                break
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from chartpolicy.model.errors import ChartError
+from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 
 #: The Kubernetes version a subject renders for when nobody names one.
 DEFAULT_KUBE_VERSION = "1.34.0"
@@ -276,12 +277,14 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
         raise ChartError("manifest not found", file=str(path))
     try:
         text = path.read_bytes()
-        raw = yaml.load(text, Loader=yaml.CSafeLoader)
+        # Dates as written (an unquoted `expires: 2030-01-01` is the text the schema expects).
+        raw = yaml.load(text, Loader=TextTimestampLoader)
         document = yaml.compose(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ChartError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
                          line=mark.line + 1 if mark else None) from None
+    check_expansion(raw, str(path))
     validator = jsonschema.Draft202012Validator(MANIFEST_SCHEMA, format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

@@ -16,6 +16,8 @@ from chartpolicy.model.objects import ObjectRef
 from chartpolicy.model.redaction import remember_feeding
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.pytest.session import state_of
+from chartpolicy.rendering.service import unexpected_error
+from chartpolicy.reporting.baseline import identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
 
 _REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
@@ -31,11 +33,16 @@ class RenderItem(pytest.Item):
 
     def runtest(self) -> None:
         state = state_of(self.config)
-        fields = subject_fields(self.spec)
+        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath)}
         try:
-            rendered = state.renderer.rendered(self.spec)
-            # Values whose text ends up in a Secret are secrets too, wherever else they show.
-            remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+            try:
+                rendered = state.renderer.rendered(self.spec)
+                # Values whose text ends up in a Secret are secrets too, wherever else they show.
+                remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+            except ChartError:
+                raise
+            except Exception as unexpected:  # noqa: BLE001 - one line naming the chart, never a traceback
+                raise unexpected_error(unexpected, self.spec.chart.path) from None
         except ChartError as error:
             self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "error", "error": str(error)}))
             self._skip_if_already_reported(str(error))

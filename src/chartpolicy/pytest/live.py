@@ -29,7 +29,9 @@ from chartpolicy.live.client import (
 from chartpolicy.live.release import read_release
 from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
 from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.redaction import scrub_data
 from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
+from chartpolicy.reporting.baseline import chart_identity
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
@@ -134,6 +136,10 @@ class LiveSession:
                 cached = LiveSubject(target, reader, release, _server_version(reader, release))
             except LiveError as error:
                 cached = error
+            except Exception as error:  # noqa: BLE001 - an answer nobody foresaw is this release's error, once
+                text = " ".join(str(error).split())[:300]
+                cached = LiveError(f"the release {target.chart.namespace}/{target.chart.release} cannot be read: "
+                                   f"{type(error).__name__}{': ' + text if text else ''}")
             self._subjects[target.id] = cached
         if isinstance(cached, LiveError):
             raise cached
@@ -155,8 +161,9 @@ class LiveSession:
         if path and self.record is not None:
             workeroutput = getattr(self.config, "workeroutput", None)
             if workeroutput is not None:
-                # A pytest-xdist worker read part of the run: the controller writes the whole.
-                workeroutput[_RECORD_KEY] = self.record
+                # A pytest-xdist worker read part of the run: the controller writes the whole,
+                # and what leaves this process is scrubbed here (the controller scrubs again, by digest).
+                workeroutput[_RECORD_KEY] = scrub_data(self.record)
             else:
                 write_record(self.record, path)
         if isinstance(self._reader, LiveClient):
@@ -199,7 +206,8 @@ class ConnectItem(pytest.Item):
         self.add_marker(pytest.mark.live)
 
     def runtest(self) -> None:
-        fields = subject_fields(self.spec)
+        where = f"{self.spec.chart.namespace}/{self.spec.chart.release}"
+        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where)}
         try:
             live = self.live.connect(self.spec)
         except LiveError as error:

@@ -32,7 +32,7 @@ from chartpolicy.pytest.session import is_worker, state_of
 from chartpolicy.pytest.stats import run_render_stats
 from chartpolicy.rendering.service import RenderedSubject
 from chartpolicy.rendering.stats import describe as describe_render_stats
-from chartpolicy.reporting.baseline import Baseline, BaselineError
+from chartpolicy.reporting.baseline import Baseline, BaselineError, identity_of
 from chartpolicy.reporting.findings import Violations
 from chartpolicy.reporting.github import annotation_lines
 from chartpolicy.reporting.locations import LOCATIONS_PROPERTY, Locator, lines_of
@@ -79,7 +79,8 @@ OUTPUTS = pytest.StashKey[RunOutputs]()
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("baseline")
     try:
-        baseline = Baseline.load(path) if path else None
+        current = {chart.key: identity_of(chart, config.rootpath) for chart in state_of(config).charts}
+        baseline = Baseline.load(path, current) if path else None
     except BaselineError as error:
         raise pytest.UsageError(str(error)) from None
     charts = {chart.key: chart.path for chart in state_of(config).charts}
@@ -123,6 +124,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if strict and outputs.ledger.unused and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if outputs.baseline is not None:
+        for notice in outputs.baseline.identity_notices():
+            record.add_notice(notice.as_dict())
         # Only where the policy ran to a verdict on that chart and scenario can debt be gone.
         for notice in outputs.baseline.gone_notices(record, outputs.ledger.judged):
             record.add_notice(notice.as_dict())

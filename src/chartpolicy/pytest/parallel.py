@@ -7,6 +7,11 @@ an ``xdist_group(<subject id>)`` mark (``<chart>:<scenario>`` under
 of its policies.  When
 ``-n`` is given and the user chose no distribution mode, that mode is made
 the default here; an explicit ``--dist`` is left alone.
+
+A worker that crashes is not replaced (``--max-worker-restart 0`` unless the
+user says otherwise): with a replacement, a crash under loadgroup left the
+run waiting forever; without, xdist reports the crash as a failing item and
+stops the run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ def pytest_cmdline_main(config: pytest.Config):
             and not getattr(option, "distload", False):
         option.dist = "loadgroup"
         config.stash[_DEFAULTED] = True
+    if getattr(option, "numprocesses", None) and getattr(option, "maxworkerrestart", "unset") is None:
+        # A worker that dies (killed, out of memory) under loadgroup left the run waiting forever
+        # (3 runs in 3); without restarts xdist ends the run, the crash reported as a failure.
+        option.maxworkerrestart = 0
     return (yield)
 
 

@@ -30,7 +30,14 @@ from chartpolicy.pytest.catalog import catalog_dir
 from chartpolicy.pytest.items import RenderItem, SetupErrorItem
 from chartpolicy.pytest.live import live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
-from chartpolicy.pytest.session import DEFAULT_MANIFEST, STATE, PolicySession, state_of
+from chartpolicy.pytest.session import (
+    DEFAULT_MANIFEST,
+    DEFAULT_WAIVER_HORIZON_DAYS,
+    STATE,
+    PolicySession,
+    state_of,
+)
+from chartpolicy.rendering.engine import DEFAULT_RENDER_MEMORY_MIB, DEFAULT_RENDER_TIMEOUT
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
     FINDINGS_PROPERTY,
@@ -57,6 +64,13 @@ pytest_plugins = [
 ]
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy", "chartpolicy: Helm chart policies")
     group.addoption("--manifest", metavar="PATH",
@@ -79,8 +93,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "run only the scenarios that have it; repeatable")
     group.addoption("--engine", choices=("embedded", "helm"), default="embedded",
                     help="embedded Helm SDK (default) or a helm binary on PATH")
+    group.addoption("--render-timeout", metavar="SECONDS", type=_non_negative, default=DEFAULT_RENDER_TIMEOUT,
+                    help=f"a render that takes longer is stopped and fails its subject (default: "
+                         f"{DEFAULT_RENDER_TIMEOUT:g}; 0: render in-process, no bound)")
+    group.addoption("--render-memory", metavar="MIB", type=int, default=DEFAULT_RENDER_MEMORY_MIB,
+                    help=f"address space of a render worker process, MiB (default: {DEFAULT_RENDER_MEMORY_MIB})")
     group.addoption("--today", metavar="YYYY-MM-DD",
                     help="judge waiver expiry as of this date (default: today)")
+    group.addoption("--waiver-horizon", metavar="DAYS", type=int, default=DEFAULT_WAIVER_HORIZON_DAYS,
+                    help=f"a manifest waiver may expire at most DAYS after today (default: "
+                         f"{DEFAULT_WAIVER_HORIZON_DAYS}); a later expiry is a setup error")
+    group.addoption("--allow-long-waivers", action="store_true", default=False,
+                    help="accept manifest waivers that expire beyond --waiver-horizon")
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
 
 
@@ -195,6 +219,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     _mark_last_items(items)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start a render worker while pytest collects: its start (about 0.2 s) is then off the first render."""
+    config = session.config
+    controller = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    state = state_of(config)
+    if state.subjects and not controller and not config.option.collectonly:
+        warm = getattr(state.renderer.engine, "warm", None)
+        if warm is not None:
+            warm()
+
+
 _FROZE = pytest.StashKey[bool]()
 
 
@@ -212,6 +247,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_FROZE, False):
         gc.unfreeze()
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
 
 
 _LAST_OF_SUBJECT = pytest.StashKey[SubjectSpec]()

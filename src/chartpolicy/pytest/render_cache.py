@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from chartpolicy.rendering.cache import CACHE_SUBDIR, DiskRenderCache, prune
+from chartpolicy.rendering.cache import CACHE_SUBDIR, CacheKeyError, DiskRenderCache, key_file_path, prune
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,4 +31,11 @@ def disk_cache_for(config: pytest.Config, engine_version: Callable[[], str]) -> 
     """The run's on-disk cache, or None with ``--no-render-cache`` or ``-p no:cacheprovider``."""
     if config.getoption("no_render_cache") or getattr(config, "cache", None) is None:
         return None
-    return DiskRenderCache(config.cache.mkdir(CACHE_SUBDIR), engine_version)
+    try:
+        return DiskRenderCache(config.cache.mkdir(CACHE_SUBDIR), engine_version)
+    except (CacheKeyError, OSError) as error:
+        # A cache that cannot be trusted is a slower run, not a failure, and never an unauthenticated cache.
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"chartpolicy: the on-disk render cache is off for this run: {error} "
+                                 f"(key file {key_file_path()})"), stacklevel=1)
+        return None

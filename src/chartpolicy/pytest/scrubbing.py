@@ -1,23 +1,44 @@
-"""Every pytest output scrubbed of secret values: failure text, captured output, JUnit.
+"""Every pytest output scrubbed of secret values: failure text, captured output, properties, JUnit.
 
 Objects are redacted when parsed and reports scrub their text, but pytest
 itself prints more: assertion diffs (``-vv``), tracebacks with the test's
 arguments (``--tb=long``), captured stdout/stderr/logs (``-rA``), and JUnit
 XML built from the same reports.  A policy could put a clear value there (an
 exception quoting ``subject.values``).  Every test report is scrubbed before
-any reporter sees it.  Recorders of other outputs (the live tier's
-``--live-record``) must pass their text through
-:func:`chartpolicy.model.redaction.scrub` the same way.
+any reporter sees it, ``user_properties`` included (JUnit writes them).
+Recorders of other outputs (the live tier's ``--live-record``) must pass
+their text through :func:`chartpolicy.model.redaction.scrub` the same way.
+
+Under pytest-xdist the controller writes every output but renders nothing,
+so it knows no secret value.  It gives every worker the run's redaction key
+(``workerinput``); each worker sends, with each report, keyed digests of the
+forms it has learnt since its last report (never the values); the controller
+learns them before any reporter sees the report, and scrubs the report, and
+every later output, by digest.  Digests the worker learnt last come home
+with its ``workeroutput``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from _pytest._code.code import ReprFileLocation
 
-from chartpolicy.model.redaction import scrub
+from chartpolicy.model.redaction import (
+    new_digests,
+    remember_digests,
+    run_key,
+    scrub,
+    scrub_data,
+    set_run_key,
+)
+
+#: The user property that carries digests from a worker to the controller (removed there).
+DIGESTS_PROPERTY = "chartpolicy.secret-digests"
+_RUN_KEY_INPUT = "chartpolicy_run_key"
+_DIGESTS_OUTPUT = "chartpolicy_secret_digests"
 
 
 @dataclass
@@ -35,9 +56,8 @@ class ScrubbedRepr:
         return self.text
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
+def scrub_report(report: pytest.TestReport) -> None:
+    """Scrub a report's failure text, captured sections and user properties, in place."""
     if report.longrepr is not None:
         text = str(report.longrepr)
         clean = scrub(text)
@@ -45,6 +65,60 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             crash = getattr(report.longrepr, "reprcrash", None)
             if crash is not None:
                 crash = replace(crash, message=scrub(crash.message))
-            report.longrepr = ScrubbedRepr(clean, crash)
+            # Duck-typed like pytest's own representations (toterminal, reprcrash, str).
+            report.longrepr = ScrubbedRepr(clean, crash)  # type: ignore[assignment]
     report.sections = [(title, scrub(content)) for title, content in report.sections]
+    report.user_properties = [(name, scrub_data(value)) for name, value in report.user_properties]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    scrub_report(report)
+    if hasattr(item.config, "workerinput"):
+        digests = new_digests()
+        if digests:
+            report.user_properties.append((DIGESTS_PROPERTY, digests))
     return report
+
+
+class _ControllerScrubbing:
+    """On the xdist controller (one per run: a run inside a run has its own), before any reporter."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Learn a worker's digests, drop them from the report, then scrub the report by them."""
+        carried: list[Any] = [value for name, value in report.user_properties if name == DIGESTS_PROPERTY]
+        if not carried:
+            return
+        for digests in carried:
+            remember_digests(digests)
+        report.user_properties = [(name, value) for name, value in report.user_properties
+                                  if name != DIGESTS_PROPERTY]
+        scrub_report(report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        # Not a worker: reports that come from workers carry digests (a worker's own reports travel on).
+        config.pluginmanager.register(_ControllerScrubbing(), "chartpolicy-controller-scrubbing")
+    elif workerinput.get(_RUN_KEY_INPUT):
+        set_run_key(bytes.fromhex(workerinput[_RUN_KEY_INPUT]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # noqa: ANN001 (xdist's WorkerController)
+    node.workerinput[_RUN_KEY_INPUT] = run_key().hex()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_DIGESTS_OUTPUT] = new_digests()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 (xdist's WorkerController)
+    remember_digests(getattr(node, "workeroutput", {}).get(_DIGESTS_OUTPUT) or [])

@@ -32,6 +32,8 @@ from chartpolicy.reporting.findings import Notice
 
 STATE = pytest.StashKey["PolicySession"]()
 DEFAULT_MANIFEST = "charts_under_test/charts.yaml"
+#: How far ahead a manifest waiver may expire (``--waiver-horizon``), unless ``--allow-long-waivers``.
+DEFAULT_WAIVER_HORIZON_DAYS = 365
 
 
 class PolicySession:
@@ -48,9 +50,15 @@ class PolicySession:
         live = live_requested(config)
         try:
             self.charts = self._load_charts()
+            self._check_waiver_horizon()
             self.subjects = expand(self.charts) if not live else []
         except ChartError as error:
             self.setup_error = error
+        except Exception as error:  # noqa: BLE001 - one setup error item with one line, never a traceback
+            text = " ".join(str(error).split())[:300]
+            where = self.config.getoption("chart") or self.config.getoption("manifest") or DEFAULT_MANIFEST
+            self.setup_error = ChartError(f"cannot be read: {type(error).__name__}{': ' + text if text else ''}",
+                                          file=where)
         #: The live tier's session when a cluster or snapshot is named: such a
         #: run checks the cluster, not the manifest's charts.
         self.live = LiveSession(config, self.charts) if live else None
@@ -63,9 +71,16 @@ class PolicySession:
     @property
     def renderer(self) -> Renderer:
         if self._renderer is None:
-            engine = make_engine(self.config.getoption("engine"))
+            option = self.config.getoption
+            engine = make_engine(option("engine"), render_timeout=option("render_timeout"),
+                                 render_memory=option("render_memory"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
         return self._renderer
+
+    def close(self) -> None:
+        """The end of the run: render workers end."""
+        if self._renderer is not None:
+            self._renderer.close()
 
     @property
     def render_stats(self) -> RenderStats | None:
@@ -95,6 +110,22 @@ class PolicySession:
             charts = [replace(c, scenarios=tuple(s for s in c.scenarios if set(option("profile")) <= set(s.profiles)))
                       for c in charts]
         return charts
+
+    def _check_waiver_horizon(self) -> None:
+        """A waiver is a dated exception: one that expires in 9999 is a permanent one in disguise."""
+        option = self.config.getoption
+        if option("allow_long_waivers", False):
+            return
+        horizon = option("waiver_horizon", DEFAULT_WAIVER_HORIZON_DAYS)
+        latest = self.today + dt.timedelta(days=horizon)
+        late = [(chart, waiver) for chart in self.charts for waiver in chart.waivers
+                if waiver.expires is not None and waiver.expires > latest]
+        if late:
+            where = option("manifest") or str(Path(self.config.rootpath, self.config.getini("chartpolicy_manifest")))
+            lines = [f"waiver {waiver.id or chart.key} ({waiver.policy}) expires {waiver.expires}, more than "
+                     f"{horizon} days after {self.today} (latest {latest})" for chart, waiver in late]
+            raise ChartError("\n".join(lines) + "\nshorten the expiry, or pass --allow-long-waivers "
+                             "(or a longer --waiver-horizon DAYS)", file=where)
 
     def subjects_for(self, info: PolicyInfo) -> list[SubjectSpec]:
         live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \

@@ -1,8 +1,10 @@
 """Rendering engines: the one place that calls Helm.
 
 The default engine embeds Helm's Go SDK through helm-python-sdk (pinned in
-pyproject.toml); every call into that package is in this module.  An
-alternative engine shells out to a ``helm`` binary (``helm template``) and is
+pyproject.toml); every call into that package is in this module, and in the
+render worker processes it starts (:mod:`chartpolicy.rendering.render_worker`,
+driven by :mod:`chartpolicy.rendering.isolation`), where renders run with a
+deadline and a memory bound.  An alternative engine shells out to a ``helm`` binary (``helm template``) and is
 used only when asked for (``--engine helm``).  Both return the same model:
 ``{template path relative to the chart root: rendered text}``.
 
@@ -19,10 +21,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +35,13 @@ import yaml
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
+from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
+from chartpolicy.rendering.isolation import HelmFailure, RenderTimeout, WorkerDied, WorkerPool, render_error
+
+#: Seconds a render may take (``--render-timeout``); 0 renders in-process, without a bound.
+DEFAULT_RENDER_TIMEOUT = 120.0
+#: Address space of a render worker, in MiB (``--render-memory``); the Go runtime reserves some at start.
+DEFAULT_RENDER_MEMORY_MIB = 3072
 
 
 @dataclass(frozen=True)
@@ -98,9 +109,119 @@ class ChartFiles:
         return buffer.getvalue()
 
 
-def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
+#: The most a chart may hold, uncompressed (Helm's own limit for an archive).
+MAX_CHART_BYTES = 100 * 1024 * 1024
+
+
+def read_chart_dir(root: Path) -> dict[str, bytes]:
+    """Every file of a chart directory, relative to it; refuses what could read outside it.
+
+    A symbolic link (to a file or a directory, wherever it points), a FIFO, a
+    socket or a device is a ChartError naming each one: Helm's own folder
+    loader follows links, so a link to ``/proc/self/environ`` and a template
+    printing ``.Files.Get`` of it would put the host's environment in every
+    report.  Packaged subcharts under ``charts/`` are checked like a ``.tgz``.
+    """
+    files: dict[str, bytes] = {}
+    refused: list[tuple[str, str]] = []
+    total = 0
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(directory, name)
+            relative = path.relative_to(root).as_posix()
+            try:
+                info = os.lstat(path)
+            except OSError as error:
+                refused.append((relative, f"cannot be read ({error.strerror})"))
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                refused.append((relative, f"a symbolic link (to {os.readlink(path)}) is refused: chartpolicy "
+                                          "reads nothing outside the chart; put the file itself in the chart"))
+            elif stat.S_ISDIR(info.st_mode):
+                continue
+            elif not stat.S_ISREG(info.st_mode):
+                refused.append((relative, "not a regular file (a FIFO, socket or device) is refused"))
+            else:
+                total += info.st_size
+                if total > MAX_CHART_BYTES:
+                    raise ChartError(f"the chart holds more than {MAX_CHART_BYTES // 2**20} MiB of files",
+                                     file=str(root))
+                files[relative] = _read_regular(path, f"{root}/{relative}")
+        # Links to directories are listed (and refused) above, never walked into.
+        dirnames[:] = [d for d in dirnames if not Path(directory, d).is_symlink()]
+    if refused:
+        first, why = refused[0]
+        message = why if len(refused) == 1 else "\n".join(f"{relative}: {why}" for relative, why in refused)
+        raise ChartError(message, file=f"{root}/{first}")
+    for relative, content in files.items():
+        if relative.startswith("charts/") and relative.endswith(".tgz"):
+            check_archive(content, f"{root}/{relative}")
+    return files
+
+
+def _read_regular(path: Path, where: str) -> bytes:
+    """A regular file's bytes, opened without following a link (a link swapped in meanwhile is refused)."""
     try:
-        loaded = yaml.load(data, Loader=yaml.CSafeLoader)
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise ChartError(f"cannot be read: {error.strerror}", file=where) from None
+    with os.fdopen(handle, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise ChartError("not a regular file: refused", file=where)
+        return file.read()
+
+
+def check_archive(data: bytes, where: str, depth: int = 0) -> None:
+    """Refuse a chart archive with members that are links, special files or paths outside the chart.
+
+    Helm refuses absolute paths and ``..`` itself, but reads a link member
+    as an empty file without a word; both are named here, with the member.
+    Packaged subcharts inside (``charts/*.tgz``) are checked the same way,
+    and the whole is bounded (MAX_CHART_BYTES uncompressed: no gzip bomb).
+    An archive that is not a gzipped tar is left to Helm, whose message says so.
+    """
+    refused: list[str] = []
+    nested: list[tuple[str, bytes]] = []
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:  # one header at a time: the size bound holds while reading
+                name = member.name.replace("\\", "/")
+                parts = [part for part in name.split("/") if part not in ("", ".")]
+                if name.startswith("/"):
+                    refused.append(f"{member.name}: an absolute path")
+                elif ".." in parts:
+                    refused.append(f"{member.name}: a path outside the chart (..)")
+                elif member.issym() or member.islnk():
+                    kind = "symbolic" if member.issym() else "hard"
+                    refused.append(f"{member.name}: a {kind} link (to {member.linkname})")
+                elif member.isdir():
+                    continue
+                elif not member.isfile():
+                    refused.append(f"{member.name}: not a regular file (a FIFO or device)")
+                else:
+                    total += member.size
+                    if total > MAX_CHART_BYTES:
+                        raise ChartError(f"the archive holds more than {MAX_CHART_BYTES // 2**20} MiB of files",
+                                         file=where)
+                    if len(parts) >= 3 and parts[-2] == "charts" and name.endswith(".tgz"):
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            nested.append((member.name, extracted.read()))
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        if not refused and not nested and total == 0:
+            return  # not an archive at all: Helm says so
+    if refused:
+        raise ChartError("archive member refused (chartpolicy reads nothing outside the chart): "
+                         + "; ".join(refused), file=where)
+    if depth < 8:
+        for name, content in nested:
+            check_archive(content, f"{where}:{name}", depth + 1)
+
+def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
+    """A values file or Chart.yaml: timestamps as written (as Helm reads them), alias expansion bounded."""
+    try:
+        loaded = yaml.load(data, Loader=TextTimestampLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ChartError(
@@ -112,6 +233,7 @@ def _load_yaml_mapping(data: bytes | str, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(loaded, dict):
         raise ChartError(f"expected a mapping, found {type(loaded).__name__}", file=where)
+    check_expansion(loaded, where)
     return loaded
 
 
@@ -179,13 +301,43 @@ def _strip_chart_prefix(rendered: Mapping[str, str]) -> dict[str, str]:
 
 
 class EmbeddedEngine:
-    """Renders with Helm's Go SDK in-process (no ``helm`` binary)."""
+    """Renders with Helm's Go SDK (no ``helm`` binary): in render worker processes, bounded.
+
+    Renders run in :mod:`chartpolicy.rendering.isolation`'s worker processes,
+    each with a deadline (``render_timeout`` seconds) and an address-space
+    bound (``render_memory`` MiB).  ``render_timeout=0`` renders in this
+    process instead, with no bound.  Loading charts and coalescing values stay
+    in this process: they are bounded by their input (read_chart_dir, the
+    YAML bounds).
+    """
 
     name = "embedded"
 
-    def __init__(self) -> None:
+    def __init__(self, *, render_timeout: float = DEFAULT_RENDER_TIMEOUT,
+                 render_memory: int = DEFAULT_RENDER_MEMORY_MIB, workers: int | None = None) -> None:
         self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
+        self.render_timeout = render_timeout
+        self.render_memory = render_memory
+        self._pool: WorkerPool | None = None
+        if render_timeout > 0:
+            size = workers if workers is not None else min(4, os.cpu_count() or 1)
+            self._pool = WorkerPool(size, timeout=render_timeout, address_space=render_memory * 2**20)
+
+    def warm(self) -> None:
+        """Start every render worker now (they boot in parallel, ready when the first renders come)."""
+        if self._pool is not None:
+            self._pool.warm(self._pool.size)
+
+    def close(self) -> None:
+        """End the render workers (a run's end; an atexit hook does it too)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def interrupt(self) -> None:
+        """Stop every render in progress (Ctrl-C while renders run on threads)."""
+        if self._pool is not None:
+            self._pool.interrupt()
 
     @property
     def version(self) -> str:
@@ -194,28 +346,52 @@ class EmbeddedEngine:
         return f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()})"
 
     def load(self, path: str | os.PathLike[str]) -> ChartFiles:
-        """Load a chart directory or packaged ``.tgz`` into memory."""
+        """Load a chart directory or packaged ``.tgz`` into memory.
+
+        Helm's loader is never pointed at the user's files: they are read
+        here first (:func:`read_chart_dir`, :func:`check_archive`), every
+        symbolic link, special file and path outside the chart refused, and
+        Helm loads a private copy of what was read.
+        """
         import helm_python
 
         p = Path(path)
+        if self._pool is not None:
+            self._pool.warm()  # a render worker starts while the chart loads
         if not p.exists():
             raise ChartError("chart not found", file=str(path))
         if p.is_dir() and not (p / "Chart.yaml").is_file():
             raise ChartError("not a chart: no Chart.yaml", file=str(path))
         if p.is_dir():
+            files = read_chart_dir(p)
             # Chart.yaml errors are clearer from the YAML parser than from Helm's loader.
-            _load_yaml_mapping((p / "Chart.yaml").read_bytes(), f"{path}/Chart.yaml")
-        try:
-            with helm_python.Chart.load(p) as chart:
-                name = chart.name
-                # Saving through Helm applies .helmignore and packs subcharts
-                # exactly as Helm sees them; the archive is our canonical copy.
-                with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
-                    archive = Path(chart.save(tmp)).read_bytes()
-        except helm_python.HelmError as exc:
-            # Helm's metadata validation is about Chart.yaml: say so.
-            where = f"{path}/Chart.yaml" if "chart.metadata" in exc.detail and p.is_dir() else str(path)
-            raise ChartError(f"cannot load chart: {exc.detail}", file=where) from None
+            _load_yaml_mapping(files["Chart.yaml"], f"{path}/Chart.yaml")
+        else:
+            data = _read_regular(p, str(path))
+            check_archive(data, str(path))
+        with tempfile.TemporaryDirectory(prefix="chartpolicy-") as tmp:
+            if p.is_dir():
+                private = Path(tmp, "chart")
+                for relative, content in files.items():
+                    target = private / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(content)
+            else:
+                private = Path(tmp, p.name)
+                private.write_bytes(data)
+            try:
+                with helm_python.Chart.load(private) as chart:
+                    name = chart.name
+                    # Saving through Helm applies .helmignore and packs subcharts
+                    # exactly as Helm sees them; the archive is our canonical copy.
+                    saved = Path(tmp, "saved")
+                    saved.mkdir()
+                    archive = Path(chart.save(saved)).read_bytes()
+            except helm_python.HelmError as exc:
+                detail = exc.detail.replace(str(private), str(path))
+                # Helm's metadata validation is about Chart.yaml: say so.
+                where = f"{path}/Chart.yaml" if "chart.metadata" in detail and p.is_dir() else str(path)
+                raise ChartError(f"cannot load chart: {detail}", file=where) from None
         return ChartFiles(source=str(path), name=name, files=_unpack(archive, name))
 
     def _chart(self, chart: ChartFiles) -> Any:
@@ -245,8 +421,6 @@ class EmbeddedEngine:
             raise ChartError(f"invalid values: {exc.detail}", file=chart.source) from None
 
     def render(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
-        from helm_python import HelmError, _native
-
         native_options = {
             "name": options.release,
             "namespace": options.namespace,
@@ -257,19 +431,36 @@ class EmbeddedEngine:
             "kube_version": "v" + options.kube_version.lstrip("v"),
             "api_versions": list(options.api_versions),
         }
-        handle = self._chart(chart)
+        values_json = json.dumps(dict(values))
+        if self._pool is None:
+            return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options)))
         try:
-            rendered = _native.call_string(
-                "helm_render", handle._raw(), json.dumps(dict(values)), json.dumps(native_options)
-            )
-        except HelmError as exc:
-            raise _render_error(chart.source, exc.detail) from None
+            rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options)
+        except HelmFailure as failure:
+            raise _render_error(chart.source, failure.detail) from None
+        except (RenderTimeout, WorkerDied) as error:
+            raise render_error(error, chart.source, self.render_timeout) from None
         return _strip_chart_prefix(json.loads(rendered))
 
+    def _render_here(self, chart: ChartFiles, values_json: str, native_options: dict[str, Any]) -> str:
+        """A render in this process: no deadline, no memory bound (``--render-timeout 0``)."""
+        from helm_python import HelmError, _native
+
+        handle = self._chart(chart)
+        try:
+            return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
+        except HelmError as exc:
+            raise _render_error(chart.source, exc.detail) from None
+
     def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
-        """(dependencies declared in Chart.yaml, names of subcharts actually present)."""
-        declared = chart.metadata.get("dependencies") or []
-        present = {dep.get("name") for dep in self._chart(chart).dependencies}
+        """(dependencies declared, names of subcharts actually present).
+
+        Declared as Helm reads them: Chart.yaml's ``dependencies``, or an
+        ``apiVersion: v1`` chart's ``requirements.yaml``.
+        """
+        handle = self._chart(chart)
+        declared = handle.metadata.get("dependencies") or []
+        present = {dep.get("name") for dep in handle.dependencies}
         return declared, present
 
 
@@ -296,8 +487,9 @@ class HelmBinaryEngine(EmbeddedEngine):
 
     name = "helm"
 
-    def __init__(self, binary: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, binary: str | None = None, **bounds: Any) -> None:
+        super().__init__(**{**bounds, "render_timeout": 0})
+        self.render_timeout = bounds.get("render_timeout", DEFAULT_RENDER_TIMEOUT)
         found = binary or shutil.which("helm")
         if not found:
             raise ChartError("--engine helm: no helm binary on PATH")
@@ -324,10 +516,33 @@ class HelmBinaryEngine(EmbeddedEngine):
                 command += ["--api-versions", api_version]
             if options.mode == "upgrade":
                 command.append("--is-upgrade")
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise _render_error(chart.source, result.stderr)
-        return split_by_source(result.stdout)
+            stdout, stderr, code = self._run(command, chart.source)
+        if code != 0:
+            raise _render_error(chart.source, stderr)
+        return split_by_source(stdout)
+
+    def _run(self, command: list[str], source: str) -> tuple[str, str, int]:
+        """``helm template`` with the render bounds: killed past the deadline, its address space limited."""
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if hasattr(os, "sched_getaffinity"):  # Linux: bound the child's address space from here (no preexec_fn)
+            import resource
+
+            try:
+                limit = self.render_memory * 2**20
+                resource.prlimit(process.pid, resource.RLIMIT_AS, (limit, limit))
+            except (OSError, ValueError):
+                pass
+        try:
+            stdout, stderr = process.communicate(timeout=self.render_timeout or None)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise ChartError(f"the render did not finish within {self.render_timeout:g} s (--render-timeout): "
+                             "stopped", file=source) from None
+        except BaseException:
+            process.kill()
+            raise
+        return stdout, stderr, process.returncode
 
 
 _SOURCE_COMMENT = re.compile(r"^# Source: (?P<path>.+)$", re.MULTILINE)
@@ -344,11 +559,12 @@ def split_by_source(stream: str) -> dict[str, str]:
     return _strip_chart_prefix({path: "\n---\n".join(docs) + "\n" for path, docs in files.items()})
 
 
-def make_engine(name: str) -> EmbeddedEngine:
+def make_engine(name: str, *, render_timeout: float = DEFAULT_RENDER_TIMEOUT,
+                render_memory: int = DEFAULT_RENDER_MEMORY_MIB) -> EmbeddedEngine:
     if name == "embedded":
-        return EmbeddedEngine()
+        return EmbeddedEngine(render_timeout=render_timeout, render_memory=render_memory)
     if name == "helm":
-        return HelmBinaryEngine()
+        return HelmBinaryEngine(render_timeout=render_timeout, render_memory=render_memory)
     raise ChartError(f"unknown engine {name!r}: use 'embedded' or 'helm'")
 
 
@@ -359,6 +575,9 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
     over objects that were never rendered; we name each one.
     """
     declared, present = engine.declared_dependencies(chart)
+    # An apiVersion v1 chart declares them in requirements.yaml.
+    where = "Chart.yaml" if chart.metadata.get("dependencies") or "requirements.yaml" not in chart.files \
+        else "requirements.yaml"
     problems = []
     for dependency in declared:
         name = dependency.get("name")
@@ -367,7 +586,7 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
         condition = dependency.get("condition")
         why = f" (enabled by {condition})" if condition else ""
         problems.append(
-            f"dependency {name!r}{why} is declared in Chart.yaml but missing from charts/: "
+            f"dependency {name!r}{why} is declared in {where} but missing from charts/: "
             "run `helm dependency build`"
         )
     return problems

@@ -26,6 +26,7 @@ from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
+from chartpolicy.rendering.kubeversion import kube_version_problem
 
 
 @dataclass
@@ -163,7 +164,16 @@ class Renderer:
             return [job(j) for j in jobs]
         start, before = time.perf_counter(), self.busy_seconds()
         with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs)), thread_name_prefix="chartpolicy-render") as pool:
-            results = list(pool.map(job, jobs))
+            try:
+                results = list(pool.map(job, jobs))
+            except BaseException:
+                # Ctrl-C (or a failed job): drop what has not started, stop the renders that have,
+                # so that leaving this block does not wait for them.
+                pool.shutdown(wait=False, cancel_futures=True)
+                interrupt = getattr(self.engine, "interrupt", None)
+                if interrupt is not None:
+                    interrupt()
+                raise
         # The calling thread waited on renders all along.
         self._busy.seconds = before + time.perf_counter() - start
         return results
@@ -195,6 +205,8 @@ class Renderer:
                     cached = self._render_subject(spec)
                 except ChartError as error:
                     cached = error
+                except Exception as error:  # noqa: BLE001 - any failure is this subject's error item, computed once
+                    cached = unexpected_error(error, spec.chart.path)
                 self._rendered[spec.id] = cached
             elif isinstance(cached, RenderedSubject):
                 with self._lock:
@@ -202,6 +214,12 @@ class Renderer:
         if isinstance(cached, ChartError):
             raise cached
         return cached
+
+    def close(self) -> None:
+        """The end of the run: the engine's render workers end."""
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            close()
 
     def forget(self, spec: SubjectSpec) -> None:
         """Drop a subject's objects once its last policy has run (memory stays flat)."""
@@ -211,6 +229,10 @@ class Renderer:
 
     def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
         chart = self.chart(spec.chart.path)
+        # Helm refuses to install a chart whose kubeVersion this version does not meet; its render does not check.
+        refusal = kube_version_problem(chart.metadata.get("kubeVersion"), spec.kube_version)
+        if refusal:
+            raise ChartError(refusal, file=f"{spec.chart.path}/Chart.yaml")
         values = self.values(spec)
         options = self.options(spec)
         objects = self.parse(self._base_files(chart, values, options), options.namespace)
@@ -230,6 +252,16 @@ class Renderer:
         if self.disk_cache is not None:
             self.disk_cache.put(chart, values, options, files)
         return files
+
+
+def unexpected_error(error: BaseException, where: str) -> ChartError:
+    """A failure nobody foresaw (a bug, a library's TypeError, MemoryError) as one line naming the file.
+
+    Kept like any render error: every item of the subject reuses it, nothing
+    renders again, and no traceback is the message.
+    """
+    text = " ".join(str(error).split())[:300]
+    return ChartError(f"cannot be checked: {type(error).__name__}{': ' + text if text else ''}", file=where)
 
 
 class _Forgotten(ChartError):

@@ -115,7 +115,7 @@ def sarif_log(report: dict[str, Any], policies: dict[str, PolicyInfo], locator: 
                 "semanticVersion": _tool_version(),
                 "rules": rules,
             }},
-            "invocations": [{"executionSuccessful": exit_status in (0, 1),
+            "invocations": [{"executionSuccessful": exit_status in (0, 1) and not _has_errors(report),
                              "exitCode": int(exit_status),
                              "toolExecutionNotifications": notifications}],
             "columnKind": "unicodeCodePoints",
@@ -123,6 +123,12 @@ def sarif_log(report: dict[str, Any], policies: dict[str, PolicyInfo], locator: 
             "properties": {"summary": report["summary"], "subjects": report["subjects"]},
         }],
     }
+
+
+def _has_errors(report: dict[str, Any]) -> bool:
+    """Whether something could not be checked: a chart that did not render, a policy that raised, a cluster unread."""
+    return (any(f["outcome"] == "error" for f in report["findings"])
+            or any(s.get("status") == "error" for s in report["subjects"]))
 
 
 def sarif_text(log: dict[str, Any]) -> str:
