@@ -322,13 +322,15 @@ def _two_charts(make_chart, pytester, bad: dict[str, str]) -> Path:
     return manifest
 
 
-def _render_workers() -> set[int]:
-    """Render worker processes of this machine's user (their command line names the script)."""
+def _render_workers(run_directory: Path) -> set[int]:
+    """Render worker processes started by a run in ``run_directory`` (they inherit its working directory;
+    their command line names the script), so that other tests' runs on this machine do not count."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"render_worker.py" in (entry / "cmdline").read_bytes():
+                if b"render_worker.py" in (entry / "cmdline").read_bytes() and \
+                        Path(os.readlink(entry / "cwd")) == run_directory:
                     found.add(int(entry.name))
             except OSError:
                 pass
@@ -338,7 +340,7 @@ def _render_workers() -> set[int]:
 def test_a_render_that_never_ends_is_stopped_at_its_deadline_and_the_run_goes_on(make_chart, pytester):
     manifest = _two_charts(make_chart, pytester, HANGING)
     report = pytester.path / "report.json"
-    before = _render_workers()
+    before = _render_workers(pytester.path)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--manifest", str(manifest), "--render-timeout",
                                            "3", "--policy", "k8s-schema", "--policy-report", str(report), timeout=120)
     output = result.stdout.str()
@@ -350,7 +352,7 @@ def test_a_render_that_never_ends_is_stopped_at_its_deadline_and_the_run_goes_on
     subjects = {s["chart"]: s["status"] for s in json.loads(report.read_text())["subjects"]}
     assert subjects == {"bad": "error", "good": "rendered"}  # the run went on
     assert "Traceback" not in output
-    assert not (_render_workers() - before), "a render worker outlived its run"
+    assert not (_render_workers(pytester.path) - before), "a render worker outlived its run"
 
 
 def test_a_render_that_allocates_without_end_dies_alone(make_chart, run_policies):
@@ -371,14 +373,14 @@ def test_ctrl_c_ends_a_run_stuck_in_a_render_promptly(make_chart, pytester):
     import time
 
     chart = make_chart(HANGING)
-    before = _render_workers()
+    before = _render_workers(pytester.path)
     process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--chart", str(chart),
                                 "--mode", "install", "--policy", "k8s-schema"],
                                cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
         started = time.monotonic()
-        while not (_render_workers() - before) and time.monotonic() - started < 60:
+        while not (_render_workers(pytester.path) - before) and time.monotonic() - started < 60:
             time.sleep(0.2)
         time.sleep(2)  # the hanging render is under way (the worker took the request)
         assert process.poll() is None
@@ -392,7 +394,7 @@ def test_ctrl_c_ends_a_run_stuck_in_a_render_promptly(make_chart, pytester):
     assert process.returncode == 2, output.decode()  # pytest's "interrupted"
     assert b"KeyboardInterrupt" in output
     time.sleep(1)
-    assert not (_render_workers() - before), "a render worker outlived Ctrl-C"
+    assert not (_render_workers(pytester.path) - before), "a render worker outlived Ctrl-C"
 
 
 def test_a_subject_that_fails_unexpectedly_is_rendered_once_and_every_item_reuses_the_error(make_chart, run_policies,

@@ -155,7 +155,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             for line in lines:
                 terminalreporter.write_line(f"  {line}", **markup)
     stats = run_render_stats(config)
-    if stats is not None:
+    if stats is not None and outputs.index.items:  # not for a run that checked nothing (the suite's own tests)
         terminalreporter.write_line(describe_render_stats(stats))
     idle = outputs.record.idle_notices()
     if idle:
