@@ -1,20 +1,22 @@
 """--baseline: only new findings fail; gone ones are listed; --write-baseline writes the report."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from failing_charts import PGREP_CHART, PROBE_POLICY
 
-#: The baseline PGREP_CHART gives, written once per process (a report names no path: any copy of the
-#: chart gives the same text).
+#: The baseline PGREP_CHART gives, written once per process: every copy lives at the same place relative
+#: to its run's rootdir, so every copy has the same chart identity and gives the same text.
 _WRITTEN: list[str] = []
 
 
 def baseline_of(make_chart, run_policies, pytester):
     """A copy of PGREP_CHART and the baseline written from it: one finding, container scheduler."""
     path = pytester.path / "baseline.json"
-    chart_dir = make_chart(PGREP_CHART)
+    chart_dir = pytester.path / "demo"
+    shutil.copytree(make_chart(PGREP_CHART), chart_dir)
     if not _WRITTEN:
         run = run_policies("--chart", str(chart_dir), "--policy", PROBE_POLICY, "--write-baseline", str(path))
         assert run.result.ret == 1 and path.read_text() == json.dumps(run.report, indent=2) + "\n"
