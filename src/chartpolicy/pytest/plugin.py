@@ -64,7 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy", "chartpolicy: Helm chart policies")
     group.addoption("--manifest", metavar="PATH",
                     help=f"scenario manifest (default: {DEFAULT_MANIFEST} under the rootdir)")
-    group.addoption("--chart", metavar="PATH", help="check this chart (directory or .tgz) instead of the manifest")
+    group.addoption("--chart", metavar="PATH", action="append", default=[],
+                    help="check this chart (directory or .tgz) instead of the manifest; repeatable, one set of "
+                         "subjects per chart")
     group.addoption("--values", metavar="FILE", action="append", default=[],
                     help="values file for --chart, repeatable, layered in order like helm -f")
     group.addoption("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
