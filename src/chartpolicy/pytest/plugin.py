@@ -49,6 +49,7 @@ from chartpolicy.reporting.findings import (
 
 pytest_plugins = [
     "chartpolicy.pytest.outputs",
+    "chartpolicy.pytest.html_report",
     "chartpolicy.pytest.pasted",
     "chartpolicy.pytest.render_cache",
     "chartpolicy.pytest.stats",

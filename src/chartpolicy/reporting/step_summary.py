@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from chartpolicy.model.redaction import scrub
 from chartpolicy.reporting.findings import describe
 from chartpolicy.reporting.locations import Locator
+from chartpolicy.reporting.summary import cell_counts
 
 #: GitHub's limit for one step's summary.
 GITHUB_LIMIT = 1024 * 1024
@@ -37,14 +38,9 @@ def _text(value: str) -> str:
 
 def matrix(items: Mapping[str, tuple[str, str]], outcomes: Mapping[str, str]) -> list[str]:
     """The policy x chart:scenario matrix as a markdown table (``render`` first)."""
-    counts: dict[tuple[str, str], Counter] = {}
-    for nodeid, cell in items.items():
-        if nodeid in outcomes:
-            counts.setdefault(cell, Counter())[outcomes[nodeid]] += 1
+    policies, columns, counts = cell_counts(items, outcomes)
     if not counts:
         return []
-    policies = sorted({p for p, _ in counts}, key=lambda p: (p != "render", p))
-    columns = sorted({c for _, c in counts})
     lines = ["| policy | " + " | ".join(f"`{_text(c)}`" for c in columns) + " |",
              "| --- |" + " --- |" * len(columns)]
     for policy in policies:
