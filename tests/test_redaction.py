@@ -11,6 +11,7 @@ recording under ``-n 2`` is grepped the same way.
 """
 
 import base64
+import importlib.util
 import json
 import uuid
 
@@ -119,11 +120,16 @@ def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytes
     pytester.makepyfile(test_leaky_policies=LEAKY_POLICIES)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     outputs = {name: pytester.path / name for name in ("report.json", "out.sarif", "junit.xml", "base.json")}
+    # pytest-html is optional: when installed, its report (with chartpolicy's findings) is grepped too.
+    html = ("--html", str(outputs.setdefault("report.html", pytester.path / "report.html")),
+            "--self-contained-html") if importlib.util.find_spec("pytest_html") else ()
+    summary = outputs["summary.md"] = pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--chart", str(chart), "--no-render-cache",
         "--policy-report", str(outputs["report.json"]), "--sarif", str(outputs["out.sarif"]),
         "--junitxml", str(outputs["junit.xml"]), "--write-baseline", str(outputs["base.json"]),
-        "-rA", "-vv", "--tb=long", "-o", "log_level=INFO", "-o", "junit_logging=all", *xdist,
+        "-rA", "-vv", "--tb=long", "-o", "log_level=INFO", "-o", "junit_logging=all", *html, *xdist,
     )
     assert result.ret == 1
     texts = {"stdout": result.stdout.str(), "stderr": result.stderr.str(),
@@ -136,6 +142,9 @@ def test_no_planted_secret_appears_in_any_output_of_a_full_run(make_chart, pytes
     assert "plain-setting" in texts["stdout"]  # values that feed no Secret stay readable
     assert "<redacted>" in texts["stdout"] and "&lt;redacted&gt;" in texts["junit.xml"]
     assert "leak-by-escapes" in texts["report.json"] and "careless" in texts["junit.xml"]
+    assert "**leak-by-exception**" in texts["summary.md"]
+    if html:
+        assert 'class="chartpolicy-matrix"' in texts["report.html"] and "chartpolicy-findings" in texts["report.html"]
     for name, value in c.items():
         for output, text in texts.items():
             for form in every_form(value):

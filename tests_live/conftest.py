@@ -1,7 +1,7 @@
 """What a live run needs: the release read from the cluster, and exec into its containers.
 
 ``pytest tests_live --kubeconfig PATH [--kube-context C] --release NAME
---namespace NS`` runs the live policies (collected from the catalog) and the
+--namespace NS`` (or ``--in-cluster --release NAME`` inside a pod) runs the live policies (collected from the catalog) and the
 in-container checks here.  Without ``--kubeconfig`` or ``--live-snapshot`` on
 the command line, everything here is skipped with one reason.
 """
@@ -18,7 +18,8 @@ from chartpolicy.pytest.live import live_requested, live_session
 
 HERE = Path(__file__).resolve().parent
 NOT_REQUESTED = ("live tier not requested: name a cluster with --kubeconfig PATH --release NAME "
-                 "[--namespace NS], or a recording with --live-snapshot FILE")
+                 "[--namespace NS] (inside a pod: --in-cluster --release NAME), or a recording with "
+                 "--live-snapshot FILE")
 
 
 class LiveTierSkipped(pytest.Item):

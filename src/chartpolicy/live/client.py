@@ -231,13 +231,17 @@ class LiveClient(ClusterReader):
     server trickles the answer (``timeout`` bounds each socket read only).
     """
 
-    def __init__(self, kubeconfig: str, context: str | None = None, *, attempts: int = 5,
+    def __init__(self, kubeconfig: str | None, context: str | None = None, *, attempts: int = 5,
                  backoff: float = 0.25, max_retry_after: float = 10.0, timeout: tuple[float, float] = (5, 30),
-                 deadline: float = 120.0, sleep: Callable[[float], None] = time.sleep, **options: Any):
+                 deadline: float = 120.0, sleep: Callable[[float], None] = time.sleep, configuration: Any = None,
+                 identity: str | None = None, **options: Any):
+        """From ``kubeconfig`` (and ``context``), or from a prepared client ``configuration`` (``--in-cluster``),
+        whose credentials messages name as ``identity``."""
         super().__init__(**options)
         from kubernetes import client, config
 
         self.kubeconfig = kubeconfig
+        self.identity = identity or kubeconfig
         self.context = context
         self.attempts = attempts
         self.backoff = backoff
@@ -247,13 +251,14 @@ class LiveClient(ClusterReader):
         #: Seconds one request may take in all, retries included: ``timeout`` bounds each socket read only,
         #: and a server that sends a byte every two seconds never passes it.
         self.deadline = deadline
-        configuration = client.Configuration()
-        try:
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
-                                    persist_config=False)
-        except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
-            where = f" (context {context})" if context else ""
-            raise LiveError(f"{kubeconfig}{where}: cannot use this kubeconfig: {error}") from None
+        if configuration is None:
+            configuration = client.Configuration()
+            try:
+                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
+                                        persist_config=False)
+            except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
+                where = f" (context {context})" if context else ""
+                raise LiveError(f"{kubeconfig}{where}: cannot use this kubeconfig: {error}") from None
         configuration.retries = False
         self.server = configuration.host
         self._api = client.ApiClient(configuration)
@@ -262,6 +267,8 @@ class LiveClient(ClusterReader):
         self._api.close()
 
     def _answer(self, what: str, request: Request, transform: Callable[[Any], Any]) -> dict[str, Any]:
+        from kubernetes import client
+
         headers = {"Accept": request.accept}
         if request.body is not None:
             headers["Content-Type"] = "application/json"
@@ -279,6 +286,11 @@ class LiveClient(ClusterReader):
                                 f"(the API server at {self.server} answers too slowly)") from None
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 last = f"connection to {self.server} failed ({type(error).__name__})"
+            except client.ApiException as error:
+                # The client's own wrapping of a TLS failure (status 0): a wrong CA is not transient.
+                detail = str(error.reason or "").strip().splitlines()[-1:] or ["TLS error"]
+                raise LiveError(f"{what}: the TLS connection to {self.server} failed: {detail[0]} (the CA of "
+                                f"{self.identity} does not verify the server?)") from None
             else:
                 status = response.status
                 if 200 <= status < 300:
@@ -293,10 +305,10 @@ class LiveClient(ClusterReader):
                 message = _status_message(data)
                 if status == 401:
                     raise LiveError(f"unauthorised (401) {what}: {self.server} rejected the credentials of "
-                                    f"{self.kubeconfig}")
+                                    f"{self.identity}")
                 if status == 403:
                     raise LiveError(f"forbidden (403) {what}: {message}; bind the read-only role in "
-                                    f"tests_live/rbac-readonly.yaml to the identity of {self.kubeconfig}")
+                                    f"tests_live/rbac-readonly.yaml to the identity of {self.identity}")
                 if status not in RETRYABLE_STATUS:
                     raise LiveError(f"{what}: the API server answered {status}: {message}")
                 last = f"the API server answered {status}: {message}"
@@ -337,7 +349,9 @@ class LiveClient(ClusterReader):
             return super().exec_host(pod, container, namespace)
         import testinfra
 
-        options = {"kubeconfig": self.kubeconfig, **({"context": self.context} if self.context else {})}
+        # In a pod without a kubeconfig, kubectl uses the pod's ServiceAccount itself.
+        options = {**({"kubeconfig": self.kubeconfig} if self.kubeconfig else {}),
+                   **({"context": self.context} if self.context else {})}
         return testinfra.get_host(f"kubectl://{pod}?container={container}&namespace={namespace}", **options)
 
 

@@ -9,9 +9,9 @@ for the format; the JSON schema below is its single definition.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jsonschema
 import yaml
@@ -327,8 +327,8 @@ class AdHocOptions:
     profiles: tuple[str, ...] = ()
 
 
-def adhoc_chart(options: AdHocOptions) -> ChartSpec:
-    """The one-chart manifest that ``--chart`` stands for."""
+def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
+    """The one-chart manifest that ``--chart`` stands for (``key``: default, the chart's name)."""
     chart_path = Path(options.chart).resolve()
     if not chart_path.exists():
         # One setup failure, not one identical render failure per subject.
@@ -357,8 +357,31 @@ def adhoc_chart(options: AdHocOptions) -> ChartSpec:
         raw["release"] = options.release
     if options.namespace:
         raw["namespace"] = options.namespace
-    key = chart_path.name[: -len(".tgz")] if chart_path.name.endswith(".tgz") else chart_path.name
-    return _chart_spec(key or "chart", raw, Path.cwd())
+    return _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
+
+
+def chart_key(chart_path: Path) -> str:
+    """A chart's key for ``--chart``: its directory name, or its archive's name without ``.tgz``."""
+    return chart_path.name[: -len(".tgz")] if chart_path.name.endswith(".tgz") else chart_path.name
+
+
+def adhoc_charts(options: AdHocOptions, charts: Sequence[str]) -> list[ChartSpec]:
+    """Several ``--chart``: one chart each (a path given twice once), with the same companion options.
+
+    Keys stay the charts' names; charts with the same name get keys with as
+    many parent directories as tell them apart (``team-a/airflow``,
+    ``team-b/airflow``), so every subject id stays unique.
+    """
+    paths = list(dict.fromkeys(Path(chart).resolve() for chart in charts))
+    given = {Path(chart).resolve(): chart for chart in reversed(charts)}
+    keys = {path: chart_key(path) for path in paths}
+    for depth in range(2, max((len(p.parts) for p in paths), default=0) + 1):
+        clashing = {path for path in paths if list(keys.values()).count(keys[path]) > 1}
+        if not clashing:
+            break
+        for path in clashing:
+            keys[path] = "/".join([*path.parent.parts[-(depth - 1):], chart_key(path)])
+    return [adhoc_chart(replace(options, chart=given[path]), keys[path]) for path in paths]
 
 
 def expand(charts: list[ChartSpec]) -> list[SubjectSpec]:

@@ -1,8 +1,9 @@
 """The live tier's pytest side: options, the ``connect[...]`` item, live subjects.
 
 A live run is asked for on the command line only: ``--kubeconfig PATH``
-(pytest-helm-charts' own option, reused) or ``--live-snapshot FILE``.  A
-``KUBECONFIG`` in the environment alone never turns it on.  Then every
+(pytest-helm-charts' own option, reused), ``--in-cluster`` (the pod's
+ServiceAccount, see chartpolicy.live.incluster) or ``--live-snapshot FILE``.
+A ``KUBECONFIG`` in the environment alone never turns it on.  Then every
 policy with ``live`` in its tiers is parametrized over the release
 (``live:<namespace>/<release>``), after one ``connect[...]`` item that reads
 the release and fails, alone and plainly, when the cluster cannot be read.
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chartpolicy.live import incluster
 from chartpolicy.live.client import (
     ClusterReader,
     LiveClient,
@@ -42,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy-live", "chartpolicy live tier: a deployed release (read-only)")
     group.addoption("--kube-context", metavar="NAME",
                     help="kubeconfig context for the live tier (default: the kubeconfig's current context)")
+    group.addoption("--in-cluster", action="store_true", default=False,
+                    help="read the cluster this pod runs in, as its ServiceAccount (token, CA and "
+                         "KUBERNETES_SERVICE_HOST/PORT; namespace: the ServiceAccount's), instead of a kubeconfig")
     group.addoption("--live-exec", action="store_true", default=False,
                     help="allow in-container checks (pods/exec, not a read; needs tests_live/rbac-exec.yaml)")
     group.addoption("--live-read-secret-data", action="store_true", default=False,
@@ -54,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def live_requested(config: pytest.Config) -> bool:
     """Only what is on the command line counts: never a KUBECONFIG in the environment."""
-    return bool(config.getoption("kubeconfig", None) or config.getoption("live_snapshot"))
+    return bool(config.getoption("kubeconfig", None) or config.getoption("in_cluster", False)
+                or config.getoption("live_snapshot"))
 
 
 def live_session(config: pytest.Config) -> "LiveSession | None":
@@ -73,17 +79,24 @@ class LiveSession:
         self.record: dict[str, Any] | None = None
         self._subjects: dict[str, LiveSubject | LiveError] = {}
         self._reader: ClusterReader | None = None
+        self.in_cluster: bool = option("in_cluster")
         if self.snapshot_path and option("live_record"):
             raise pytest.UsageError("--live-record records a cluster: with --live-snapshot there is nothing new "
                                     "to record")
+        if self.in_cluster:
+            _check_in_cluster(config)
         if self.snapshot_path:
             release, namespace = self._snapshot_release(self.snapshot_path, option("release"), option("namespace"))
         else:
             release = option("release")
             if not release:
+                source = "--in-cluster" if self.in_cluster else "--kubeconfig"
                 raise pytest.UsageError("the live tier needs --release NAME (the Helm release, or the instance "
-                                        "label value under GitOps) with --kubeconfig")
-            namespace = option("namespace") or _context_namespace(option("kubeconfig"), option("kube_context"))
+                                        f"label value under GitOps) with {source}")
+            if self.in_cluster:
+                namespace = option("namespace") or incluster.service_account_namespace() or DEFAULT_NAMESPACE
+            else:
+                namespace = option("namespace") or _context_namespace(option("kubeconfig"), option("kube_context"))
         self.release, self.namespace = release, namespace
         config.stash[LIVE_STASH] = self
 
@@ -113,9 +126,14 @@ class LiveSession:
                 self.record = new_record(context=option("kube_context"), release=target.chart.release,
                                          namespace=target.chart.namespace,
                                          read_secret_data=option("live_read_secret_data"))
+            credentials: dict[str, Any] = {}
+            if self.in_cluster:
+                # Checked at configure time already; a LiveError here fails the connect item.
+                credentials = {"configuration": incluster.in_cluster_configuration(),
+                               "identity": incluster.describe()}
             self._reader = LiveClient(option("kubeconfig"), option("kube_context"),
                                       read_secret_data=option("live_read_secret_data"),
-                                      allow_exec=option("live_exec"), record=self.record)
+                                      allow_exec=option("live_exec"), record=self.record, **credentials)
         return self._reader
 
     def read_at(self) -> dt.datetime:
@@ -183,6 +201,20 @@ def _server_version(reader: ClusterReader, release: Any) -> str | None:
     if version is None:
         release.notes.append("the API server did not report its version")
     return version
+
+
+def _check_in_cluster(config: pytest.Config) -> None:
+    """``--in-cluster`` names no kubeconfig and needs a pod: anything else is a usage error (exit 4)."""
+    option = config.getoption
+    for name, given in (("--kubeconfig", option("kubeconfig", None)), ("--kube-context", option("kube_context")),
+                        ("--live-snapshot", option("live_snapshot"))):
+        if given:
+            raise pytest.UsageError(f"--in-cluster reads the cluster this pod runs in, as its ServiceAccount: "
+                                    f"it cannot be combined with {name}")
+    gaps = incluster.missing()
+    if gaps:
+        raise pytest.UsageError("--in-cluster: not running in a Kubernetes pod with a ServiceAccount token: "
+                                + "; ".join(gaps))
 
 
 def _context_namespace(kubeconfig: str, context: str | None) -> str:

@@ -9,7 +9,8 @@ session finish, in this order and on the controller only:
 2. the record is completed: unused waivers (which fail the run under
    ``--strict-waivers``) and baseline findings that have gone become notices;
 3. the writers run on the finished record: ``--policy-report``,
-   ``--write-baseline``, ``--sarif``.
+   ``--write-baseline``, ``--sarif``, and the GitHub job summary (appended
+   to ``$GITHUB_STEP_SUMMARY`` when that is set).
 
 The terminal summary reads the same record: ``--deep`` lines, the
 chartpolicy summary, the render counters, policies that checked nothing,
@@ -38,6 +39,7 @@ from chartpolicy.reporting.github import annotation_lines
 from chartpolicy.reporting.locations import LOCATIONS_PROPERTY, Locator, lines_of
 from chartpolicy.reporting.record import SCHEMA, RunRecord, report_text
 from chartpolicy.reporting.sarif import sarif_log, sarif_text
+from chartpolicy.reporting.step_summary import GITHUB_LIMIT, step_summary
 from chartpolicy.reporting.summary import ItemIndex, summary_sections
 from chartpolicy.reporting.waivers import WaiverLedger, expiring_soon, unused_waiver_notices
 
@@ -137,6 +139,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         policies = {**load_catalog(), **registered()}
         log = sarif_log(record.as_report(), policies, outputs.locator, session.exitstatus)
         Path(config.getoption("sarif")).write_text(sarif_text(log))
+    if os.environ.get("GITHUB_STEP_SUMMARY") and outputs.index.items:
+        write_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), outputs)
+
+
+def write_step_summary(path: Path, outputs: RunOutputs) -> None:
+    """Append the job summary, within what GitHub takes of one step's summary (what is there already counts)."""
+    existing = path.stat().st_size if path.is_file() else 0
+    if existing > GITHUB_LIMIT - 1024:
+        return  # earlier steps' text used it up: nothing of ours would fit
+    text = step_summary(outputs.record.as_report(), outputs.index.items, outputs.record.outcomes, outputs.locator,
+                        os.environ, limit=GITHUB_LIMIT - existing)
+    with path.open("a", encoding="utf-8") as summary:
+        summary.write(("\n" if existing else "") + text)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from chartpolicy.pytest.catalog import catalog_dir
 from chartpolicy.pytest.items import RenderItem, SetupErrorItem
 from chartpolicy.pytest.live import live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
+from chartpolicy.pytest.pasted import PastedIds, pasted_ids, take_pasted_ids
 from chartpolicy.pytest.session import (
     DEFAULT_MANIFEST,
     DEFAULT_WAIVER_HORIZON_DAYS,
@@ -54,6 +56,8 @@ from chartpolicy.reporting.findings import (
 
 pytest_plugins = [
     "chartpolicy.pytest.outputs",
+    "chartpolicy.pytest.html_report",
+    "chartpolicy.pytest.pasted",
     "chartpolicy.pytest.render_cache",
     "chartpolicy.pytest.stats",
     "chartpolicy.pytest.parallel",
@@ -75,7 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chartpolicy", "chartpolicy: Helm chart policies")
     group.addoption("--manifest", metavar="PATH",
                     help=f"scenario manifest (default: {DEFAULT_MANIFEST} under the rootdir)")
-    group.addoption("--chart", metavar="PATH", help="check this chart (directory or .tgz) instead of the manifest")
+    group.addoption("--chart", metavar="PATH", action="append", default=[],
+                    help="check this chart (directory or .tgz) instead of the manifest; repeatable, one set of "
+                         "subjects per chart")
     group.addoption("--values", metavar="FILE", action="append", default=[],
                     help="values file for --chart, repeatable, layered in order like helm -f")
     group.addoption("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
@@ -108,21 +114,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)
 
 
+#: pytest-helm-charts (a dependency) wraps its deprecated ``app_catalog_factory``
+#: fixture in a decorator, and pytest (from 9.1) warns that it cannot discover it,
+#: in every run of every repository that installs chartpolicy.  This one warning,
+#: from that module, is filtered; no other.
+HELM_CHARTS_FIXTURE_WARNING = (r"cannot discover fixture 'app_catalog_factory'", pytest.PytestWarning,
+                               r"pytest_helm_charts\.")
+
+
+def _quiet_start(config: pytest.Config) -> None:
+    message, category, module = HELM_CHARTS_FIXTURE_WARNING
+    # The warning is issued when the fixture manager reads the plugins, at session
+    # start, under the filters pytest put in place for the configure stage (which
+    # it took from the ini file before any pytest_configure ran): add it there, for
+    # this run only (the filters are given back when the run ends)...
+    scope = warnings.catch_warnings()
+    scope.__enter__()
+    config.add_cleanup(lambda: scope.__exit__(None, None, None))
+    warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    # ...and to the filters pytest applies again around collection and each test.
+    config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__module__}.{category.__name__}:{module}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _quiet_start(config)
     config.addinivalue_line("markers", "policy(id): a chartpolicy policy, by its stable id")
     config.addinivalue_line("markers", "offline: policies of the offline tier (rendered charts)")
     config.addinivalue_line("markers", "live: policies of the live tier (a deployed release)")
+    pasted = take_pasted_ids(config)
     state = PolicySession(config)
     config.stash[STATE] = state
+    if pasted and not (state.active or state.live):
+        raise pytest.UsageError(_no_subjects_for(pasted, config))
     if _should_collect_catalog(config, state):
         directory = str(catalog_dir())
         if not any(_covers(arg, directory, config) for arg in config.args):
             config.args.append(directory)
 
 
+def _no_subjects_for(pasted: PastedIds, config: pytest.Config) -> str:
+    given = [entry[0] for entry in pasted.policies] + list(pasted.subjects.values())
+    manifest = config.getoption("manifest") or Path(config.rootpath, config.getini("chartpolicy_manifest"))
+    return (f"{', '.join(given)}: chartpolicy item ids, but this run checks no chart: no manifest at {manifest} "
+            f"and no --chart (pass the --chart of the run the ids come from)")
+
+
 def _should_collect_catalog(config: pytest.Config, state: PolicySession) -> bool:
-    if config.getoption("chart"):
+    if config.getoption("chart") or pasted_ids(config):
         return True
     if live_requested(config):
         return True
@@ -192,9 +231,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         grouped.append(SetupErrorItem.from_parent(session, name="chartpolicy-setup", nodeid="chartpolicy-setup",
                                                   error=state.setup_error))
     live_targets = state.live.targets if state.live else []
+    pasted = pasted_ids(config).subjects
+    unknown = sorted(set(pasted) - {s.id for s in [*state.subjects, *live_targets]})
+    if unknown:
+        known = [s.id for s in [*state.subjects, *live_targets]]
+        shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        raise pytest.UsageError(f"{', '.join(pasted[u] for u in unknown)}: no such subject in this run "
+                                f"(subjects: {shown or 'none'})")
     for subject in [*state.subjects, *live_targets]:
-        policy_items = by_subject.get(subject.id)
-        if not policy_items:
+        policy_items = by_subject.get(subject.id, [])
+        # A pasted render[...] (connect[...]) id selects that item even without policies.
+        if not policy_items and subject.id not in pasted:
             continue
         if state.live is not None and subject in live_targets:
             grouped.append(state.live.first_item(session, subject))
@@ -216,7 +263,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                                          "chart": subject.chart.key,
                                                          "scenario": subject.scenario.name}))
     items[:] = others + grouped
-    _mark_last_items(items)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -234,6 +280,8 @@ _FROZE = pytest.StashKey[bool]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # After every reordering (--ff and --nf move items after this plugin grouped them).
+    _mark_last_items(session.items)
     # Not when something else froze objects already (a run inside a run: pytester).
     if state_of(session.config).active and gc.get_freeze_count() == 0:
         # What exists now (modules, the catalog, every collected item) lives

@@ -19,7 +19,7 @@ from chartpolicy.model.scenarios import (
     ChartSpec,
     SubjectSpec,
     Waiver,
-    adhoc_chart,
+    adhoc_charts,
     expand,
     load_manifest,
     normalise_version,
@@ -90,12 +90,12 @@ class PolicySession:
     def _load_charts(self) -> list[ChartSpec]:
         option = self.config.getoption
         if option("chart"):
-            return [adhoc_chart(AdHocOptions(
-                chart=option("chart"), values=tuple(option("values")), overrides=tuple(option("set_values")),
+            return adhoc_charts(AdHocOptions(
+                chart=option("chart")[0], values=tuple(option("values")), overrides=tuple(option("set_values")),
                 values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
                 release=option("release"), namespace=option("namespace"), mode=option("mode"),
                 profiles=tuple(option("profile")),
-            ))]
+            ), option("chart"))
         manifest = option("manifest")
         if manifest is None:
             default = Path(self.config.rootpath, self.config.getini("chartpolicy_manifest"))

@@ -62,7 +62,8 @@ class RunRecord:
             if name == SUBJECT_PROPERTY:
                 self.subjects.append(value)
             elif name == FINDINGS_PROPERTY:
-                self.findings.extend(value)
+                # Each finding names the item that found it: an id that can be pasted back to run it again.
+                self.findings.extend({**finding, "item": finding.get("item") or report.nodeid} for finding in value)
             elif name == NOTICES_PROPERTY:
                 for notice in value:
                     self.add_notice(notice)

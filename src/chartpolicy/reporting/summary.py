@@ -10,6 +10,7 @@ under pytest-xdist.  The render counters are chartpolicy.rendering.stats' line.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Mapping
 
 from chartpolicy.model.scenarios import Waiver
 from chartpolicy.reporting.findings import ITEM_PROPERTY
@@ -34,16 +35,23 @@ class ItemIndex:
                 self.items[report.nodeid] = (value["policy"], f"{value['chart']}:{value['scenario']}")
 
 
-def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) -> list[str]:
+def cell_counts(items: Mapping[str, tuple[str, str]], outcomes: Mapping[str, str]
+                ) -> tuple[list[str], list[str], dict[tuple[str, str], Counter]]:
+    """(policies, columns, counts): items by outcome per policy and chart:scenario, in the order every output shows."""
     counts: dict[tuple[str, str], Counter] = {}
     for nodeid, cell in items.items():
         if nodeid in outcomes:
             counts.setdefault(cell, Counter())[outcomes[nodeid]] += 1
-    if not counts:
-        return []
     # Render first: when a subject did not render, its policies only skip.
     policies = sorted({p for p, _ in counts}, key=lambda p: (p != "render", p))
     columns = sorted({c for _, c in counts})
+    return policies, columns, counts
+
+
+def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) -> list[str]:
+    policies, columns, counts = cell_counts(items, outcomes)
+    if not counts:
+        return []
     cells = {key: " ".join(f"{n[outcome]}{letter}" for outcome, letter in OUTCOMES if n[outcome])
              for key, n in counts.items()}
     width = max(len(text) for text in cells.values())
