@@ -564,7 +564,7 @@ def test_an_unexpected_exception_while_reading_the_subjects_is_one_setup_item(ma
     def unreadable(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(session, "adhoc_chart", unreadable)
+    monkeypatch.setattr(session, "adhoc_charts", unreadable)
     run = run_policies("--chart", str(make_chart(GOOD)))
     output = run.result.stdout.str()
     assert run.result.ret == 1 and "Traceback" not in output and "INTERNALERROR" not in output
