@@ -56,7 +56,8 @@ class PolicySession:
             self.setup_error = error
         except Exception as error:  # noqa: BLE001 - one setup error item with one line, never a traceback
             text = " ".join(str(error).split())[:300]
-            where = self.config.getoption("chart") or self.config.getoption("manifest") or DEFAULT_MANIFEST
+            charts = self.config.getoption("chart")
+            where = ", ".join(charts) if charts else self.config.getoption("manifest") or DEFAULT_MANIFEST
             self.setup_error = ChartError(f"cannot be read: {type(error).__name__}{': ' + text if text else ''}",
                                           file=where)
         #: The live tier's session when a cluster or snapshot is named: such a
