@@ -32,12 +32,17 @@ def _rolled_templates(before, after):
     return changed
 
 
+def _compared(subject):
+    """The pod templates a rollout follows: long-running and ordinary-Job workloads (not hooks, not task pods)."""
+    return [w for w in subject.workloads if not w.obj.hook and not w.is_task_pod]
+
+
 def _baseline(subject, purpose):
     """(chart, objects) to compare against: random functions neutralised, so only the input we change differs."""
     chart = neutralise(subject.chart)
     if chart is subject.chart:
         return chart, subject.objects
-    return chart, subject.rerender(purpose=purpose, chart=chart)
+    return chart, subject.rerender(purpose=purpose, chart=chart, reads=_compared(subject))
 
 
 def _describe(paths):
@@ -66,6 +71,7 @@ def test_release_scoped_names(subject, violations):
     An object meant to be shared by releases (created once, outside Helm):
     declare it external and stop rendering it, or waive by object.
     """
+    # Every object of the other render is compared (any template may render a colliding name): a whole render.
     other = subject.rerender(purpose="release-scoped-names", release=OTHER_RELEASE)
     for obj in violations.examine(o for o in subject.objects if o.namespace is not None):
         if subject.is_external(obj.kind, obj.name):
@@ -97,7 +103,8 @@ def test_revision_independent_render(subject, violations):
     """
     chart, before = _baseline(subject, "revision-independent-render")
     revision = subject.options.effective_revision + 7
-    after = subject.rerender(purpose="revision-independent-render", chart=chart, revision=revision)
+    after = subject.rerender(purpose="revision-independent-render", chart=chart, revision=revision,
+                             reads=_compared(subject))
     violations.examined += sum(1 for w in before.workloads if not w.obj.hook and not w.is_task_pod)
     for workload, paths in _rolled_templates(before, after).values():
         violations.add(workload, f"pod template changes with the release revision alone ({_describe(paths)}): "
@@ -135,7 +142,7 @@ def test_pod_template_stable_on_chart_bump(subject, violations):
     if bumped is None:
         raise ValueError(f"{chart.source}/Chart.yaml has no version line to bump")
     after = subject.rerender(purpose="pod-template-stable-on-chart-bump",
-                             chart=chart.with_changes({"Chart.yaml": bumped}))
+                             chart=chart.with_changes({"Chart.yaml": bumped}), reads=_compared(subject))
     violations.examined += sum(1 for w in before.workloads if not w.obj.hook and not w.is_task_pod)
     for workload, paths in _rolled_templates(before, after).values():
         violations.add(workload, f"pod template changes when only the chart version is bumped ({_describe(paths)})")

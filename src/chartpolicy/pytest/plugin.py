@@ -79,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "run only the scenarios that have it; repeatable")
     group.addoption("--engine", choices=("embedded", "helm"), default="embedded",
                     help="embedded Helm SDK (default) or a helm binary on PATH")
+    group.addoption("--no-targeted-renders", action="store_true", default=False,
+                    help="comparison renders render the whole chart, not only the templates they read "
+                         "(and are never shared between subjects)")
     group.addoption("--today", metavar="YYYY-MM-DD",
                     help="judge waiver expiry as of this date (default: today)")
     parser.addini("chartpolicy_manifest", "scenario manifest path, relative to the rootdir", default=DEFAULT_MANIFEST)

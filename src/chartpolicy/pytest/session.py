@@ -65,6 +65,7 @@ class PolicySession:
         if self._renderer is None:
             engine = make_engine(self.config.getoption("engine"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
+            self._renderer.targeting = not self.config.getoption("no_targeted_renders")
         return self._renderer
 
     @property

@@ -36,6 +36,8 @@ from typing import Any, Iterator, Mapping
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
 from chartpolicy.rendering.engine import ChartFiles
+from chartpolicy.rendering.gotemplate import Pipeline, read_file
+from chartpolicy.rendering.gotemplate import values_path as gotemplate_values_path
 
 MARKER = "chartpolicy-perturbation"
 PERTURBED_STRING = "chartpolicy-perturbed"
@@ -165,7 +167,12 @@ class CoverageResult:
 
 
 class CoverageProbe:
-    """Answers checksum coverage for one rendered subject (see module docs)."""
+    """Answers checksum coverage for one rendered subject (see module docs).
+
+    Every render of the probe reads the same objects: the long-running
+    consumers and the Secrets/ConfigMaps they consume (``reads``), so the
+    render service renders only their templates and what those need.
+    """
 
     def __init__(self, rendered: Any, *, purpose: str = "checksum-coverage"):
         self.rendered = rendered
@@ -176,8 +183,17 @@ class CoverageProbe:
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
 
+    @cached_property
+    def reads(self) -> list[str]:
+        """The template files whose output the probe's renders look at."""
+        pairs = self.pairs()
+        return sorted({w.obj.source for w, _ in pairs} | {o.source for _, o in pairs})
+
+    def _render_files(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> dict[str, str]:
+        return self.rendered.rerender_files(purpose=self.purpose, chart=chart, values=values, reads=self.reads)
+
     def _render(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> ObjectSet:
-        return self.rendered.rerender(purpose=self.purpose, chart=chart, values=values)
+        return self.rendered.renderer.parse(self._render_files(chart, values), self.rendered.options.namespace)
 
     @property
     def baseline(self) -> ObjectSet:
@@ -187,11 +203,11 @@ class CoverageProbe:
 
     @cached_property
     def baseline_files(self) -> dict[str, str]:
-        """The neutralised chart's rendered files (templates that render no object included)."""
-        return self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart)
+        """The neutralised chart's rendered files (those of the templates the probe reads, at least)."""
+        return self._render_files(self.neutral_chart)
 
-    def pairs(self) -> list[tuple[Workload, K8sObject]]:
-        """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""
+    @cached_property
+    def _pairs(self) -> list[tuple[Workload, K8sObject]]:
         found: dict[tuple[str, Any], tuple[Workload, K8sObject]] = {}
         objects = self.rendered.objects
         for workload in objects.workloads:
@@ -204,6 +220,10 @@ class CoverageProbe:
                 if target is not None:
                     found.setdefault((workload.name, target.ref), (workload, target))
         return list(found.values())
+
+    def pairs(self) -> list[tuple[Workload, K8sObject]]:
+        """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""
+        return list(self._pairs)
 
     def run(self) -> CoverageResult:
         result = CoverageResult()
@@ -272,7 +292,7 @@ class CoverageProbe:
         templates = sorted({template for _, template in candidates})
         changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#all") for t in templates}
         try:
-            files = self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart.with_changes(changes))
+            files = self._render_files(self.neutral_chart.with_changes(changes))
             objects = self.rendered.renderer.parse(files, self.rendered.options.namespace)
         except ChartError:
             return set()  # the bit renders will say why
@@ -329,7 +349,7 @@ class CoverageProbe:
         base_content = content_of(self.baseline.get(consumed.ref))
         base_pod = flatten(workload_pod(self.baseline, workload))
         verdict = None
-        for path in values_read_by(self.rendered.chart, consumed.source):
+        for path in values_read_by(self.rendered.chart, consumed.source, printed_first=True):
             objects = self._values_render(path, result)
             if objects is None:
                 continue
@@ -380,8 +400,13 @@ def _defines(chart: ChartFiles) -> dict[str, str]:
     return bodies
 
 
-def values_read_by(chart: ChartFiles, template: str) -> list[tuple[str, ...]]:
-    """Values paths a template reads, directly or through the named templates it includes."""
+def values_read_by(chart: ChartFiles, template: str, *, printed_first: bool = False) -> list[tuple[str, ...]]:
+    """Values paths a template reads, directly or through the named templates it includes.
+
+    ``printed_first``: the paths the template prints itself (``{{ .Values.x | b64enc }}``,
+    the likely content) come first; paths it only tests (``{{ if .Values.existingSecret }}``,
+    switches that remove the object) and those its helpers read come after.
+    """
     defines = _defines(chart)
     texts, seen, queue = [chart.text(template)], set(), list(_INCLUDE.findall(chart.text(template)))
     while queue:
@@ -395,7 +420,29 @@ def values_read_by(chart: ChartFiles, template: str) -> list[tuple[str, ...]]:
     for text in texts:
         for match in _VALUES_REFERENCE.finditer(text):
             paths.setdefault(tuple(match.group(1).strip(".").split(".")), None)
-    return list(paths)
+    if not printed_first:
+        return list(paths)
+    printed = printed_values(chart.text(template))
+    return [p for p in paths if p in printed] + [p for p in paths if p not in printed]
+
+
+def printed_values(text: str) -> set[tuple[str, ...]]:
+    """Values paths that the top level of a template prints (in an action that outputs, not a test)."""
+    printed: set[tuple[str, ...]] = set()
+
+    def walk(pipeline: Pipeline) -> None:
+        for command in pipeline.commands:
+            for operand in command.operands:
+                path = gotemplate_values_path(operand)
+                if path:
+                    printed.add(path)
+                if operand.group is not None:
+                    walk(operand.group)
+
+    for statement in read_file(text).top.statements:
+        if statement.keyword == "" and statement.pipeline is not None and not statement.pipeline.decl:
+            walk(statement.pipeline)
+    return printed
 
 
 def perturb_values(values: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:

@@ -3,9 +3,17 @@
 The :class:`Renderer` owns the session's engine and its render cache: each
 subject's base render happens once, however many policies read it.  Renders
 that exist to compare (a second render for determinism, perturbed charts,
-another release name) go through :meth:`RenderedSubject.rerender` and never
-come from a cache.  Base renders also persist across sessions when the run
-has an on-disk cache (:mod:`chartpolicy.rendering.cache`).
+another release name) go through :meth:`RenderedSubject.rerender`, which
+takes what the comparison reads (``reads``: objects or template files): the
+service renders a reduced chart, those templates and their closure
+(:mod:`chartpolicy.rendering.closure`), or the whole chart when the closure
+cannot be computed with certainty (a *fallback*) or when targeting is off
+(``--no-targeted-renders``).  A comparison render of a deterministic chart
+(random functions neutralised) whose kept code provably reads neither
+``.Capabilities`` nor ``.Release.IsInstall``/``IsUpgrade``/``Revision`` is
+rendered once and shared by every subject of the scenario; no other
+comparison render comes from a cache.  Base renders also persist across
+sessions when the run has an on-disk cache (:mod:`chartpolicy.rendering.cache`).
 
 The counters and timers in :class:`RenderStats` are what the terminal summary
 and the benchmark report (docs/performance.md).
@@ -13,6 +21,8 @@ and the benchmark report (docs/performance.md).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
@@ -22,10 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
+from chartpolicy.rendering.closure import Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
+from chartpolicy.rendering.perturbation import neutralise
 
 
 @dataclass
@@ -44,6 +56,16 @@ class RenderStats:
     render_seconds: float = 0.0
     parse_seconds: float = 0.0
     evaluation_seconds: float = 0.0
+    #: Comparison (extra) renders by kind: a reduced chart, the whole chart as asked
+    #: (or nothing to drop, or targeting off), the whole chart because the closure was uncertain.
+    targeted: int = 0
+    targeted_seconds: float = 0.0
+    full: int = 0
+    full_seconds: float = 0.0
+    fallbacks: int = 0
+    fallback_seconds: float = 0.0
+    #: Comparison renders served by a render another subject of the scenario did (not renders).
+    shared: int = 0
 
     @property
     def base_renders(self) -> int:
@@ -51,7 +73,9 @@ class RenderStats:
 
     def add(self, other: "RenderStats") -> None:
         """Sum another process's figures into these (pytest-xdist workers)."""
-        for name in ("renders", "cache_hits", "disk_hits", "render_seconds", "parse_seconds", "evaluation_seconds"):
+        for name in ("renders", "cache_hits", "disk_hits", "render_seconds", "parse_seconds", "evaluation_seconds",
+                     "targeted", "targeted_seconds", "full", "full_seconds", "fallbacks", "fallback_seconds",
+                     "shared"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for purpose, count in other.extra_renders.items():
             self.extra_renders[purpose] = self.extra_renders.get(purpose, 0) + count
@@ -68,6 +92,8 @@ class RenderCache(Protocol):
 
 #: Parsed files kept for reuse (bounded: memory stays flat however many renders).
 _PARSED_FILES_KEPT = 4096
+#: Shared comparison renders kept (bounded; a scenario's subjects ask for them one after another).
+_SHARED_KEPT = 256
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -90,6 +116,10 @@ class Renderer:
         # The SDK releases the GIL while it renders; threads, never fork:
         # forking after the Go runtime has started is unsafe.
         self.threads = min(4, os.cpu_count() or 1)
+        #: Comparison renders of reduced charts (False: ``--no-targeted-renders``, every comparison is whole).
+        self.targeting = True
+        self._shared: dict[tuple[Any, ...], "dict[str, str] | ChartError"] = {}
+        self._shared_locks: dict[tuple[Any, ...], threading.Lock] = {}
 
     def chart(self, path: str) -> ChartFiles:
         with self._lock:
@@ -124,6 +154,88 @@ class Renderer:
                 self.stats.renders += 1
                 if purpose:
                     self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
+
+    def comparison_files(self, subject: "RenderedSubject", chart: ChartFiles, values: Mapping[str, Any],
+                         options: RenderOptions, *, purpose: str, reads: Iterable[Any] | None,
+                         fresh: bool = False) -> dict[str, str]:
+        """A render that exists to compare: of the templates ``reads`` and their closure, or of the whole chart.
+
+        ``reads`` are the objects (or template files) whose output the comparison
+        reads; None reads everything.  ``fresh`` renders that must never be shared
+        (a second render that looks for randomness).  The files of the templates
+        read are exactly those of a whole render (docs/performance.md: targeting).
+        """
+        if reads is None or not self.targeting:
+            return self._comparison(chart, values, options, purpose, "full")
+        sources = _sources(reads)
+        reduction = analysis_of(chart).reduce(sources, values, lambda: self.merged_values(chart, values))
+        if reduction.uncertain is not None:
+            return self._comparison(chart, values, options, purpose, "fallbacks")
+        kind = "targeted" if reduction.dropped else "full"
+        key = None if fresh else self._share_key(subject, chart, values, options, sources, reduction)
+        if key is None:
+            return self._comparison(reduction.chart, values, options, purpose, kind)
+        with self._lock:
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                found = self._shared.get(key)
+            if found is None:
+                try:
+                    found = self._comparison(reduction.chart, values, options, purpose, kind)
+                except ChartError as error:
+                    found = error
+                with self._lock:
+                    if len(self._shared) >= _SHARED_KEPT:
+                        self._shared_locks.pop(next(iter(self._shared)), None)
+                        self._shared.pop(next(iter(self._shared)))
+                    self._shared[key] = found
+            else:
+                with self._lock:
+                    self.stats.shared += 1
+        if isinstance(found, ChartError):
+            raise found
+        return found
+
+    def _comparison(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions, purpose: str,
+                    kind: str) -> dict[str, str]:
+        start = time.perf_counter()
+        try:
+            return self.render_files(chart, values, options, purpose=purpose)
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                setattr(self.stats, kind, getattr(self.stats, kind) + 1)
+                seconds = {"targeted": "targeted_seconds", "full": "full_seconds", "fallbacks": "fallback_seconds"}
+                setattr(self.stats, seconds[kind], getattr(self.stats, seconds[kind]) + elapsed)
+
+    def _share_key(self, subject: "RenderedSubject", chart: ChartFiles, values: Mapping[str, Any],
+                   options: RenderOptions, sources: frozenset[str], reduction: Reduction) -> tuple[Any, ...] | None:
+        """The key under which a comparison render is shared, or None when it must be rendered for this subject.
+
+        Only a deterministic render is shared.  The key leaves out the Kubernetes
+        version and API versions when the kept code provably does not read
+        ``.Capabilities``, the mode when it reads neither ``.Release.IsInstall``
+        nor ``IsUpgrade``, the revision when it reads neither those nor
+        ``.Release.Revision``.  Templates kept only because they may fail change
+        no output; what they read is left out only when their outcome is the
+        subject's own: the subject's values, and none of their code changed but
+        for neutralised random functions (the base render of every subject of
+        the scenario rendered them cleanly).
+        """
+        if not reduction.deterministic:
+            return None
+        reads = set(reduction.reads)
+        own = neutralise(subject.chart)
+        changed = {p for p in chart.files.keys() | own.files.keys() if chart.files.get(p) != own.files.get(p)}
+        if values is not subject.values and values != subject.values or changed & reduction.failure_files:
+            reads |= reduction.failure_reads
+        return (
+            reduction.chart.digest, _values_digest(values), options.release, options.namespace,
+            (options.kube_version, options.api_versions) if "capabilities" in reads else None,
+            options.mode if "mode" in reads else None,
+            options.effective_revision if reads & {"mode", "revision"} else None,
+        )
 
     def merged_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
         """The chart's defaults coalesced with ``values`` by the engine (Helm's first step of a render)."""
@@ -213,11 +325,14 @@ class Renderer:
         chart = self.chart(spec.chart.path)
         values = self.values(spec)
         options = self.options(spec)
-        objects = self.parse(self._base_files(chart, values, options), options.namespace)
+        files = self._base_files(chart, values, options)
+        objects = self.parse(files, options.namespace)
         if not objects.objects:
             raise ChartError("the chart rendered no objects in this scenario", file=spec.chart.path)
         problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
-        return RenderedSubject(self, spec, chart, values, options, objects, problems)
+        rendering = {obj.source for obj in objects}
+        empty = {path: text for path, text in files.items() if path not in rendering}
+        return RenderedSubject(self, spec, chart, values, options, objects, problems, empty_templates=empty)
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
@@ -230,6 +345,25 @@ class Renderer:
         if self.disk_cache is not None:
             self.disk_cache.put(chart, values, options, files)
         return files
+
+
+def _sources(reads: Iterable[Any]) -> frozenset[str]:
+    """Template files of what a comparison reads: objects, workloads or paths."""
+    sources = set()
+    for item in reads:
+        if isinstance(item, str):
+            sources.add(item)
+        elif isinstance(item, Workload):
+            sources.add(item.obj.source)
+        elif isinstance(item, K8sObject):
+            sources.add(item.source)
+        else:
+            raise TypeError(f"reads: expected objects or template paths, got {type(item).__name__}")
+    return frozenset(sources)
+
+
+def _values_digest(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class _Forgotten(ChartError):
@@ -250,6 +384,8 @@ class RenderedSubject:
     problems: list[str]
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"rerender", "values"})
+    #: The rendered text of every template that renders no object in this render.
+    empty_templates: dict[str, str] = field(default_factory=dict)
 
     @property
     def workloads(self):
@@ -274,17 +410,29 @@ class RenderedSubject:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
 
     def rerender_files(self, *, purpose: str, chart: ChartFiles | None = None,
-                       values: Mapping[str, Any] | None = None, **option_changes: Any) -> dict[str, str]:
+                       values: Mapping[str, Any] | None = None, reads: Iterable[Any] | None = None,
+                       fresh: bool = False, **option_changes: Any) -> dict[str, str]:
+        """The rendered files of a variation; with ``reads``, only those templates' files are sure to be there."""
         options = self.options
         if option_changes:
             options = RenderOptions(**{**options.__dict__, **option_changes})
-        return self.renderer.render_files(
-            chart or self.chart, self.values if values is None else values, options, purpose=purpose
+        return self.renderer.comparison_files(
+            self, chart or self.chart, self.values if values is None else values, options,
+            purpose=purpose, reads=reads, fresh=fresh,
         )
 
     def rerender(self, *, purpose: str, chart: ChartFiles | None = None,
-                 values: Mapping[str, Any] | None = None, **option_changes: Any) -> ObjectSet:
-        """A fresh, uncached render of a variation (another release, revision, chart...)."""
-        files = self.rerender_files(purpose=purpose, chart=chart, values=values, **option_changes)
+                 values: Mapping[str, Any] | None = None, reads: Iterable[Any] | None = None,
+                 fresh: bool = False, **option_changes: Any) -> ObjectSet:
+        """An uncached render of a variation (another release, revision, chart...).
+
+        ``reads``: the objects (or template files) the comparison looks at; the
+        render service may then render only those templates and what they need,
+        so objects of other templates may be missing from the result.  None
+        renders the whole chart.  ``fresh``: never served from a render shared
+        with another subject (a second render that looks for randomness).
+        """
+        files = self.rerender_files(purpose=purpose, chart=chart, values=values, reads=reads, fresh=fresh,
+                                    **option_changes)
         namespace = option_changes.get("namespace", self.options.namespace)
         return self.renderer.parse(files, namespace)
