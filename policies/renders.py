@@ -71,9 +71,10 @@ def test_release_scoped_names(subject, violations):
     An object meant to be shared by releases (created once, outside Helm):
     declare it external and stop rendering it, or waive by object.
     """
-    # Every object of the other render is compared (any template may render a colliding name): a whole render.
-    other = subject.rerender(purpose="release-scoped-names", release=OTHER_RELEASE)
-    for obj in violations.examine(o for o in subject.objects if o.namespace is not None):
+    namespaced = [o for o in subject.objects if o.namespace is not None]
+    # The render service also keeps every template that may render differently with another release name.
+    other = subject.rerender(purpose="release-scoped-names", release=OTHER_RELEASE, reads=namespaced)
+    for obj in violations.examine(namespaced):
         if subject.is_external(obj.kind, obj.name):
             continue
         if other.get(obj.ref) is not None:

@@ -213,9 +213,18 @@ class ChartAnalysis:
     # ---------------------------------------------------------------- reduction
 
     def reduce(self, reads: Iterable[str], values: Mapping[str, Any],
-               merged_values: Callable[[], Mapping[str, Any]]) -> Reduction:
-        """The reduced chart for a comparison that reads the output of the template files ``reads``."""
+               merged_values: Callable[[], Mapping[str, Any]], *, release_changes: bool = False) -> Reduction:
+        """The reduced chart for a comparison that reads the output of the template files ``reads``.
+
+        A template that renders none of the objects read in the subject's own render
+        renders none in the comparison, if what decides it did not change.
+        ``release_changes``: the comparison renders another release name or
+        namespace; then every template whose ifs, withs and ranges may decide
+        differently with them is read too.
+        """
         wanted = frozenset(p for p in reads if p in self.templates)
+        if release_changes:
+            wanted |= self._release_decided(values)
         key = (wanted, _digest(values))
         with self._lock:
             cached = self._reductions.get(key)
@@ -260,6 +269,12 @@ class ChartAnalysis:
             yield code.top
             for bodies in code.defines.values():
                 yield from bodies
+
+    def _release_decided(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """Templates whose output may appear or vanish with another release name or namespace."""
+        extra = self.values_regions + _string_regions(values)
+        return frozenset(path for path in self.templates if not is_partial(path)
+                         and any(r.release_decides for r in self._reach([path], extra).regions))
 
     def _affecting(self, values: Mapping[str, Any], extra: list[Region],
                    merged_values: Callable[[], Mapping[str, Any]]) -> tuple[set[str], set[str]]:

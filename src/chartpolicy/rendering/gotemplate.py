@@ -346,6 +346,8 @@ class Region:
     tpl: bool = False
     random: bool = False
     reads: set[str] = field(default_factory=set)  # capabilities, mode, revision
+    #: An if/with/range whose decision may change with the release name or namespace.
+    release_decides: bool = False
 
 
 @dataclass
@@ -392,7 +394,7 @@ def read_string(text: str) -> Region:
     region = Region(statements=list(code.top.statements), names=set(code.top.names), paths=set(code.top.paths),
                     files=set(code.top.files), uncertain=list(code.top.uncertain),
                     builds_template_text=code.top.builds_template_text, fails=code.top.fails, tpl=code.top.tpl,
-                    random=code.top.random, reads=set(code.top.reads))
+                    random=code.top.random, reads=set(code.top.reads), release_decides=code.top.release_decides)
     # A define inside a tpl string defines a name for that execution only; its body runs when named there.
     for bodies in code.defines.values():
         for body in bodies:
@@ -411,6 +413,7 @@ def _merge_into(target: Region, other: Region) -> None:
     target.tpl |= other.tpl
     target.random |= other.random
     target.reads |= other.reads
+    target.release_decides |= other.release_decides
 
 
 def _read_action(action: str, current: Region, top: Region, defines: dict[str, list[Region]],
@@ -435,6 +438,7 @@ def _read_action(action: str, current: Region, top: Region, defines: dict[str, l
         rest = toks[1:]
         if rest and rest[0].kind == "ident" and rest[0].text in ("if", "with", "range"):
             _scan_static(rest[1:], current)
+            _scan_condition(rest[1:], current)
             current.statements.append(Statement("else " + rest[0].text, parse_pipeline(rest[1:])))
         else:
             current.statements.append(Statement("else"))
@@ -461,11 +465,26 @@ def _read_action(action: str, current: Region, top: Region, defines: dict[str, l
     if keyword in ("if", "with", "range"):
         rest = toks[1:]
         _scan_static(rest, current)
+        _scan_condition(rest, current)
         current.statements.append(Statement(keyword, parse_pipeline(rest)))
         stack.append((keyword, current))
         return
     _scan_static(toks, current)
     current.statements.append(Statement("", parse_pipeline(toks)))
+
+
+def _scan_condition(toks: list[Token], region: Region) -> None:
+    """Whether an if/with/range may decide differently with another release name or namespace.
+
+    Conservative: a condition that reads ``.Release``, a variable (it may hold
+    anything), or the output of another template may.
+    """
+    for tok in toks:
+        if tok.kind in ("field", "var") and "Release" in tok.fields \
+                or tok.kind == "var" and tok.text != "$" \
+                or tok.kind == "ident" and tok.text in ("include", "template", "tpl", "lookup"):
+            region.release_decides = True
+            return
 
 
 #: Functions that only look at a string: a ``"{{"`` given to them builds no template text.

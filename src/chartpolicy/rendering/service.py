@@ -168,7 +168,9 @@ class Renderer:
         if reads is None or not self.targeting:
             return self._comparison(chart, values, options, purpose, "full")
         sources = _sources(reads)
-        reduction = analysis_of(chart).reduce(sources, values, lambda: self.merged_values(chart, values))
+        release_changes = (options.release, options.namespace) != (subject.options.release, subject.options.namespace)
+        reduction = analysis_of(chart).reduce(sources, values, lambda: self.merged_values(chart, values),
+                                              release_changes=release_changes)
         if reduction.uncertain is not None:
             return self._comparison(chart, values, options, purpose, "fallbacks")
         kind = "targeted" if reduction.dropped else "full"
