@@ -81,6 +81,12 @@ _FIELDS = re.compile(r"(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 def actions(text: str) -> Iterator[str]:
     """The inside of every action of ``text`` (comments left out), trim markers removed."""
+    for _, body in actions_at(text):
+        yield body
+
+
+def actions_at(text: str) -> Iterator[tuple[int, str]]:
+    """``(offset of the action's "{{", its inside)`` for every action of ``text``."""
     i, n = 0, len(text)
     while True:
         start = text.find("{{", i)
@@ -120,7 +126,7 @@ def actions(text: str) -> Iterator[str]:
                 body = text[body_start:k]
                 if body.endswith("-") and len(body) >= 2 and body[-2] in _SPACE:
                     body = body[:-1]  # the right trim marker, " -}}"
-                yield body
+                yield start, body
                 i = k + 2
                 break
             else:
@@ -326,6 +332,7 @@ class Statement:
     keyword: str
     pipeline: Pipeline | None = None
     name: str | None = None  # template/block/define name
+    offset: int = -1  # where the action starts in the file
 
 
 @dataclass
@@ -372,8 +379,11 @@ def read_file(text: str) -> FileCode:
     stack: list[tuple[str, Region]] = []
     current = top
     try:
-        for action in actions(text):
+        for offset, action in actions_at(text):
+            count = len(current.statements)
             _read_action(action, current, top, defines, stack)
+            for statement in current.statements[count:]:
+                statement.offset = offset
             current = stack[-1][1] if stack else top
             # define opens a region: the statements that follow belong to it
             for keyword, region in reversed(stack):

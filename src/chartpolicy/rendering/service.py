@@ -411,6 +411,17 @@ class RenderedSubject:
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
 
+    def comparison_reads(self, reads: Iterable[Any], *, chart: ChartFiles | None = None) -> frozenset[str] | None:
+        """What a comparison of ``reads`` (this subject's values) may read besides chart and values.
+
+        Of ``capabilities``, ``mode``, ``revision``; None when the closure cannot be
+        computed.  Static: the same whether targeted renders are on or off.
+        """
+        chart = chart or self.chart
+        reduction = analysis_of(chart).reduce(_sources(reads), self.values,
+                                              lambda: self.renderer.merged_values(chart, self.values))
+        return None if reduction.uncertain is not None else reduction.reads
+
     def rerender_files(self, *, purpose: str, chart: ChartFiles | None = None,
                        values: Mapping[str, Any] | None = None, reads: Iterable[Any] | None = None,
                        fresh: bool = False, **option_changes: Any) -> dict[str, str]:
