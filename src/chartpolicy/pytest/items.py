@@ -32,6 +32,8 @@ class RenderItem(pytest.Item):
     def runtest(self) -> None:
         state = state_of(self.config)
         fields = subject_fields(self.spec)
+        # The next subject's base render runs on a background thread while this one's policies run.
+        state.renderer.prefetch(state.subjects_after(self.spec))
         try:
             rendered = state.renderer.rendered(self.spec)
             # Values whose text ends up in a Secret are secrets too, wherever else they show.

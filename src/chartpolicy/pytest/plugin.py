@@ -54,6 +54,7 @@ pytest_plugins = [
     "chartpolicy.pytest.scrubbing",
     "chartpolicy.pytest.live",
     "chartpolicy.pytest.deep",
+    "chartpolicy.pytest.progress",
 ]
 
 
@@ -195,6 +196,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                                          "chart": subject.chart.key,
                                                          "scenario": subject.scenario.name}))
     items[:] = others + grouped
+    state.render_order = [item.spec for item in grouped if isinstance(item, RenderItem)]
     _mark_last_items(items)
 
 
@@ -210,6 +212,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # run on the reference matrix).  Given back at the end of the run.
         gc.freeze()
         session.config.stash[_FROZE] = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Before the counters are read: a background render still running is waited for.
+    state_of(session.config).close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

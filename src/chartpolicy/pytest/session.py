@@ -44,6 +44,8 @@ class PolicySession:
         self.setup_error: ChartError | None = None
         self.session_notices: list[Notice] = []
         self._renderer: Renderer | None = None
+        #: The subjects whose render items this process runs, in item order (see subjects_after).
+        self.render_order: list[SubjectSpec] = []
         self.today = _today(config)
         live = live_requested(config)
         try:
@@ -109,6 +111,18 @@ class PolicySession:
                 first_per_scenario.setdefault(s.scenario_id, s)
             return list(first_per_scenario.values()) + live
         return matching + live
+
+    def subjects_after(self, spec: SubjectSpec, count: int = 1) -> list[SubjectSpec]:
+        """The subjects whose render items come next (none on an xdist worker: it runs only some of them)."""
+        if is_worker(self.config) or spec not in self.render_order:
+            return []
+        index = self.render_order.index(spec)
+        return self.render_order[index + 1:index + 1 + count]
+
+    def close(self) -> None:
+        """The end of a run: background renders are waited for."""
+        if self._renderer is not None:
+            self._renderer.close()
 
     def waivers_for(self, spec: SubjectSpec | None) -> tuple[Waiver, ...]:
         return spec.chart.waivers if spec else ()

@@ -88,18 +88,38 @@ class Reduction:
     reads: frozenset[str] = READS
     #: No nondeterministic function is reachable from the code whose output is read.
     deterministic: bool = False
-    #: What the templates kept only because they may fail may read (they change no output,
-    #: only whether the render fails).
-    failure_reads: frozenset[str] = READS
     #: Template files whose code the read output depends on (the read templates, what they
     #: include, and the templates that change shared values).
     output: frozenset[str] = frozenset()
-    #: Template files whose code the templates kept only because they may fail run.
-    failure_files: frozenset[str] = frozenset()
+    #: The templates kept only because they may fail (they change no output, only whether
+    #: the render fails), by chart: None means unknown (all of them may read anything).
+    failure_only: tuple["FailureOnly", ...] | None = None
 
     @property
     def targeted(self) -> bool:
         return self.uncertain is None and self.dropped > 0
+
+
+@dataclass(frozen=True)
+class FailureOnly:
+    """Templates of one chart of the tree kept only because they may fail the render."""
+
+    #: Where their ``.Values`` point in the coalesced values (the chart's key, or its alias).
+    scopes: tuple[tuple[str, ...], ...]
+    #: Of capabilities, mode, revision: what their code may read.
+    reads: frozenset[str]
+    #: The template files their code runs in.
+    files: frozenset[str]
+
+    def affected_by(self, changed_values: Iterable[tuple[str, ...]]) -> bool:
+        """Whether a change of these values paths reaches them (``global`` reaches every chart)."""
+        for path in changed_values:
+            if not path or path[0] == "global":
+                return True
+            for scope in self.scopes:
+                if path[:len(scope)] == scope[:len(path)]:
+                    return True
+        return False
 
 
 def is_template(path: str) -> bool:
@@ -194,11 +214,13 @@ class ChartAnalysis:
     def _scopes(self) -> list[tuple[str, ...]]:
         """Where ``.Values`` of a template may point in the coalesced values: the chart, each subchart (or alias)."""
         scopes: list[tuple[str, ...]] = [()]
+        self.scopes_of_root: dict[str, list[tuple[str, ...]]] = {"": [()]}
         for root in self.roots:
             if not root:
                 continue
             names = tuple(root.rstrip("/").split("/")[1::2])
             scopes.append(names)
+            self.scopes_of_root.setdefault(root, []).append(names)
             parent = "/".join(root.rstrip("/").split("/")[:-2])
             metadata_path = f"{parent}/Chart.yaml" if parent else "Chart.yaml"
             try:
@@ -208,6 +230,7 @@ class ChartAnalysis:
             for dependency in (metadata.get("dependencies") or []) if isinstance(metadata, dict) else []:
                 if isinstance(dependency, dict) and dependency.get("name") == names[-1] and dependency.get("alias"):
                     scopes.append(names[:-1] + (str(dependency["alias"]),))
+                    self.scopes_of_root[root].append(names[:-1] + (str(dependency["alias"]),))
         return scopes
 
     # ---------------------------------------------------------------- reduction
@@ -252,17 +275,25 @@ class ChartAnalysis:
         # What the read output may depend on: the read templates, what they need, and the templates that
         # change shared values.  Templates kept only because they may fail change no output.
         output = self._reach(sorted(wanted | mutating), extra)
-        failure = self._reach(sorted(failing - wanted - mutating), extra)
         reads, deterministic = self._proof(reach, output.ids)
-        failure_reads, _ = self._proof(reach, reach.ids - output.ids)
+        # Templates kept only because they may fail, by the chart (or subchart) they belong to: what
+        # they may read, and the files their code runs in.  Their outcome changes only with their inputs.
+        by_root: dict[str, list[str]] = {}
+        for path in sorted(failing - wanted - mutating):
+            by_root.setdefault(_TEMPLATE.match(path).group(1), []).append(path)  # type: ignore[union-attr]
+        failures = []
+        for root, paths in sorted(by_root.items()):
+            failure = self._reach(paths, extra)
+            failure_reads, _ = self._proof(reach, failure.ids - output.ids)
+            failures.append(FailureOnly(tuple(self.scopes_of_root.get(root, [()])), failure_reads,
+                                        frozenset(failure.files)))
         dropped = len(self.templates) - len(keep)
         chart = self.source
         if dropped:
             files = {p: data for p, data in self.chart.files.items() if not is_template(p) or p in keep}
             chart = ChartFiles(source=self.chart.source, name=self.chart.name, files=files)
         return Reduction(chart, frozenset(keep) if dropped else frozenset(self.templates), dropped, reads=reads,
-                         failure_reads=failure_reads, deterministic=deterministic,
-                         output=frozenset(output.files), failure_files=frozenset(failure.files))
+                         deterministic=deterministic, output=frozenset(output.files), failure_only=tuple(failures))
 
     def _all_regions(self) -> Iterable[Region]:
         for code in self.templates.values():

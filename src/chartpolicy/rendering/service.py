@@ -35,7 +35,7 @@ from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
-from chartpolicy.rendering.closure import Reduction, analysis_of
+from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.perturbation import neutralise
 
@@ -120,6 +120,8 @@ class Renderer:
         self.targeting = True
         self._shared: dict[tuple[Any, ...], "dict[str, str] | ChartError"] = {}
         self._shared_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._prefetched: set[str] = set()
 
     def chart(self, path: str) -> ChartFiles:
         with self._lock:
@@ -221,17 +223,22 @@ class Renderer:
         nor ``IsUpgrade``, the revision when it reads neither those nor
         ``.Release.Revision``.  Templates kept only because they may fail change
         no output; what they read is left out only when their outcome is the
-        subject's own: the subject's values, and none of their code changed but
-        for neutralised random functions (the base render of every subject of
-        the scenario rendered them cleanly).
+        subject's own: none of their inputs changed (no values path in their
+        chart's scope or under ``global``, none of their code but for
+        neutralised random functions), and the base render of every subject of
+        the scenario rendered them cleanly.
         """
         if not reduction.deterministic:
             return None
         reads = set(reduction.reads)
         own = neutralise(subject.chart)
         changed = {p for p in chart.files.keys() | own.files.keys() if chart.files.get(p) != own.files.get(p)}
-        if values is not subject.values and values != subject.values or changed & reduction.failure_files:
-            reads |= reduction.failure_reads
+        changed_values = [] if values is subject.values else _changed_paths(values, subject.merged_values_cached())
+        for failure in reduction.failure_only or ():
+            if changed & failure.files or failure.affected_by(changed_values):
+                reads |= failure.reads
+        if reduction.failure_only is None:
+            reads |= READS
         return (
             reduction.chart.digest, _values_digest(values), options.release, options.namespace,
             (options.kube_version, options.api_versions) if "capabilities" in reads else None,
@@ -300,6 +307,12 @@ class Renderer:
 
     def rendered(self, spec: SubjectSpec) -> "RenderedSubject":
         """The subject's base render, done once per session; raises its ChartError."""
+        cached = self._rendered_or_error(spec, prefetch=False)
+        if isinstance(cached, ChartError):
+            raise cached
+        return cached
+
+    def _rendered_or_error(self, spec: SubjectSpec, *, prefetch: bool) -> "RenderedSubject | ChartError":
         with self._lock:
             lock = self._subject_locks.setdefault(spec.id, threading.Lock())
         with lock:
@@ -310,12 +323,38 @@ class Renderer:
                 except ChartError as error:
                     cached = error
                 self._rendered[spec.id] = cached
-            elif isinstance(cached, RenderedSubject):
+                if prefetch:
+                    self._prefetched.add(spec.id)
+            elif isinstance(cached, RenderedSubject) and not prefetch:
                 with self._lock:
-                    self.stats.cache_hits += 1
-        if isinstance(cached, ChartError):
-            raise cached
+                    if spec.id in self._prefetched:
+                        self._prefetched.discard(spec.id)  # the subject's first reader: no hit
+                    else:
+                        self.stats.cache_hits += 1
         return cached
+
+    def prefetch(self, specs: Iterable[SubjectSpec]) -> None:
+        """Start the base renders of the subjects a run checks next, on a background thread.
+
+        The engine releases the GIL while it renders, so the next subject renders
+        while this one's policies run (threads, never fork: forking after the Go
+        runtime has started is unsafe).  One render ahead at a time keeps memory
+        flat; counters are as if the subject had been rendered when first read.
+        """
+        with self._lock:
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chartpolicy-prefetch")
+            for spec in specs:
+                if spec.id not in self._rendered and spec.id not in self._subject_locks:
+                    self._subject_locks[spec.id] = threading.Lock()
+                    self._prefetcher.submit(self._rendered_or_error, spec, prefetch=True)
+
+    def close(self) -> None:
+        """Wait for background renders (the end of a run)."""
+        with self._lock:
+            prefetcher, self._prefetcher = self._prefetcher, None
+        if prefetcher is not None:
+            prefetcher.shutdown(wait=True, cancel_futures=True)
 
     def forget(self, spec: SubjectSpec) -> None:
         """Drop a subject's objects once its last policy has run (memory stays flat)."""
@@ -364,6 +403,20 @@ def _sources(reads: Iterable[Any]) -> frozenset[str]:
     return frozenset(sources)
 
 
+def _changed_paths(values: Mapping[str, Any], base: Mapping[str, Any],
+                   prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths whose value in ``values`` differs from ``base`` (a path ``values`` leaves out keeps base's value)."""
+    changed = []
+    for key, value in values.items():
+        path = prefix + (str(key),)
+        other = base.get(key) if isinstance(base, Mapping) else None
+        if isinstance(value, Mapping) and isinstance(other, Mapping):
+            changed.extend(_changed_paths(value, other, path))
+        elif value != other:
+            changed.append(path)
+    return changed
+
+
 def _values_digest(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -388,6 +441,7 @@ class RenderedSubject:
     capabilities: frozenset[str] = frozenset({"rerender", "values"})
     #: The rendered text of every template that renders no object in this render.
     empty_templates: dict[str, str] = field(default_factory=dict)
+    _merged: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def workloads(self):
@@ -410,6 +464,12 @@ class RenderedSubject:
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
+
+    def merged_values_cached(self) -> Mapping[str, Any]:
+        """The subject's own merged values, computed once (read, never changed)."""
+        if self._merged is None:
+            self._merged = self.merged_values()
+        return self._merged
 
     def comparison_reads(self, reads: Iterable[Any], *, chart: ChartFiles | None = None) -> frozenset[str] | None:
         """What a comparison of ``reads`` (this subject's values) may read besides chart and values.
