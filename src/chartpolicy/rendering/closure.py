@@ -49,7 +49,7 @@ import json
 import re
 import tarfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
@@ -185,7 +185,12 @@ class ChartAnalysis:
                 self.all_mutations.extend(evaluate(region, True, frozenset()).mutations)
         self._lock = threading.Lock()
         self._reductions: dict[tuple[Any, ...], Reduction] = {}
-        self._affecting_cache: dict[str, tuple[set[str], set[str]]] = {}
+        self._merge_sources: list[tuple[str, ...]] | None = None
+        self._own_strings: set[str] | None = None
+        # What the code does, whatever its text: a perturbed copy (a comment appended to a
+        # template) has the same key, so what depends only on it is computed once.
+        self.code_key = (tuple((path, _code_summary(code)) for path, code in self.templates.items()),
+                         hashlib.sha256(b"".join(self.chart.files[p] for p in self.others)).hexdigest())
 
     # ---------------------------------------------------------------- inputs of tpl
 
@@ -248,17 +253,45 @@ class ChartAnalysis:
         wanted = frozenset(p for p in reads if p in self.templates)
         if release_changes:
             wanted |= self._release_decided(values)
-        key = (wanted, _digest(values))
+        key = (wanted, self.values_signature(values))
         with self._lock:
             cached = self._reductions.get(key)
         if cached is not None:
             return cached
-        reduction = self._reduce(wanted, values, merged_values)
+        # The same code (a perturbed copy differs by a comment) reduces the same way: only the files differ.
+        shared_key = ("reduction", self.code_key) + key
+        plan = _SHARED_RESULTS.get(shared_key)
+        if plan is None:
+            plan = self._reduce(wanted, values, merged_values)
+            _remember(shared_key, plan)
+        if plan.uncertain is not None or not plan.dropped:
+            reduction = replace(plan, chart=self.source)
+        else:
+            reduction = replace(plan, chart=self._reduced_chart(plan.kept))
         with self._lock:
             if len(self._reductions) > 512:
                 self._reductions.clear()
             self._reductions[key] = reduction
         return reduction
+
+    def values_signature(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """What a reduction reads of the render's values: the strings tpl may run, and the values at the
+        sources of merges (whether a merge changes anything).  Values with the same signature reduce alike."""
+        if self._merge_sources is None:
+            self._merge_sources = sorted({scope + source for mutation in self.all_mutations
+                                          if mutation.function in _MERGES for source in mutation.sources
+                                          if source for scope in self.scopes})
+        if self._own_strings is None:
+            self._own_strings = {text for path in self.others if path.rsplit("/", 1)[-1] == "values.yaml"
+                                 for text in _values_file_strings(self.chart.files[path])}
+        # The chart's own values strings are read anyway (coalesced values repeat them).
+        strings = sorted(set(_template_strings(values)) - self._own_strings)
+        return (hashlib.sha256("\0".join(strings).encode()).hexdigest(),
+                tuple(repr(_lookup(values, path)) for path in self._merge_sources))
+
+    def _reduced_chart(self, keep: frozenset[str]) -> ChartFiles:
+        files = {p: data for p, data in self.chart.files.items() if not is_template(p) or p in keep}
+        return ChartFiles(source=self.chart.source, name=self.chart.name, files=files)
 
     def _whole(self, why: str | None) -> Reduction:
         return Reduction(self.source, frozenset(self.templates), 0, uncertain=why)
@@ -288,10 +321,7 @@ class ChartAnalysis:
             failures.append(FailureOnly(tuple(self.scopes_of_root.get(root, [()])), failure_reads,
                                         frozenset(failure.files)))
         dropped = len(self.templates) - len(keep)
-        chart = self.source
-        if dropped:
-            files = {p: data for p, data in self.chart.files.items() if not is_template(p) or p in keep}
-            chart = ChartFiles(source=self.chart.source, name=self.chart.name, files=files)
+        chart = self._reduced_chart(frozenset(keep)) if dropped else self.source
         return Reduction(chart, frozenset(keep) if dropped else frozenset(self.templates), dropped, reads=reads,
                          deterministic=deterministic, output=frozenset(output.files), failure_only=tuple(failures))
 
@@ -303,9 +333,14 @@ class ChartAnalysis:
 
     def _release_decided(self, values: Mapping[str, Any]) -> frozenset[str]:
         """Templates whose output may appear or vanish with another release name or namespace."""
-        extra = self.values_regions + _string_regions(values)
-        return frozenset(path for path in self.templates if not is_partial(path)
-                         and any(r.release_decides for r in self._reach([path], extra).regions))
+        key = ("release", self.code_key, self.values_signature(values))
+        found = _SHARED_RESULTS.get(key)
+        if found is None:
+            extra = self.values_regions + _string_regions(values)
+            found = frozenset(path for path in self.templates if not is_partial(path)
+                              and any(r.release_decides for r in self._reach([path], extra).regions))
+            _remember(key, found)
+        return found
 
     def _affecting(self, values: Mapping[str, Any], extra: list[Region],
                    merged_values: Callable[[], Mapping[str, Any]]) -> tuple[set[str], set[str]]:
@@ -313,9 +348,8 @@ class ChartAnalysis:
 
         Both are kept whatever is read.
         """
-        key = _digest(values)
-        with self._lock:
-            cached = self._affecting_cache.get(key)
+        key = ("affecting", self.code_key, self.values_signature(values))
+        cached = _SHARED_RESULTS.get(key)
         if cached is not None:
             return cached
         noop = _NoOpJudge(self, merged_values)
@@ -331,10 +365,7 @@ class ChartAnalysis:
                 mutating.add(path)
             elif any(r.fails for r in reach.regions):
                 failing.add(path)
-        with self._lock:
-            if len(self._affecting_cache) > 256:
-                self._affecting_cache.clear()
-            self._affecting_cache[key] = (failing, mutating)
+        _remember(key, (failing, mutating))
         return failing, mutating
 
     def _reach(self, tops: list[str], extra: list[Region], *, flows: bool = False) -> "_Reach":
@@ -469,7 +500,7 @@ class _NoOpJudge:
         if mutation.function not in _MERGES or not mutation.sources or any(s is None for s in mutation.sources):
             return False
         if self._merged is None:
-            self._merged = self.merged_values()
+            self._merged = self.merged_values()  # the coalesced values, read and never changed
         return all(_lookup(self._merged, scope + source) in (None, {})
                    for source in mutation.sources if source is not None for scope in self.analysis.scopes)
 
@@ -497,12 +528,39 @@ def _lookup(values: Any, path: tuple[str, ...]) -> Any:
 
 
 @lru_cache(maxsize=64)
+def _values_file_strings(data: bytes) -> frozenset[str]:
+    try:
+        return frozenset(_template_strings(yaml.load(data, Loader=yaml.CSafeLoader)))
+    except yaml.YAMLError:
+        return frozenset()
+
+
+@lru_cache(maxsize=64)
 def _values_file_regions(data: bytes) -> tuple[Region, ...]:
     try:
         loaded = yaml.load(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
         return (read_string(data.decode("utf-8", errors="replace")),)
     return tuple(_string_regions(loaded))
+
+
+def _template_strings(node: Any) -> list[str]:
+    """Every string (and map key) of a values tree that holds an action."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "{{" in item:
+                found.append(item)
+        elif isinstance(item, Mapping):
+            for key, value in item.items():
+                if isinstance(key, str) and "{{" in key:
+                    found.append(key)
+                stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
 
 
 def _string_regions(node: Any) -> list[Region]:
@@ -526,6 +584,45 @@ def _string_regions(node: Any) -> list[Region]:
 
 def _digest(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+#: Results that depend only on what a chart's code does and on the values (see ChartAnalysis.code_key).
+_SHARED_RESULTS: dict[tuple[Any, ...], Any] = {}
+_SHARED_RESULTS_LOCK = threading.Lock()
+
+
+def _remember(key: tuple[Any, ...], value: Any) -> None:
+    with _SHARED_RESULTS_LOCK:
+        if len(_SHARED_RESULTS) > 512:
+            _SHARED_RESULTS.pop(next(iter(_SHARED_RESULTS)))
+        _SHARED_RESULTS[key] = value
+
+
+def _code_summary(code: FileCode) -> tuple[Any, ...]:
+    """What closure and proofs read of a file's code (cached on it): names, paths, effects, reads."""
+    summary = getattr(code, "_closure_summary", None)
+    if summary is None:
+        regions = [("", code.top)] + [(name, body) for name, bodies in sorted(code.defines.items()) for body in bodies]
+        summary = tuple(
+            (name, frozenset(r.names), frozenset(r.paths), frozenset(r.files), tuple(r.uncertain),
+             r.builds_template_text, r.fails, r.tpl, r.random, frozenset(r.reads), r.release_decides,
+             # The statements themselves (where the root goes), but for trailing no-ops.
+             hashlib.sha256(repr(r.statements[:len(r.statements) - _perturbation_statements(r)]).encode()).digest())
+            for name, r in regions)
+        code._closure_summary = summary  # type: ignore[attr-defined]
+    return summary
+
+
+def _perturbation_statements(region: Region) -> int:
+    """Trailing ``{{ "" }}`` statements (the perturbation module appends one): they do nothing."""
+    count = 0
+    for statement in reversed(region.statements):
+        pipeline = statement.pipeline
+        if statement.keyword or pipeline is None or pipeline.decl or len(pipeline.commands) != 1 \
+                or [op.kind for op in pipeline.commands[0].operands] != ["str"]:
+            break
+        count += 1
+    return count
 
 
 _ANALYSES: dict[str, ChartAnalysis] = {}
