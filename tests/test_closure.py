@@ -256,3 +256,40 @@ def test_the_counters_line_is_read_back_in_its_new_and_its_old_form():
            "0 on-disk hits, 488 in-session hits; seconds in rendering 1.66, parsing 0.24, policies 2.47")
     parsed = parse(old)
     assert parsed is not None and (parsed.renders, parsed.base_renders, parsed.targeted, parsed.shared) == (106, 22, 0, 0)
+
+
+def _deployment(name: str, extra: str = "") -> str:
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  template:\n"
+            f"    metadata: {{annotations: {{x: \"{extra}\"}}}}\n    spec:\n      containers:\n"
+            f"        - name: c\n          image: x\n          env: [{{name: K, valueFrom: {{secretKeyRef: "
+            f"{{name: {name}-key, key: k}}}}}}]\n")
+
+
+def _secret(name: str) -> str:
+    return f"apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-key}}\nstringData: {{k: {{{{ .Values.k | quote }}}}}}\n"
+
+
+def test_checksum_pairs_are_grouped_by_what_their_templates_read_and_the_plain_group_is_shared(make_chart):
+    from chartpolicy.model.scenarios import AdHocOptions, adhoc_chart
+    from chartpolicy.rendering.perturbation import CoverageProbe
+    from chartpolicy.rendering.service import Renderer
+
+    chart = make_chart({
+        "templates/plain.yaml": _deployment("plain"),
+        "templates/plain-key.yaml": _secret("plain"),
+        "templates/versioned.yaml": _deployment("versioned", "{{ .Capabilities.KubeVersion.Version }}"),
+        "templates/versioned-key.yaml": _secret("versioned"),
+    }, values="k: v\n")
+    specs = expand([adhoc_chart(AdHocOptions(chart=str(chart), kube_versions=("1.30.0", "1.34.0"), mode="install"))])
+    renderer = Renderer(ENGINE)
+    renders = []
+    for spec in specs:
+        before = renderer.stats.extra_renders.get("checksum-coverage", 0)
+        probe = CoverageProbe(renderer.rendered(spec))
+        assert {frozenset(w.name for w, _ in group) for group in probe.groups()} == {
+            frozenset({"Deployment/plain"}), frozenset({"Deployment/versioned"})}
+        assert {g.workload.name for g in probe.run().gaps} == {"Deployment/plain", "Deployment/versioned"}
+        renders.append(renderer.stats.extra_renders["checksum-coverage"] - before)
+    # The second subject's renders of the plain group are the first one's; the versioned group renders again.
+    assert renderer.stats.shared > 0
+    assert 0 < renders[1] < renders[0]
