@@ -6,6 +6,7 @@ processes, and a process must not fork once the Go runtime is running.
     python bench/inprocess.py objects MANIFEST            # objects per subject (JSON)
     python bench/inprocess.py manifests MANIFEST SUBJECT DIR  # one subject's rendered files into DIR
     python bench/inprocess.py memory MANIFEST SUBJECT N   # RSS while rendering and parsing N times (JSON)
+    python bench/inprocess.py floor MANIFEST              # one plain render per subject, nothing else (JSON)
 """
 
 from __future__ import annotations
@@ -62,6 +63,28 @@ def memory(manifest: str, subject_id: str, renders: int) -> dict[str, object]:
             "render_seconds": renderer.stats.render_seconds, "parse_seconds": renderer.stats.parse_seconds}
 
 
+def floor(manifest: str) -> dict[str, object]:
+    """The floor of a matrix: each subject rendered once with the same engine, nothing else."""
+    import time
+
+    from chartpolicy.rendering.engine import RenderOptions, layer_values
+
+    engine = EmbeddedEngine()
+    charts: dict[str, object] = {}
+    seconds = []
+    for subject in _subjects(manifest).values():
+        chart = charts.setdefault(subject.chart.path, engine.load(subject.chart.path))
+        values = layer_values(list(subject.scenario.values), list(subject.scenario.overrides))
+        options = RenderOptions(release=subject.chart.release, namespace=subject.chart.namespace,
+                                kube_version=subject.kube_version, api_versions=subject.api_versions,
+                                mode=subject.mode)
+        start = time.perf_counter()
+        engine.render(chart, values, options)  # type: ignore[arg-type]
+        seconds.append(time.perf_counter() - start)
+    return {"subjects": len(seconds), "render_seconds": round(sum(seconds), 3),
+            "one_render_seconds": round(sorted(seconds)[len(seconds) // 2], 3)}
+
+
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
     if command == "objects":
@@ -70,6 +93,8 @@ if __name__ == "__main__":
         result = manifests(*arguments)
     elif command == "memory":
         result = memory(arguments[0], arguments[1], int(arguments[2]))
+    elif command == "floor":
+        result = floor(*arguments)
     else:
         raise SystemExit(__doc__)
     print(json.dumps(result))

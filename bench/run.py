@@ -1,6 +1,10 @@
 """The benchmark: ``python3 bench/run.py`` (not a test; docs/performance.md explains every row).
 
-Runs pytest over the reference chart's full matrix (cold three times, then warm from the
+Runs a 16-subject matrix (4 scenarios x 2 Kubernetes versions x install/upgrade) of the
+generated heavy chart and of the reference chart against its floor (one plain render per
+subject), with and without targeted comparison renders (the answers must agree), and
+``--deep`` on one scenario against one base render; then pytest over the reference chart's
+full matrix (cold three times, then warm from the
 on-disk render cache, then under ``-n 2``), a generated chart at several sizes
 and scenario counts, ``--deep`` on the reference chart and on a generated
 chart with a thousand values leaves, checkov over one
@@ -20,9 +24,11 @@ Options: ``--quick`` (smaller scale grid, 100 memory renders), ``--budget S``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,7 +42,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from genchart import write_chart  # noqa: E402
+from genchart import write_chart, write_heavy_chart, write_heavy_scenarios  # noqa: E402
 
 try:
     from chartpolicy.rendering.stats import parse as parse_render_stats  # noqa: E402
@@ -80,7 +86,8 @@ def pytest_run(*args: str, cache_dir: Path | None = None, cwd: Path = ROOT) -> d
         report = Path(tmp, "report.json")
         cache = ["-o", f"cache_dir={cache_dir}"] if cache_dir else ["-p", "no:cacheprovider"]
         result = run([sys.executable, "-m", "pytest", "-q", *cache, "--policy-report", str(report), *args], cwd=cwd)
-        summary = json.loads(report.read_text())["summary"] if report.exists() else {}
+        document = json.loads(report.read_text()) if report.exists() else {}
+        summary = document.get("summary", {})
     stats = parse_render_stats(result.output)
     if stats is None:
         raise SystemExit(f"no render counters from {' '.join(result.command)}:\n{result.output[-3000:]}")
@@ -105,9 +112,31 @@ def pytest_run(*args: str, cache_dir: Path | None = None, cwd: Path = ROOT) -> d
         "share": {name: round(value / measured, 3) if measured else None
                   for name, value in (("rendering", rendering), ("parsing", parsing), ("policies", policies))},
         "policies_over_rendering": round(policies / rendering, 3) if rendering else None,
+        "targeted": stats.targeted, "full": stats.full, "fallbacks": stats.fallbacks, "shared": stats.shared,
+        "targeted_seconds": stats.targeted_seconds, "full_seconds": stats.full_seconds,
+        "fallback_seconds": stats.fallback_seconds,
+        "renders_per_subject_by_policy": {purpose: round(count / subjects, 2)
+                                          for purpose, count in sorted(stats.extra_renders.items())} if subjects else {},
+        "answers": _answers(document),
         "other_lines": [line for line in result.output.splitlines() if line.startswith("chartpolicy ")
                         and not line.startswith("chartpolicy renders:")],
     }
+
+
+def _answers(document: dict[str, Any]) -> str:
+    """A digest of what a run found (findings, notices, summary): two runs that agree have the same one."""
+    answers = {key: sorted(json.dumps(x, sort_keys=True) for x in document.get(key, [])) for key in ("findings", "notices")}
+    answers["summary"] = document.get("summary", {})
+    return hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def deep_seconds(run: dict[str, Any]) -> float | None:
+    """The analysis time of ``--deep``'s one scenario, from its summary line."""
+    for line in run["other_lines"]:
+        match = re.search(r"renders in ([\d.]+) s", line)
+        if line.startswith("chartpolicy --deep") and match:
+            return float(match.group(1))
+    return None
 
 
 def inprocess(*args: str) -> Any:
@@ -174,6 +203,70 @@ def deep_generated(results: dict[str, Any]) -> None:
         }
 
 
+def matrix_manifest(directory: Path, chart: Path, scenarios: dict[str, list[str]], **extra: Any) -> Path:
+    """A manifest of ``chart`` x ``scenarios`` x 2 Kubernetes versions x install/upgrade (16 subjects for 4)."""
+    spec = {"path": str(chart), "release": "rel", "kube_versions": ["1.30.0", "1.34.0"], "modes": ["install", "upgrade"],
+            "scenarios": {name: {"values": files} for name, files in scenarios.items()}, **extra}
+    manifest = directory / "charts.yaml"
+    manifest.write_text(json.dumps({"charts": {chart.name: spec}}))
+    return manifest
+
+
+def heavy_matrix(results: dict[str, Any], name: str, manifest: Path, chart: Path, one_scenario: list[str],
+                 cwd: Path) -> None:
+    """The 16-subject matrix against its floor, with and without targeting, and --deep on one scenario."""
+    floor_run = run([sys.executable, str(BENCH / "inprocess.py"), "floor", str(manifest)])
+    if floor_run.returncode != 0:
+        raise SystemExit(f"bench/inprocess.py floor failed:\n{floor_run.output[-3000:]}")
+    floor = json.loads(floor_run.output.strip().splitlines()[-1])
+    targeted = pytest_run("--manifest", str(manifest), cwd=cwd)
+    whole = pytest_run("--manifest", str(manifest), "--no-targeted-renders", cwd=cwd)
+    values = [a for f in one_scenario for a in ("--values", f)]
+    deep = pytest_run("--chart", str(chart), *values, "--mode", "install", "--kube-version", "1.34.0", "--deep",
+                      "-k", "checksum_coverage", "--rootdir", str(cwd), cwd=cwd)
+    deep_analysis = deep_seconds(deep)
+    results[name] = {
+        "floor": {**floor, "seconds": round(floor_run.seconds, 2)},
+        "targeted": targeted, "whole": whole, "deep": deep,
+        "matrix_over_floor": round(targeted["seconds"] / floor_run.seconds, 2),
+        "whole_matrix_over_floor": round(whole["seconds"] / floor_run.seconds, 2),
+        "same_answers_with_and_without_targeting": targeted["answers"] == whole["answers"],
+        "deep_over_one_base_render": round(deep_analysis / floor["one_render_seconds"], 1)
+        if deep_analysis and floor["one_render_seconds"] else None,
+    }
+    print(f"  {name}: matrix {targeted['seconds']} s, floor {floor_run.seconds:.2f} s, "
+          f"--deep {deep_analysis} s", file=sys.stderr)
+
+
+def heavy(results: dict[str, Any]) -> None:
+    """The generated heavy chart (bench/genchart.py) and the reference chart, each over a 16-subject matrix."""
+    with tempfile.TemporaryDirectory(prefix="chartpolicy-bench-heavy-") as tmp:
+        root = Path(tmp)
+        chart = write_heavy_chart(root)
+        scenarios = sorted(write_heavy_scenarios(root, 4).glob("*.yaml"))
+        manifest = matrix_manifest(root, chart, {p.stem: [str(p)] for p in scenarios})
+        heavy_matrix(results, "heavy", manifest, chart, [str(scenarios[0])], root)
+    reference = yaml_load(MANIFEST)["charts"]["airflow"]
+    with tempfile.TemporaryDirectory(prefix="chartpolicy-bench-ref16-") as tmp:
+        root = Path(tmp)
+        chart = (MANIFEST.parent / reference["path"]).resolve()
+        wanted = ("default", "celery", "kubernetes-executor", "openshift")
+        scenarios = {name: [str((MANIFEST.parent / v).resolve()) for v in reference["scenarios"][name]["values"]]
+                     for name in wanted}
+        extra = {key: reference[key] for key in ("namespace", "external", "policy_config") if key in reference}
+        manifest = matrix_manifest(root, chart, scenarios, **extra)
+        spec = json.loads(manifest.read_text())
+        spec["charts"][chart.name]["scenarios"]["openshift"]["profiles"] = ["openshift"]
+        manifest.write_text(json.dumps(spec))
+        heavy_matrix(results, "reference16", manifest, chart, scenarios["default"], root)
+
+
+def yaml_load(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
 def checkov(results: dict[str, Any]) -> None:
     executable = CHECKOV_VENV / "bin" / "checkov"
     if not executable.exists():
@@ -216,6 +309,27 @@ def machine() -> dict[str, Any]:
             "helm_python_sdk": helm.output.strip(), "load_average_at_start": os.getloadavg()}
 
 
+def heavy_table(results: dict[str, Any]) -> str:
+    """The 16-subject matrices: against the floor, renders per subject and policy, --deep against one render."""
+    lines: list[str] = []
+    for name, title in (("heavy", "heavy chart (bench/genchart.py)"), ("reference16", "reference chart")):
+        if name not in results:
+            continue
+        h = results[name]
+        t, w = h["targeted"], h["whole"]
+        lines.append(f"{title}, 16 subjects: {t['seconds']} s = {h['matrix_over_floor']}x the floor "
+                     f"({h['floor']['seconds']} s, one plain render per subject; target <= 1.5x); without targeting "
+                     f"{w['seconds']} s = {h['whole_matrix_over_floor']}x")
+        lines.append(f"  renders per subject {t['renders_per_subject']} ({t['targeted']} targeted, {t['full']} full, "
+                     f"{t['fallbacks']} fallbacks, {t['shared']} shared); without targeting {w['renders_per_subject']}")
+        lines.append("  by policy (targeted / whole): " + ", ".join(
+            f"{p} {t['renders_per_subject_by_policy'].get(p, 0)}/{w['renders_per_subject_by_policy'].get(p, 0)}"
+            for p in sorted(set(t["renders_per_subject_by_policy"]) | set(w["renders_per_subject_by_policy"]))))
+        lines.append(f"  same answers with and without targeting: {h['same_answers_with_and_without_targeting']}; "
+                     f"--deep on one scenario = {h['deep_over_one_base_render']}x one base render (target <= 60x)")
+    return "\n".join(lines)
+
+
 def table(results: dict[str, Any]) -> str:
     lines = []
 
@@ -254,6 +368,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append(f"policy evaluation / render time: {cold['policies_over_rendering']:.1%}, the median of 3 cold runs "
                  f"({spread}) (target <= 20%)")
     lines.append(f"warm re-run base renders: {ref['warm']['base_renders']} (target 0)")
+    lines.append(heavy_table(results))
     if "memory" in results:
         m = results["memory"]
         lines.append(f"memory across {m['renders']} renders of {m['subject']}: "
@@ -268,8 +383,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller scale grid and 100 memory renders")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds a scale cell may be predicted to take")
     parser.add_argument("--no-checkov", action="store_true", help="skip the checkov comparison")
+    parser.add_argument("--heavy-only", action="store_true",
+                        help="only the 16-subject matrices of the heavy and reference charts (a few minutes)")
     options = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print("heavy chart and 16-subject matrices...", file=sys.stderr)
+    heavy(results)
+    if options.heavy_only:
+        results["machine"]["load_average_at_end"] = os.getloadavg()
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "heavy.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(heavy_table(results))
+        print(f"\nwritten: {RESULTS / 'heavy.json'}")
+        return
     print("reference chart...", file=sys.stderr)
     reference(results)
     if not options.no_checkov:

@@ -50,7 +50,7 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     with its values path (docs/deep.md).
     """
     probe = CoverageProbe(subject)
-    _report_vacuous_checksums(subject, probe, violations)
+    _report_vacuous_checksums(subject, violations)
     result = probe.run()
     violations.examined += len(result.covered) + len(result.gaps)
     for gap in result.gaps:
@@ -86,15 +86,15 @@ def _report_deep_gaps(subject, deep, result, violations):
                                  f"add a checksum annotation over {consumed.source}", related=[consumed])
 
 
-def _report_vacuous_checksums(subject, probe, violations):
+def _report_vacuous_checksums(subject, violations):
     annotated = [w for w in subject.workloads if w.long_running and not _reloaded(w)
                  and any(hash_like(v) for v in w.annotations.values())]
     if not annotated:
         return
-    rendering = {obj.source for obj in probe.baseline}
+    # The templates that render no object in this very render: a checksum over one hashes a constant.
     empty: dict[str, list[str]] = {}
-    for path, text in probe.baseline_files.items():
-        if path not in rendering and not path.endswith("NOTES.txt"):
+    for path, text in subject.empty_templates.items():
+        if not path.endswith("NOTES.txt"):
             empty.setdefault(hashlib.sha256(text.encode()).hexdigest(), []).append(path)
     for workload in violations.examine(annotated):
         # A vacuous checksum matters when the pod reads something the chart does not render
@@ -156,8 +156,10 @@ def test_secret_determinism(subject: RerenderSubject, violations: Violations) ->
     Waive:
     Declare the object external when something outside Helm owns it.
     """
-    second = subject.rerender(purpose="secret-determinism")
-    for obj in violations.examine(subject.objects.of_kind("Secret", "ConfigMap")):
+    # Only the Secrets' and ConfigMaps' templates are rendered again, never from a shared render.
+    compared = subject.objects.of_kind("Secret", "ConfigMap")
+    second = subject.rerender(purpose="secret-determinism", reads=compared, fresh=True)
+    for obj in violations.examine(compared):
         if subject.is_external(obj.kind, obj.name):
             continue
         again = second.get(obj.ref)

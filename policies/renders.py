@@ -33,12 +33,17 @@ def _rolled_templates(before, after):
     return changed
 
 
+def _compared(subject):
+    """The pod templates a rollout follows: long-running and ordinary-Job workloads (not hooks, not task pods)."""
+    return [w for w in subject.workloads if not w.obj.hook and not w.is_task_pod]
+
+
 def _baseline(subject, purpose):
     """(chart, objects) to compare against: random functions neutralised, so only the input we change differs."""
     chart = neutralise(subject.chart)
     if chart is subject.chart:
         return chart, subject.objects
-    return chart, subject.rerender(purpose=purpose, chart=chart)
+    return chart, subject.rerender(purpose=purpose, chart=chart, reads=_compared(subject))
 
 
 def _describe(paths):
@@ -67,8 +72,10 @@ def test_release_scoped_names(subject: RerenderSubject, violations: Violations) 
     An object meant to be shared by releases (created once, outside Helm):
     declare it external and stop rendering it, or waive by object.
     """
-    other = subject.rerender(purpose="release-scoped-names", release=OTHER_RELEASE)
-    for obj in violations.examine(o for o in subject.objects if o.namespace is not None):
+    namespaced = [o for o in subject.objects if o.namespace is not None]
+    # The render service also keeps every template that may render differently with another release name.
+    other = subject.rerender(purpose="release-scoped-names", release=OTHER_RELEASE, reads=namespaced)
+    for obj in violations.examine(namespaced):
         if subject.is_external(obj.kind, obj.name):
             continue
         if other.get(obj.ref) is not None:
@@ -98,7 +105,8 @@ def test_revision_independent_render(subject: RerenderSubject, violations: Viola
     """
     chart, before = _baseline(subject, "revision-independent-render")
     revision = subject.revision + 7
-    after = subject.rerender(purpose="revision-independent-render", chart=chart, revision=revision)
+    after = subject.rerender(purpose="revision-independent-render", chart=chart, revision=revision,
+                             reads=_compared(subject))
     violations.examined += sum(1 for w in before.workloads if not w.obj.hook and not w.is_task_pod)
     for workload, paths in _rolled_templates(before, after).values():
         violations.add(workload, f"pod template changes with the release revision alone ({_describe(paths)}): "
@@ -136,7 +144,7 @@ def test_pod_template_stable_on_chart_bump(subject: RerenderSubject, violations:
     if bumped is None:
         raise ValueError(f"{chart.source}/Chart.yaml has no version line to bump")
     after = subject.rerender(purpose="pod-template-stable-on-chart-bump",
-                             chart=chart.with_changes({"Chart.yaml": bumped}))
+                             chart=chart.with_changes({"Chart.yaml": bumped}), reads=_compared(subject))
     violations.examined += sum(1 for w in before.workloads if not w.obj.hook and not w.is_task_pod)
     for workload, paths in _rolled_templates(before, after).values():
         violations.add(workload, f"pod template changes when only the chart version is bumped ({_describe(paths)})")

@@ -17,7 +17,7 @@ offers in ``capabilities``, so a policy asks instead of guessing:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping, Protocol, TypeGuard
+from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.scenarios import SubjectSpec
@@ -83,8 +83,14 @@ class RerenderSubject(ValuesSubject, Protocol):
         """The release revision the subject was rendered as (``.Release.Revision``)."""
 
     def rerender(self, *, purpose: str, chart: Any = None, values: Mapping[str, Any] | None = None,
-                 **option_changes: Any) -> ObjectSet:
-        """A fresh, uncached render of a variation (another release, revision, chart...)."""
+                 reads: Iterable[Any] | None = None, fresh: bool = False, **option_changes: Any) -> ObjectSet:
+        """An uncached render of a variation (another release, revision, chart...).
+
+        ``reads``: the objects (or template files) the comparison looks at; only
+        those are sure to be in the result (the render service may render only
+        their templates and what they need).  None renders everything.
+        ``fresh``: never served from a render shared with another subject.
+        """
 
 
 class ClusterSubject(Subject, Protocol):

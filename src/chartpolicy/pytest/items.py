@@ -34,6 +34,8 @@ class RenderItem(pytest.Item):
     def runtest(self) -> None:
         state = state_of(self.config)
         fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath)}
+        # The next subject's base render runs on a background thread while this one's policies run.
+        state.renderer.prefetch(state.subjects_after(self.spec))
         try:
             try:
                 rendered = state.renderer.rendered(self.spec)

@@ -65,6 +65,7 @@ pytest_plugins = [
     "chartpolicy.pytest.scrubbing",
     "chartpolicy.pytest.live",
     "chartpolicy.pytest.deep",
+    "chartpolicy.pytest.progress",
 ]
 
 
@@ -104,6 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"{DEFAULT_RENDER_TIMEOUT:g}; 0: render in-process, no bound)")
     group.addoption("--render-memory", metavar="MIB", type=int, default=DEFAULT_RENDER_MEMORY_MIB,
                     help=f"address space of a render worker process, MiB (default: {DEFAULT_RENDER_MEMORY_MIB})")
+    group.addoption("--no-targeted-renders", action="store_true", default=False,
+                    help="comparison renders render the whole chart, not only the templates they read "
+                         "(and are never shared between subjects)")
     group.addoption("--today", metavar="YYYY-MM-DD",
                     help="judge waiver expiry as of this date (default: today)")
     group.addoption("--waiver-horizon", metavar="DAYS", type=int, default=DEFAULT_WAIVER_HORIZON_DAYS,
@@ -263,6 +267,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                                          "chart": subject.chart.key,
                                                          "scenario": subject.scenario.name}))
     items[:] = others + grouped
+    state.render_order = [item.spec for item in grouped if isinstance(item, RenderItem)]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -290,6 +295,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # run on the reference matrix).  Given back at the end of the run.
         gc.freeze()
         session.config.stash[_FROZE] = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Before the counters are read: a background render still running is waited for.
+    state_of(session.config).close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -46,6 +46,8 @@ class PolicySession:
         self.setup_error: ChartError | None = None
         self.session_notices: list[Notice] = []
         self._renderer: Renderer | None = None
+        #: The subjects whose render items this process runs, in item order (see subjects_after).
+        self.render_order: list[SubjectSpec] = []
         self.today = _today(config)
         live = live_requested(config)
         try:
@@ -76,10 +78,11 @@ class PolicySession:
             engine = make_engine(option("engine"), render_timeout=option("render_timeout"),
                                  render_memory=option("render_memory"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
+            self._renderer.targeting = not self.config.getoption("no_targeted_renders")
         return self._renderer
 
     def close(self) -> None:
-        """The end of the run: render workers end."""
+        """The end of the run: background renders are waited for, then render workers end (again is a no-op)."""
         if self._renderer is not None:
             self._renderer.close()
 
@@ -140,6 +143,13 @@ class PolicySession:
                 first_per_scenario.setdefault(s.scenario_id, s)
             return list(first_per_scenario.values()) + live
         return matching + live
+
+    def subjects_after(self, spec: SubjectSpec, count: int = 1) -> list[SubjectSpec]:
+        """The subjects whose render items come next (none on an xdist worker: it runs only some of them)."""
+        if is_worker(self.config) or spec not in self.render_order:
+            return []
+        index = self.render_order.index(spec)
+        return self.render_order[index + 1:index + 1 + count]
 
     def waivers_for(self, spec: SubjectSpec | None) -> tuple[Waiver, ...]:
         return spec.chart.waivers if spec else ()

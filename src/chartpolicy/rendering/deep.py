@@ -85,12 +85,15 @@ class DeepAnalysis:
         self.chart = neutralise(rendered.chart)
         self.merged = rendered.merged_values()
         self.namespace = rendered.options.namespace
+        probe = CoverageProbe(rendered)
+        #: Every render reads the consumers and what they consume: only their templates are rendered.
+        self.reads = probe.reads
         self.base_files = self._render_files(self.merged)
         base = ObjectSet(parse_manifests(self.base_files, self.namespace))
         self.base = base
         # (workload name, consumed ref) for every long-running consumer of a rendered Secret/ConfigMap.
         self.pairs: list[tuple[Workload, K8sObject]] = []
-        for workload, consumed in CoverageProbe(rendered).pairs():
+        for workload, consumed in probe.pairs():
             in_base, consumed_in_base = base.workload(workload.name), base.get(consumed.ref)
             if in_base is not None and consumed_in_base is not None:
                 self.pairs.append((in_base, consumed_in_base))
@@ -100,7 +103,7 @@ class DeepAnalysis:
                            for path in values_read_by(self.chart, source)}
 
     def _render_files(self, values: dict[str, Any]) -> dict[str, str]:
-        return self.rendered.rerender_files(purpose=PURPOSE, chart=self.chart, values=values)
+        return self.rendered.rerender_files(purpose=PURPOSE, chart=self.chart, values=values, reads=self.reads)
 
     def run(self) -> DeepResult:
         started = time.perf_counter()

@@ -36,6 +36,8 @@ from typing import Any, Iterator, Mapping
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload
 from chartpolicy.rendering.engine import ChartFiles
+from chartpolicy.rendering.gotemplate import Pipeline, read_file
+from chartpolicy.rendering.gotemplate import values_path as gotemplate_values_path
 
 MARKER = "chartpolicy-perturbation"
 PERTURBED_STRING = "chartpolicy-perturbed"
@@ -165,9 +167,15 @@ class CoverageResult:
 
 
 class CoverageProbe:
-    """Answers checksum coverage for one rendered subject (see module docs)."""
+    """Answers checksum coverage for one rendered subject (see module docs).
 
-    def __init__(self, rendered: Any, *, purpose: str = "checksum-coverage"):
+    Every render of the probe reads the same objects: the long-running
+    consumers and the Secrets/ConfigMaps they consume (``reads``), so the
+    render service renders only their templates and what those need.
+    """
+
+    def __init__(self, rendered: Any, *, purpose: str = "checksum-coverage",
+                 pairs: list[tuple[Workload, K8sObject]] | None = None):
         self.rendered = rendered
         self.purpose = purpose
         self.neutral_chart = neutralise(rendered.chart)
@@ -175,9 +183,25 @@ class CoverageProbe:
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
+        #: A group's probe answers for these pairs only (see :meth:`run`).
+        self._only = pairs
+        #: Templates the other groups perturb (an annotation may react to them).
+        self._elsewhere: list[str] = []
+        self._reactions_elsewhere: dict[str, dict[str, Any]] = {}
+        self._editable: list[str] = []
+        self._code_of: dict[str, int] = {}
+
+    @cached_property
+    def reads(self) -> list[str]:
+        """The template files whose output the probe's renders look at."""
+        pairs = self.pairs()
+        return sorted({w.obj.source for w, _ in pairs} | {o.source for _, o in pairs})
+
+    def _render_files(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> dict[str, str]:
+        return self.rendered.rerender_files(purpose=self.purpose, chart=chart, values=values, reads=self.reads)
 
     def _render(self, chart: ChartFiles, values: Mapping[str, Any] | None = None) -> ObjectSet:
-        return self.rendered.rerender(purpose=self.purpose, chart=chart, values=values)
+        return self.rendered.renderer.parse(self._render_files(chart, values), self.rendered.options.namespace)
 
     @property
     def baseline(self) -> ObjectSet:
@@ -187,11 +211,11 @@ class CoverageProbe:
 
     @cached_property
     def baseline_files(self) -> dict[str, str]:
-        """The neutralised chart's rendered files (templates that render no object included)."""
-        return self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart)
+        """The neutralised chart's rendered files (those of the templates the probe reads, at least)."""
+        return self._render_files(self.neutral_chart)
 
-    def pairs(self) -> list[tuple[Workload, K8sObject]]:
-        """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""
+    @cached_property
+    def _pairs(self) -> list[tuple[Workload, K8sObject]]:
         found: dict[tuple[str, Any], tuple[Workload, K8sObject]] = {}
         objects = self.rendered.objects
         for workload in objects.workloads:
@@ -205,8 +229,48 @@ class CoverageProbe:
                     found.setdefault((workload.name, target.ref), (workload, target))
         return list(found.values())
 
+    def pairs(self) -> list[tuple[Workload, K8sObject]]:
+        """(long-running workload, rendered Secret/ConfigMap it consumes) pairs."""
+        return list(self._pairs if self._only is None else self._only)
+
+    def groups(self) -> list[list[tuple[Workload, K8sObject]]]:
+        """The pairs, by workload, grouped by what their templates may read besides chart and values.
+
+        Each group is probed with renders of its own templates: a group whose
+        code provably reads neither ``.Capabilities`` nor the mode or revision
+        is rendered once per scenario and shared by its subjects, while a group
+        that does (a bitnami subchart) is rendered per subject.  The grouping
+        is the same with targeted renders on or off.
+        """
+        by_workload: dict[str, list[tuple[Workload, K8sObject]]] = {}
+        for workload, consumed in self.pairs():
+            by_workload.setdefault(workload.name, []).append((workload, consumed))
+        groups: dict[Any, list[tuple[Workload, K8sObject]]] = {}
+        for pairs in by_workload.values():
+            sources = {pairs[0][0].obj.source} | {o.source for _, o in pairs}
+            groups.setdefault(self.rendered.comparison_reads(sources, chart=self.neutral_chart), []).extend(pairs)
+        return list(groups.values())
+
     def run(self) -> CoverageResult:
         result = CoverageResult()
+        groups = self.groups() if self._only is None else [self.pairs()]
+        if len(groups) < 2:
+            proven = self._prepare(result)
+            self._decide(result, proven)
+            return result
+        probes = [CoverageProbe(self.rendered, purpose=self.purpose, pairs=group) for group in groups]
+        proven_by_group = [probe._prepare(result) for probe in probes]
+        for probe, proven in zip(probes, proven_by_group, strict=True):
+            probe._elsewhere = sorted({t for other in probes if other is not probe for t in other._editable}
+                                      - set(probe._editable))
+            probe._decide(result, proven)
+        order = {(w.name, o.ref): index for index, (w, o) in enumerate(self.pairs())}
+        result.covered.sort(key=lambda pair: order[(pair[0].name, pair[1].ref)])
+        result.gaps.sort(key=lambda gap: order[(gap.workload.name, gap.consumed.ref)])
+        return result
+
+    def _prepare(self, result: CoverageResult) -> set[tuple[str, str]]:
+        """Pairs proven covered by hash, and the templates left to perturb (``self._editable``)."""
         pairs = self.pairs()
         templates = sorted({obj.source for _, obj in pairs})
         editable = [t for t in templates if t in self.rendered.chart.files]
@@ -215,9 +279,15 @@ class CoverageProbe:
         proven = self._proven_by_hash(pairs, editable)
         result.covered.extend((w, o) for w, o in pairs if (w.name, o.source) in proven)
         pairs = [(w, o) for w, o in pairs if (w.name, o.source) not in proven]
-        editable = [t for t in editable if any(o.source == t for _, o in pairs)]
+        self._editable = [t for t in editable if any(o.source == t for _, o in pairs)]
+        return proven
+
+    def _decide(self, result: CoverageResult, proven: set[tuple[str, str]]) -> None:
+        """The bit renders over the templates left, then a verdict for every pair not proven by hash."""
+        pairs = [(w, o) for w, o in self.pairs() if (w.name, o.source) not in proven]
+        editable = self._editable
         if not editable:
-            return result
+            return
         bits, codes = constant_weight_codes(len(editable))
         code_of = dict(zip(editable, codes, strict=True))
         base = _pod_leaves(self.baseline)
@@ -233,7 +303,7 @@ class CoverageProbe:
             perturbed_by_bit = self.rendered.renderer.map(perturbed_leaves, range(bits))
         except ChartError as error:
             result.unproven.append(f"a perturbed render failed, so coverage is unknown: {error}")
-            return result
+            return
         for bit, perturbed in enumerate(perturbed_by_bit):
             for name, leaves in base.items():
                 for path in _changed_leaves(leaves, perturbed.get(name)):
@@ -249,7 +319,21 @@ class CoverageProbe:
                 result.covered.append((workload, consumed))
             else:
                 self._confirm_gap(workload, consumed, signatures.get(workload.name, {}), result)
-        return result
+
+    def _reacts_elsewhere(self, workload: Workload, key: str) -> bool:
+        """Whether an annotation reacts to the templates the other groups perturb (one render per workload)."""
+        if not self._elsewhere:
+            return False
+        if workload.name not in self._reactions_elsewhere:
+            changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#elsewhere") for t in self._elsewhere}
+            objects = self.rendered.renderer.parse(self.rendered.rerender_files(
+                purpose=self.purpose, chart=self.neutral_chart.with_changes(changes),
+                reads=[workload.obj.source, *self._elsewhere]), self.rendered.options.namespace)
+            after = objects.workload(workload.name)
+            self._reactions_elsewhere[workload.name] = \
+                ((after.pod.get("metadata") or {}).get("annotations") or {}) if after else {}
+        before = (workload_pod(self.baseline, workload).get("metadata") or {}).get("annotations") or {}
+        return self._reactions_elsewhere[workload.name].get(key) != before.get(key)
 
     def _proven_by_hash(self, pairs: list[tuple[Workload, K8sObject]], editable: list[str]) -> set[tuple[str, str]]:
         """(workload, template) pairs proven covered by one render that perturbs every template.
@@ -272,7 +356,7 @@ class CoverageProbe:
         templates = sorted({template for _, template in candidates})
         changes = {t: perturb_template(self.neutral_chart.text(t), f"{t}#all") for t in templates}
         try:
-            files = self.rendered.rerender_files(purpose=self.purpose, chart=self.neutral_chart.with_changes(changes))
+            files = self._render_files(self.neutral_chart.with_changes(changes))
             objects = self.rendered.renderer.parse(files, self.rendered.options.namespace)
         except ChartError:
             return set()  # the bit renders will say why
@@ -310,7 +394,7 @@ class CoverageProbe:
         unexplained = [
             key for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items()
             if isinstance(value, str) and _HASH_LIKE.match(value) and not signatures.get(f"metadata.annotations.{key}")
-            and key not in self._hashes_of.get(workload.name, ())
+            and key not in self._hashes_of.get(workload.name, ()) and not self._reacts_elsewhere(workload, key)
         ]
         if unexplained:
             result.unproven.append(
@@ -329,7 +413,7 @@ class CoverageProbe:
         base_content = content_of(self.baseline.get(consumed.ref))
         base_pod = flatten(workload_pod(self.baseline, workload))
         verdict = None
-        for path in values_read_by(self.rendered.chart, consumed.source):
+        for path in values_read_by(self.rendered.chart, consumed.source, printed_first=True):
             objects = self._values_render(path, result)
             if objects is None:
                 continue
@@ -380,8 +464,13 @@ def _defines(chart: ChartFiles) -> dict[str, str]:
     return bodies
 
 
-def values_read_by(chart: ChartFiles, template: str) -> list[tuple[str, ...]]:
-    """Values paths a template reads, directly or through the named templates it includes."""
+def values_read_by(chart: ChartFiles, template: str, *, printed_first: bool = False) -> list[tuple[str, ...]]:
+    """Values paths a template reads, directly or through the named templates it includes.
+
+    ``printed_first``: the paths the template prints itself (``{{ .Values.x | b64enc }}``,
+    the likely content) come first; paths it only tests (``{{ if .Values.existingSecret }}``,
+    switches that remove the object) and those its helpers read come after.
+    """
     defines = _defines(chart)
     texts, seen, queue = [chart.text(template)], set(), list(_INCLUDE.findall(chart.text(template)))
     while queue:
@@ -395,7 +484,74 @@ def values_read_by(chart: ChartFiles, template: str) -> list[tuple[str, ...]]:
     for text in texts:
         for match in _VALUES_REFERENCE.finditer(text):
             paths.setdefault(tuple(match.group(1).strip(".").split(".")), None)
-    return list(paths)
+    if not printed_first:
+        return list(paths)
+    content, printed = printed_values(chart.text(template))
+    return ([p for p in paths if p in content] + [p for p in paths if p in printed and p not in content]
+            + [p for p in paths if p not in printed and p not in content])
+
+
+def printed_values(text: str) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """(values paths printed under ``data:``/``stringData:``/``binaryData:``, values paths printed anywhere).
+
+    Read from the top level of a template: a path counts when an action that
+    outputs (not a test, not an assignment) uses it, directly or through the
+    variables it was assigned to.  An ordering hint for the values perturbations
+    (likely content first), never a verdict.
+    """
+    variables: dict[str, set[tuple[str, ...]]] = {}
+
+    def used(pipeline: Pipeline) -> set[tuple[str, ...]]:
+        found: set[tuple[str, ...]] = set()
+        for command in pipeline.commands:
+            for operand in command.operands:
+                path = gotemplate_values_path(operand)
+                if path:
+                    found.add(path)
+                if operand.kind == "var" and operand.text != "$":
+                    found |= variables.get(operand.text, set())
+                if operand.group is not None:
+                    found |= used(operand.group)
+        return found
+
+    content: set[tuple[str, ...]] = set()
+    printed: set[tuple[str, ...]] = set()
+    for statement in read_file(text).top.statements:
+        if statement.pipeline is None:
+            continue
+        if statement.pipeline.decl:
+            for name in statement.pipeline.decl:
+                variables[name] = variables.get(name, set()) | used(statement.pipeline)
+        elif statement.keyword == "":
+            paths = used(statement.pipeline)
+            printed |= paths
+            if _in_content_block(text, statement.offset):
+                content |= paths
+    return content, printed
+
+
+_CONTENT_KEY = re.compile(r"(data|stringData|binaryData):\s*([|>][-+]?)?\s*$")
+
+
+def _in_content_block(text: str, offset: int) -> bool:
+    """Whether ``offset`` sits inside a YAML ``data:``/``stringData:``/``binaryData:`` block."""
+    if offset < 0:
+        return False
+    lines = text[:offset].split("\n")
+    current = lines[-1]
+    indent = len(current) - len(current.lstrip()) if current.strip() else 1 << 30
+    for line in reversed(lines[:-1]):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("{{", "#")):
+            continue
+        width = len(line) - len(line.lstrip())
+        if width < indent:
+            if _CONTENT_KEY.fullmatch(stripped):
+                return True
+            if width == 0:
+                return False
+            indent = width
+    return False
 
 
 def perturb_values(values: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:

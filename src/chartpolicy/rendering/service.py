@@ -3,9 +3,17 @@
 The :class:`Renderer` owns the session's engine and its render cache: each
 subject's base render happens once, however many policies read it.  Renders
 that exist to compare (a second render for determinism, perturbed charts,
-another release name) go through :meth:`RenderedSubject.rerender` and never
-come from a cache.  Base renders also persist across sessions when the run
-has an on-disk cache (:mod:`chartpolicy.rendering.cache`).
+another release name) go through :meth:`RenderedSubject.rerender`, which
+takes what the comparison reads (``reads``: objects or template files): the
+service renders a reduced chart, those templates and their closure
+(:mod:`chartpolicy.rendering.closure`), or the whole chart when the closure
+cannot be computed with certainty (a *fallback*) or when targeting is off
+(``--no-targeted-renders``).  A comparison render of a deterministic chart
+(random functions neutralised) whose kept code provably reads neither
+``.Capabilities`` nor ``.Release.IsInstall``/``IsUpgrade``/``Revision`` is
+rendered once and shared by every subject of the scenario; no other
+comparison render comes from a cache.  Base renders also persist across
+sessions when the run has an on-disk cache (:mod:`chartpolicy.rendering.cache`).
 
 The counters and timers in :class:`RenderStats` are what the terminal summary
 and the benchmark report (docs/performance.md).
@@ -13,6 +21,8 @@ and the benchmark report (docs/performance.md).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
@@ -22,11 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import K8sObject, ObjectSet, parse_manifests
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
+from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
+from chartpolicy.rendering.perturbation import neutralise
 
 
 @dataclass
@@ -45,6 +57,16 @@ class RenderStats:
     render_seconds: float = 0.0
     parse_seconds: float = 0.0
     evaluation_seconds: float = 0.0
+    #: Comparison (extra) renders by kind: a reduced chart, the whole chart as asked
+    #: (or nothing to drop, or targeting off), the whole chart because the closure was uncertain.
+    targeted: int = 0
+    targeted_seconds: float = 0.0
+    full: int = 0
+    full_seconds: float = 0.0
+    fallbacks: int = 0
+    fallback_seconds: float = 0.0
+    #: Comparison renders served by a render another subject of the scenario did (not renders).
+    shared: int = 0
 
     @property
     def base_renders(self) -> int:
@@ -52,7 +74,9 @@ class RenderStats:
 
     def add(self, other: "RenderStats") -> None:
         """Sum another process's figures into these (pytest-xdist workers)."""
-        for name in ("renders", "cache_hits", "disk_hits", "render_seconds", "parse_seconds", "evaluation_seconds"):
+        for name in ("renders", "cache_hits", "disk_hits", "render_seconds", "parse_seconds", "evaluation_seconds",
+                     "targeted", "targeted_seconds", "full", "full_seconds", "fallbacks", "fallback_seconds",
+                     "shared"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for purpose, count in other.extra_renders.items():
             self.extra_renders[purpose] = self.extra_renders.get(purpose, 0) + count
@@ -69,6 +93,8 @@ class RenderCache(Protocol):
 
 #: Parsed files kept for reuse (bounded: memory stays flat however many renders).
 _PARSED_FILES_KEPT = 4096
+#: Shared comparison renders kept (bounded; a scenario's subjects ask for them one after another).
+_SHARED_KEPT = 256
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -91,6 +117,12 @@ class Renderer:
         # The SDK releases the GIL while it renders; threads, never fork:
         # forking after the Go runtime has started is unsafe.
         self.threads = min(4, os.cpu_count() or 1)
+        #: Comparison renders of reduced charts (False: ``--no-targeted-renders``, every comparison is whole).
+        self.targeting = True
+        self._shared: dict[tuple[Any, ...], "dict[str, str] | ChartError"] = {}
+        self._shared_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._prefetched: set[str] = set()
 
     def chart(self, path: str) -> ChartFiles:
         with self._lock:
@@ -125,6 +157,95 @@ class Renderer:
                 self.stats.renders += 1
                 if purpose:
                     self.stats.extra_renders[purpose] = self.stats.extra_renders.get(purpose, 0) + 1
+
+    def comparison_files(self, subject: "RenderedSubject", chart: ChartFiles, values: Mapping[str, Any],
+                         options: RenderOptions, *, purpose: str, reads: Iterable[Any] | None,
+                         fresh: bool = False) -> dict[str, str]:
+        """A render that exists to compare: of the templates ``reads`` and their closure, or of the whole chart.
+
+        ``reads`` are the objects (or template files) whose output the comparison
+        reads; None reads everything.  ``fresh`` renders that must never be shared
+        (a second render that looks for randomness).  The files of the templates
+        read are exactly those of a whole render (docs/performance.md: targeting).
+        """
+        if reads is None or not self.targeting:
+            return self._comparison(chart, values, options, purpose, "full")
+        sources = _sources(reads)
+        release_changes = (options.release, options.namespace) != (subject.options.release, subject.options.namespace)
+        reduction = analysis_of(chart).reduce(sources, values, lambda: self.merged_values(chart, values),
+                                              release_changes=release_changes)
+        if reduction.uncertain is not None:
+            return self._comparison(chart, values, options, purpose, "fallbacks")
+        kind = "targeted" if reduction.dropped else "full"
+        key = None if fresh else self._share_key(subject, chart, values, options, sources, reduction)
+        if key is None:
+            return self._comparison(reduction.chart, values, options, purpose, kind)
+        with self._lock:
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                found = self._shared.get(key)
+            if found is None:
+                try:
+                    found = self._comparison(reduction.chart, values, options, purpose, kind)
+                except ChartError as error:
+                    found = error
+                with self._lock:
+                    if len(self._shared) >= _SHARED_KEPT:
+                        self._shared_locks.pop(next(iter(self._shared)), None)
+                        self._shared.pop(next(iter(self._shared)))
+                    self._shared[key] = found
+            else:
+                with self._lock:
+                    self.stats.shared += 1
+        if isinstance(found, ChartError):
+            raise found
+        return found
+
+    def _comparison(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions, purpose: str,
+                    kind: str) -> dict[str, str]:
+        start = time.perf_counter()
+        try:
+            return self.render_files(chart, values, options, purpose=purpose)
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                setattr(self.stats, kind, getattr(self.stats, kind) + 1)
+                seconds = {"targeted": "targeted_seconds", "full": "full_seconds", "fallbacks": "fallback_seconds"}
+                setattr(self.stats, seconds[kind], getattr(self.stats, seconds[kind]) + elapsed)
+
+    def _share_key(self, subject: "RenderedSubject", chart: ChartFiles, values: Mapping[str, Any],
+                   options: RenderOptions, sources: frozenset[str], reduction: Reduction) -> tuple[Any, ...] | None:
+        """The key under which a comparison render is shared, or None when it must be rendered for this subject.
+
+        Only a deterministic render is shared.  The key leaves out the Kubernetes
+        version and API versions when the kept code provably does not read
+        ``.Capabilities``, the mode when it reads neither ``.Release.IsInstall``
+        nor ``IsUpgrade``, the revision when it reads neither those nor
+        ``.Release.Revision``.  Templates kept only because they may fail change
+        no output; what they read is left out only when their outcome is the
+        subject's own: none of their inputs changed (no values path in their
+        chart's scope or under ``global``, none of their code but for
+        neutralised random functions), and the base render of every subject of
+        the scenario rendered them cleanly.
+        """
+        if not reduction.deterministic:
+            return None
+        reads = set(reduction.reads)
+        own = neutralise(subject.chart)
+        changed = {p for p in chart.files.keys() | own.files.keys() if chart.files.get(p) != own.files.get(p)}
+        changed_values = [] if values is subject.values else _changed_paths(values, subject.merged_values_cached())
+        for failure in reduction.failure_only or ():
+            if changed & failure.files or failure.affected_by(changed_values):
+                reads |= failure.reads
+        if reduction.failure_only is None:
+            reads |= READS
+        return (
+            reduction.chart.digest, _values_digest(values), options.release, options.namespace,
+            (options.kube_version, options.api_versions) if "capabilities" in reads else None,
+            options.mode if "mode" in reads else None,
+            options.effective_revision if reads & {"mode", "revision"} else None,
+        )
 
     def merged_values(self, chart: ChartFiles, values: Mapping[str, Any]) -> dict[str, Any]:
         """The chart's defaults coalesced with ``values`` by the engine (Helm's first step of a render)."""
@@ -196,6 +317,12 @@ class Renderer:
 
     def rendered(self, spec: SubjectSpec) -> "RenderedSubject":
         """The subject's base render, done once per session; raises its ChartError."""
+        cached = self._rendered_or_error(spec, prefetch=False)
+        if isinstance(cached, ChartError):
+            raise cached
+        return cached
+
+    def _rendered_or_error(self, spec: SubjectSpec, *, prefetch: bool) -> "RenderedSubject | ChartError":
         with self._lock:
             lock = self._subject_locks.setdefault(spec.id, threading.Lock())
         with lock:
@@ -208,15 +335,38 @@ class Renderer:
                 except Exception as error:  # noqa: BLE001 - any failure is this subject's error item, computed once
                     cached = unexpected_error(error, spec.chart.path)
                 self._rendered[spec.id] = cached
-            elif isinstance(cached, RenderedSubject):
+                if prefetch:
+                    self._prefetched.add(spec.id)
+            elif isinstance(cached, RenderedSubject) and not prefetch:
                 with self._lock:
-                    self.stats.cache_hits += 1
-        if isinstance(cached, ChartError):
-            raise cached
+                    if spec.id in self._prefetched:
+                        self._prefetched.discard(spec.id)  # the subject's first reader: no hit
+                    else:
+                        self.stats.cache_hits += 1
         return cached
 
+    def prefetch(self, specs: Iterable[SubjectSpec]) -> None:
+        """Start the base renders of the subjects a run checks next, on a background thread.
+
+        The engine releases the GIL while it renders, so the next subject renders
+        while this one's policies run (threads, never fork: forking after the Go
+        runtime has started is unsafe).  One render ahead at a time keeps memory
+        flat; counters are as if the subject had been rendered when first read.
+        """
+        with self._lock:
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chartpolicy-prefetch")
+            for spec in specs:
+                if spec.id not in self._rendered and spec.id not in self._subject_locks:
+                    self._subject_locks[spec.id] = threading.Lock()
+                    self._prefetcher.submit(self._rendered_or_error, spec, prefetch=True)
+
     def close(self) -> None:
-        """The end of the run: the engine's render workers end."""
+        """The end of the run: background renders are waited for, then the engine's render workers end."""
+        with self._lock:
+            prefetcher, self._prefetcher = self._prefetcher, None
+        if prefetcher is not None:
+            prefetcher.shutdown(wait=True, cancel_futures=True)
         close = getattr(self.engine, "close", None)
         if close is not None:
             close()
@@ -235,11 +385,14 @@ class Renderer:
             raise ChartError(refusal, file=f"{spec.chart.path}/Chart.yaml")
         values = self.values(spec)
         options = self.options(spec)
-        objects = self.parse(self._base_files(chart, values, options), options.namespace)
+        files = self._base_files(chart, values, options)
+        objects = self.parse(files, options.namespace)
         if not objects.objects:
             raise ChartError("the chart rendered no objects in this scenario", file=spec.chart.path)
         problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
-        return RenderedSubject(self, spec, chart, values, options, objects, problems)
+        rendering = {obj.source for obj in objects}
+        empty = {path: text for path, text in files.items() if path not in rendering}
+        return RenderedSubject(self, spec, chart, values, options, objects, problems, empty_templates=empty)
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
@@ -264,6 +417,39 @@ def unexpected_error(error: BaseException, where: str) -> ChartError:
     return ChartError(f"cannot be checked: {type(error).__name__}{': ' + text if text else ''}", file=where)
 
 
+def _sources(reads: Iterable[Any]) -> frozenset[str]:
+    """Template files of what a comparison reads: objects, workloads or paths."""
+    sources = set()
+    for item in reads:
+        if isinstance(item, str):
+            sources.add(item)
+        elif isinstance(item, Workload):
+            sources.add(item.obj.source)
+        elif isinstance(item, K8sObject):
+            sources.add(item.source)
+        else:
+            raise TypeError(f"reads: expected objects or template paths, got {type(item).__name__}")
+    return frozenset(sources)
+
+
+def _changed_paths(values: Mapping[str, Any], base: Mapping[str, Any],
+                   prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths whose value in ``values`` differs from ``base`` (a path ``values`` leaves out keeps base's value)."""
+    changed = []
+    for key, value in values.items():
+        path = prefix + (str(key),)
+        other = base.get(key) if isinstance(base, Mapping) else None
+        if isinstance(value, Mapping) and isinstance(other, Mapping):
+            changed.extend(_changed_paths(value, other, path))
+        elif value != other:
+            changed.append(path)
+    return changed
+
+
+def _values_digest(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
 class _Forgotten(ChartError):
     def __init__(self, subject_id: str):
         super().__init__(f"{subject_id} was released from memory after its policies ran")
@@ -282,6 +468,9 @@ class RenderedSubject:
     problems: list[str]
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"rerender", "values"})
+    #: The rendered text of every template that renders no object in this render.
+    empty_templates: dict[str, str] = field(default_factory=dict)
+    _merged: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def workloads(self):
@@ -313,18 +502,47 @@ class RenderedSubject:
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
 
+    def merged_values_cached(self) -> Mapping[str, Any]:
+        """The subject's own merged values, computed once (read, never changed)."""
+        if self._merged is None:
+            self._merged = self.merged_values()
+        return self._merged
+
+    def comparison_reads(self, reads: Iterable[Any], *, chart: ChartFiles | None = None) -> frozenset[str] | None:
+        """What a comparison of ``reads`` (this subject's values) may read besides chart and values.
+
+        Of ``capabilities``, ``mode``, ``revision``; None when the closure cannot be
+        computed.  Static: the same whether targeted renders are on or off.
+        """
+        chart = chart or self.chart
+        reduction = analysis_of(chart).reduce(_sources(reads), self.values,
+                                              lambda: self.renderer.merged_values(chart, self.values))
+        return None if reduction.uncertain is not None else reduction.reads
+
     def rerender_files(self, *, purpose: str, chart: ChartFiles | None = None,
-                       values: Mapping[str, Any] | None = None, **option_changes: Any) -> dict[str, str]:
+                       values: Mapping[str, Any] | None = None, reads: Iterable[Any] | None = None,
+                       fresh: bool = False, **option_changes: Any) -> dict[str, str]:
+        """The rendered files of a variation; with ``reads``, only those templates' files are sure to be there."""
         options = self.options
         if option_changes:
             options = RenderOptions(**{**options.__dict__, **option_changes})
-        return self.renderer.render_files(
-            chart or self.chart, self.values if values is None else values, options, purpose=purpose
+        return self.renderer.comparison_files(
+            self, chart or self.chart, self.values if values is None else values, options,
+            purpose=purpose, reads=reads, fresh=fresh,
         )
 
     def rerender(self, *, purpose: str, chart: ChartFiles | None = None,
-                 values: Mapping[str, Any] | None = None, **option_changes: Any) -> ObjectSet:
-        """A fresh, uncached render of a variation (another release, revision, chart...)."""
-        files = self.rerender_files(purpose=purpose, chart=chart, values=values, **option_changes)
+                 values: Mapping[str, Any] | None = None, reads: Iterable[Any] | None = None,
+                 fresh: bool = False, **option_changes: Any) -> ObjectSet:
+        """An uncached render of a variation (another release, revision, chart...).
+
+        ``reads``: the objects (or template files) the comparison looks at; the
+        render service may then render only those templates and what they need,
+        so objects of other templates may be missing from the result.  None
+        renders the whole chart.  ``fresh``: never served from a render shared
+        with another subject (a second render that looks for randomness).
+        """
+        files = self.rerender_files(purpose=purpose, chart=chart, values=values, reads=reads, fresh=fresh,
+                                    **option_changes)
         namespace = option_changes.get("namespace", self.options.namespace)
         return self.renderer.parse(files, namespace)
