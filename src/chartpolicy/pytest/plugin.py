@@ -66,6 +66,7 @@ pytest_plugins = [
     "chartpolicy.pytest.live",
     "chartpolicy.pytest.deep",
     "chartpolicy.pytest.progress",
+    "chartpolicy.pytest.chart_render",
 ]
 
 
