@@ -85,14 +85,15 @@ class TemplateRenders:
 
     def chart(self, path: str) -> ChartFiles:
         """The chart at ``path``, read again when a file of it changed since."""
-        signature = _signature(path)
+        where = os.path.abspath(path)  # "." is another chart in another working directory
+        signature = _signature(where)
         with self._lock:
-            known = self._charts.get(path)
+            known = self._charts.get(where)
         if known is not None and known[0] == signature:
             return known[1]
         chart = self.renderer.engine.load(path)
         with self._lock:
-            self._charts[path] = (signature, chart)
+            self._charts[where] = (signature, chart)
         return chart
 
     def output(self, request: TemplateRequest, *, exact: bool = True) -> str:
