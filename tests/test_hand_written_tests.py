@@ -489,3 +489,13 @@ def test_the_chart_render_fixture_in_a_chart_suite(pytester, demo):
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2")
     result.assert_outcomes(passed=2)
     assert os.listdir(pytester.path / ".pytest_cache" / "d" / "chartpolicy-renders")
+
+
+def test_errors_come_in_helms_order(demo):
+    """--kube-version first, then the chart's path, then the chart, then the release name."""
+    with pytest.raises(ChartRenderError, match="^invalid kube version 'x'"):
+        render_chart("Bad_Name", chart_dir=demo / "missing", kubernetes_version="x")
+    with pytest.raises(ChartRenderError, match='^path ".*missing" not found$'):
+        render_chart("Bad_Name", chart_dir=demo / "missing")
+    with pytest.raises(ChartRenderError, match="^release name check failed"):
+        render_chart("Bad_Name", chart_dir=demo)

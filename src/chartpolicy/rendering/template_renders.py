@@ -104,9 +104,8 @@ class TemplateRenders:
         but the last one printed may differ from Helm's by its trailing blank
         line, which Helm keeps only on the last document of the whole output.
         """
-        problem = release_name_problem(request.release)
-        if problem is None and request.kube_version is not None:
-            problem = kube_version_error(request.kube_version)
+        # Helm's order: the --kube-version flag, the chart's path; then (in _answer) the chart, the release name.
+        problem = kube_version_error(request.kube_version) if request.kube_version is not None else None
         if problem is None and not os.path.exists(request.chart):
             problem = f"path {json.dumps(request.chart)} not found"
         if problem is not None:
@@ -139,9 +138,9 @@ class TemplateRenders:
         if metadata.get("type") not in (None, "", "application"):
             raise HelmTemplateError(f"{metadata['type']} charts are not installable")
         declared, present = self.renderer.engine.declared_dependencies(chart)
-        missing = missing_subcharts(declared, present)
-        if missing is not None:
-            raise HelmTemplateError(missing)
+        problem = missing_subcharts(declared, present) or release_name_problem(request.release)
+        if problem is not None:
+            raise HelmTemplateError(problem)
         values = json.loads(request.values_json)
         kube_version = request.kube_version or helm_default_kube_version()
         # Helm's default is left to the engine: it prints .Capabilities.KubeVersion as Helm does only then.
