@@ -76,6 +76,8 @@ def one_scenario_spec(defect: Defect, copy_directory: str) -> dict:
     scenario["modes"] = list(defect.modes)
     scenario["values"] = [f"{copy_directory}/{path}" for path in scenario.get("values") or []]
     spec["scenarios"] = {defect.scenario: scenario}
+    if defect.upgrade_from_reference:
+        spec["upgrade_from"] = {"path": str(MANIFEST.parent / spec["path"])}
     spec["path"] = f"{copy_directory}/{spec['path']}"
     return spec
 

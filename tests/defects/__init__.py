@@ -45,6 +45,9 @@ class Defect:
     kube_versions: tuple[str, ...] = ()
     #: Modes to render: install (the default, to keep the corpus fast) and/or upgrade.
     modes: tuple[str, ...] = ("install",)
+    #: The patched copy is the new side of an upgrade from the unpatched reference chart (the upgrade
+    #: policies): its upgrade subjects have the reference chart as their ``upgrade_from``.
+    upgrade_from_reference: bool = False
 
     @property
     def near_miss(self) -> bool:

@@ -101,6 +101,12 @@ MANIFEST_SCHEMA = {
                         "additionalProperties": _SCENARIO,
                     },
                     "waivers": {"type": "array", "items": _WAIVER},
+                    "upgrade_from": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["path"],
+                        "properties": {"path": {"type": "string"}, "values": _STRINGS},
+                    },
                 },
             },
         }
@@ -121,6 +127,22 @@ class Waiver:
     #: ``<chart>/waivers[<n>]`` for manifest waivers: how used waivers are told
     #: apart across pytest-xdist workers (see chartpolicy.reporting.waivers).
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class UpgradeFrom:
+    """The chart version users run today, that the chart under test must upgrade from (the upgrade gate).
+
+    ``values``: the user-supplied values the old release was installed with
+    (files, before defaults are merged); None: each scenario's own.
+    """
+
+    path: str
+    values: tuple[str, ...] | None = None
+
+
+#: The chart key of an old side's render: ``<key>@from`` (an id of its own in the render cache).
+PREVIOUS_KEY_SUFFIX = "@from"
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,7 @@ class ChartSpec:
     roles: dict[str, dict[str, str]] = field(default_factory=dict)
     policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    upgrade_from: UpgradeFrom | None = None
 
     def config_for(self, policy_id: str) -> dict[str, Any]:
         return self.policy_config.get(policy_id) or {}
@@ -185,6 +208,21 @@ class SubjectSpec:
 
     def is_external(self, kind: str, name: str) -> bool:
         return (kind, name) in self.external
+
+    @property
+    def upgraded_from(self) -> "SubjectSpec | None":
+        """The old side of the upgrade this subject is (its chart's ``upgrade_from``), or None.
+
+        An upgrade subject only: the old chart rendered as an install (revision 1)
+        for the same Kubernetes version, API versions, release and namespace, with
+        the ``upgrade_from`` values or, without them, the scenario's own.
+        """
+        old = self.chart.upgrade_from
+        if old is None or self.mode != "upgrade":
+            return None
+        chart = replace(self.chart, key=self.chart.key + PREVIOUS_KEY_SUFFIX, path=old.path, upgrade_from=None)
+        scenario = self.scenario if old.values is None else replace(self.scenario, values=old.values, overrides=())
+        return SubjectSpec(chart, replace(scenario, modes=("install",)), self.kube_version, "install")
 
 
 def normalise_version(version: str) -> str:
@@ -226,6 +264,10 @@ def ci_scenarios(chart_path: Path) -> dict[str, dict[str, Any]]:
 
 def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
     chart_path = (base / raw["path"]).resolve()
+    old = raw.get("upgrade_from")
+    upgrade_from = None if old is None else UpgradeFrom(
+        path=str((base / old["path"]).resolve()),
+        values=None if old.get("values") is None else tuple(str((base / v).resolve()) for v in old["values"]))
     scenarios_raw = raw.get("scenarios") or ci_scenarios(chart_path)
     waivers = tuple(
         Waiver(
@@ -245,6 +287,7 @@ def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
         roles=raw.get("roles") or {},
         policy_config=raw.get("policy_config") or {},
         waivers=waivers,
+        upgrade_from=upgrade_from,
     )
 
 
@@ -309,7 +352,22 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
         if not Path(chart.path).exists():
             raise ChartError(f"chart {chart.key}: path does not exist: {chart.path}", file=str(path),
                              line=_line_of(document, ["charts", chart.key, "path"]))
+        _check_upgrade_from(chart, str(path), document)
     return charts
+
+
+def _check_upgrade_from(chart: ChartSpec, where: str, document: yaml.Node | None = None) -> None:
+    """The old chart and its values files exist (for the manifest: with the line that names them)."""
+    old = chart.upgrade_from
+    if old is None:
+        return
+    if not Path(old.path).exists():
+        raise ChartError(f"chart {chart.key}: upgrade_from path does not exist: {old.path}", file=where,
+                         line=_line_of(document, ["charts", chart.key, "upgrade_from", "path"]))
+    for index, values_file in enumerate(old.values or ()):
+        if not Path(values_file).is_file():
+            raise ChartError(f"chart {chart.key}: upgrade_from values file does not exist: {values_file}",
+                             file=where, line=_line_of(document, ["charts", chart.key, "upgrade_from", "values", index]))
 
 
 @dataclass(frozen=True)
@@ -325,6 +383,8 @@ class AdHocOptions:
     namespace: str | None = None
     mode: str = "both"
     profiles: tuple[str, ...] = ()
+    upgrade_from: str | None = None
+    upgrade_from_values: tuple[str, ...] = ()
 
 
 def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
@@ -357,7 +417,13 @@ def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
         raw["release"] = options.release
     if options.namespace:
         raw["namespace"] = options.namespace
-    return _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
+    if options.upgrade_from:
+        raw["upgrade_from"] = {"path": options.upgrade_from}
+        if options.upgrade_from_values:
+            raw["upgrade_from"]["values"] = list(options.upgrade_from_values)
+    spec = _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
+    _check_upgrade_from(spec, "--upgrade-from")
+    return spec
 
 
 def chart_key(chart_path: Path) -> str:

@@ -11,12 +11,14 @@ offers in ``capabilities``, so a policy asks instead of guessing:
 - ``values``: the chart's merged values: :class:`ValuesSubject`;
 - ``cluster``: a cluster to read (pods, access reviews, the time of the
   read): :class:`ClusterSubject`;
-- ``previous``: an older release to compare against (the upgrade gate).
+- ``previous``: an older release to compare against (the upgrade gate):
+  :class:`UpgradeSubject`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
@@ -28,6 +30,24 @@ VALUES = "values"
 CLUSTER = "cluster"
 PREVIOUS = "previous"
 CAPABILITIES = frozenset({RERENDER, VALUES, CLUSTER, PREVIOUS})
+
+
+@dataclass(frozen=True)
+class PreviousRelease:
+    """The old side of an upgrade: what Helm patches from.
+
+    Offline, the old chart rendered as an install; live, the deployed release's
+    manifest (``objects``) and the objects as the cluster holds them (``live``),
+    server-filled defaults included.  Hooks are among ``objects`` when the old
+    side has them (Helm keeps them apart from the manifest, but they exist).
+    """
+
+    objects: ObjectSet
+    #: The old chart's version (Chart.yaml ``version``, or the release record's chart).
+    chart_version: str
+    #: What the old side is, for messages: ``chart <path>`` or ``release <namespace>/<name> revision <n>``.
+    origin: str
+    live: ObjectSet | None = None
 
 
 class Subject(Protocol):
@@ -125,6 +145,22 @@ class ClusterSubject(Subject, Protocol):
         """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` there."""
 
 
+class UpgradeSubject(Subject, Protocol):
+    """A subject with the ``previous`` capability: the new side of an upgrade, and its old side."""
+
+    @property
+    def previous(self) -> PreviousRelease:
+        """The old side (rendered on first use; a ChartError when the old chart cannot be rendered)."""
+
+    @property
+    def chart_version(self) -> str:
+        """The version of the chart this subject upgrades to."""
+
+    @property
+    def upgrade_kube_version(self) -> str:
+        """``X.Y.Z``: the Kubernetes version the upgrade runs on (the render's, or the cluster's)."""
+
+
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:
     return VALUES in subject.capabilities
 
@@ -135,3 +171,7 @@ def can_rerender(subject: Subject) -> TypeGuard[RerenderSubject]:
 
 def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
     return CLUSTER in subject.capabilities
+
+
+def upgrades(subject: Subject) -> TypeGuard[UpgradeSubject]:
+    return PREVIOUS in subject.capabilities

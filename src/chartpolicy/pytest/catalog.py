@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, info_of, register, registered
+from chartpolicy.model.subject import CAPABILITIES
 
 #: The built-in catalog: the repository's policies/, installed as this package.
 CATALOG_PACKAGE = "chartpolicy.policies"
@@ -30,7 +31,7 @@ Policy = TypeVar("Policy", bound=Callable[..., Any])
 
 
 def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: tuple[str, ...] = (),
-           per: str = "subject", family: str | None = None) -> Callable[[Policy], Policy]:
+           per: str = "subject", family: str | None = None, needs: tuple[str, ...] = ()) -> Callable[[Policy], Policy]:
     """Declare a policy.
 
     ``tiers``: where it runs (``offline``, ``live``).  ``profiles``: scenario
@@ -38,19 +39,25 @@ def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: t
     ``per``: ``subject`` (each chart x scenario x Kubernetes version x mode)
     or ``scenario`` (once per chart x scenario, for policies that compare
     renders of one scenario).  ``family``: its marker and section in the
-    catalog (default: the name of its module).
+    catalog (default: the name of its module).  ``needs``: subject capabilities
+    (chartpolicy.model.subject, e.g. ``previous``) without which it does not
+    apply: it is parametrized only over subjects that offer them, and a run
+    with none has no item of it.
     """
     if per not in PER:
         raise ValueError(f"per must be 'subject' or 'scenario', not {per!r}")
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise ValueError(f"unknown tiers {sorted(unknown)}")
+    if set(needs) - CAPABILITIES:
+        raise ValueError(f"unknown capabilities {sorted(set(needs) - CAPABILITIES)}")
 
     def decorate(function: Policy) -> Policy:
         module = function.__module__.rsplit(".", 1)[-1]
         info = PolicyInfo(
             id=policy_id, family=family or module, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
             doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__, module=module,
+            needs=tuple(needs),
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")

@@ -44,6 +44,8 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
             lines += ["", f"## {family}"]
         sections = info.sections
         runs = "once per chart and scenario" if info.per == "scenario" else "once per subject"
+        if info.needs:
+            runs += f" that offers {', '.join(info.needs)} (docs/architecture.md, capabilities)"
         lines += [
             "",
             f"### {info.id}",

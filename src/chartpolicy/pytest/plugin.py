@@ -95,6 +95,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--namespace", metavar="NS", help="release namespace (for --chart: default 'default')")
     group.addoption("--mode", choices=("install", "upgrade", "both"), default="both",
                     help="render as install, upgrade or both (default: both)")
+    group.addoption("--upgrade-from", metavar="PATH",
+                    help="the chart (directory or .tgz) users run today: the upgrade policies check that upgrading "
+                         "from it to the chart under test neither fails nor loses data (every chart of the run)")
+    group.addoption("--upgrade-from-values", metavar="FILE", action="append", default=[],
+                    help="the user-supplied values the old release was installed with, repeatable, for every "
+                         "scenario (default: each scenario's own values)")
     group.addoption("--profile", metavar="NAME", action="append", default=[],
                     help="--chart: mark every scenario with a profile (openshift, gitops); with the manifest: "
                          "run only the scenarios that have it; repeatable")
@@ -217,9 +223,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                       and "subject" in getattr(i, "fixturenames", ())]
     for item in unparametrized:
         info = catalog.info_of(getattr(item, "function", None))
+        if info and info.needs:
+            continue  # a capability no subject offers (no --upgrade-from): said once below, or not at all
         if info and "offline" in info.tiers and state.active:
             needs = f" (it needs scenarios with profile {', '.join(info.profiles)})" if info.profiles else ""
             state.session_notices.append(Notice(info.id, f"applies to no subject in this run{needs}"))
+    upgrade_notice = state.upgrade_gate_notice()
+    if upgrade_notice is not None:
+        state.session_notices.append(upgrade_notice)
     if unparametrized:
         config.hook.pytest_deselected(items=unparametrized)
         dropped = set(map(id, unparametrized))

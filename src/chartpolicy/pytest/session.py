@@ -18,12 +18,14 @@ from chartpolicy.model.scenarios import (
     AdHocOptions,
     ChartSpec,
     SubjectSpec,
+    UpgradeFrom,
     Waiver,
     adhoc_charts,
     expand,
     load_manifest,
     normalise_version,
 )
+from chartpolicy.model.subject import PREVIOUS
 from chartpolicy.pytest.live import LiveSession, live_requested
 from chartpolicy.pytest.render_cache import disk_cache_for
 from chartpolicy.rendering.engine import make_engine
@@ -98,7 +100,8 @@ class PolicySession:
                 chart=option("chart")[0], values=tuple(option("values")), overrides=tuple(option("set_values")),
                 values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
                 release=option("release"), namespace=option("namespace"), mode=option("mode"),
-                profiles=tuple(option("profile")),
+                profiles=tuple(option("profile")), upgrade_from=option("upgrade_from"),
+                upgrade_from_values=tuple(option("upgrade_from_values")),
             ), option("chart"))
         manifest = option("manifest")
         if manifest is None:
@@ -107,6 +110,13 @@ class PolicySession:
                 return []
             manifest = str(default)
         charts = load_manifest(manifest)
+        if option("upgrade_from"):
+            # On the command line, the old chart of every chart of the manifest (the manifest's upgrade_from is per chart).
+            old = UpgradeFrom(str(Path(option("upgrade_from")).resolve()),
+                              tuple(str(Path(v).resolve()) for v in option("upgrade_from_values")) or None)
+            if not Path(old.path).exists():
+                raise ChartError("--upgrade-from: chart not found", file=option("upgrade_from"))
+            charts = [replace(c, upgrade_from=old) for c in charts]
         if option("kube_version"):
             charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
         if option("profile"):
@@ -137,6 +147,8 @@ class PolicySession:
         if "offline" not in info.tiers:
             return list(live)
         matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
+        if PREVIOUS in info.needs:
+            matching = [s for s in matching if s.upgraded_from is not None]
         if info.per == "scenario":
             first_per_scenario: dict[str, SubjectSpec] = {}
             for s in matching:
@@ -150,6 +162,13 @@ class PolicySession:
             return []
         index = self.render_order.index(spec)
         return self.render_order[index + 1:index + 1 + count]
+
+    def upgrade_gate_notice(self) -> Notice | None:
+        """Why the upgrade policies have no item in a run that names a chart to upgrade from, if they have none."""
+        if not any(c.upgrade_from for c in self.charts) or any(s.upgraded_from for s in self.subjects):
+            return None
+        return Notice("upgrade", "an old chart to upgrade from is named, but no subject renders as an upgrade "
+                                 "(--mode install, or scenarios with modes [install]): the upgrade policies did not run")
 
     def waivers_for(self, spec: SubjectSpec | None) -> tuple[Waiver, ...]:
         return spec.chart.waivers if spec else ()

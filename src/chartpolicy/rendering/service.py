@@ -35,6 +35,7 @@ from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
+from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES, PreviousRelease
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
@@ -372,10 +373,11 @@ class Renderer:
             close()
 
     def forget(self, spec: SubjectSpec) -> None:
-        """Drop a subject's objects once its last policy has run (memory stays flat)."""
+        """Drop a subject's objects (and its old side's) once its last policy has run (memory stays flat)."""
         with self._lock:
-            if isinstance(self._rendered.get(spec.id), RenderedSubject):
-                self._rendered[spec.id] = _Forgotten(spec.id)
+            for dropped in (spec, spec.upgraded_from):
+                if dropped is not None and isinstance(self._rendered.get(dropped.id), RenderedSubject):
+                    self._rendered[dropped.id] = _Forgotten(dropped.id)
 
     def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
         chart = self.chart(spec.chart.path)
@@ -392,7 +394,20 @@ class Renderer:
         problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
         rendering = {obj.source for obj in objects}
         empty = {path: text for path, text in files.items() if path not in rendering}
-        return RenderedSubject(self, spec, chart, values, options, objects, problems, empty_templates=empty)
+        capabilities = frozenset({RERENDER, VALUES} | ({PREVIOUS} if spec.upgraded_from else set()))
+        return RenderedSubject(self, spec, chart, values, options, objects, problems, capabilities=capabilities,
+                               empty_templates=empty)
+
+    def previous(self, spec: SubjectSpec) -> PreviousRelease:
+        """The old side of an upgrade subject: its ``upgraded_from`` spec's render (once per session)."""
+        old = spec.upgraded_from
+        if old is None:
+            raise ValueError(f"{spec.id} is not an upgrade from another chart")
+        try:
+            rendered = self.rendered(old)
+        except ChartError as error:
+            raise ChartError(f"the chart upgraded from does not render: {error}", file=old.chart.path) from None
+        return PreviousRelease(rendered.objects, rendered.chart_version, origin=f"chart {old.chart.path}")
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
@@ -467,7 +482,7 @@ class RenderedSubject:
     objects: ObjectSet
     problems: list[str]
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
-    capabilities: frozenset[str] = frozenset({"rerender", "values"})
+    capabilities: frozenset[str] = frozenset({RERENDER, VALUES})
     #: The rendered text of every template that renders no object in this render.
     empty_templates: dict[str, str] = field(default_factory=dict)
     _merged: Mapping[str, Any] | None = field(default=None, repr=False)
@@ -491,6 +506,19 @@ class RenderedSubject:
     @property
     def revision(self) -> int:
         return self.options.effective_revision
+
+    @property
+    def chart_version(self) -> str:
+        return str(self.chart.metadata.get("version") or "")
+
+    @property
+    def upgrade_kube_version(self) -> str:
+        return self.spec.kube_version
+
+    @property
+    def previous(self) -> PreviousRelease:
+        """The old side of the upgrade (the ``previous`` capability): rendered on first use."""
+        return self.renderer.previous(self.spec)
 
     def config(self, policy_id: str) -> dict[str, Any]:
         """The manifest's ``policy_config`` for one policy (empty when none)."""

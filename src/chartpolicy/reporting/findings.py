@@ -54,10 +54,10 @@ class Finding:
     @classmethod
     def of(cls, spec: SubjectSpec | None, *, policy: str, outcome: str, object: ObjectRef, message: str,
            source: str | None = None, container: str | None = None,
-           related: tuple[ObjectRef, ...] = ()) -> Finding:
+           related: tuple[ObjectRef, ...] = (), upgrade: tuple[str, str] | None = None) -> Finding:
         """A finding on ``spec``'s subject (None: on the run itself, a manifest error)."""
         return cls(policy=policy, outcome=outcome, object=object, message=message, source=source,
-                   container=container, related=related, chart=spec.chart.key if spec else None,
+                   container=container, related=related, upgrade=upgrade, chart=spec.chart.key if spec else None,
                    scenario=spec.scenario.name if spec else None, kube_version=spec.kube_version if spec else None,
                    mode=spec.mode if spec else None)
 
@@ -167,6 +167,8 @@ class Violations:
     notices: list[Notice] = field(default_factory=list)
     #: How many things the policy looked at; zero across a whole run is reported.
     examined: int = 0
+    #: (from_version, to_version) when the findings are about an upgrade (:meth:`about_upgrade`).
+    upgrade: tuple[str, str] | None = None
     _objects: dict[ObjectRef, K8sObject] = field(default_factory=dict, repr=False)
 
     def add(self, target: K8sObject | Workload, message: str, *, container: str | None = None,
@@ -177,8 +179,12 @@ class Violations:
         related_refs = tuple(r if isinstance(r, ObjectRef) else r.ref for r in related)
         self.findings.append(Finding.of(
             self.spec, policy=self.policy, outcome="fail", object=obj.ref, message=message, source=obj.source or None,
-            container=container, related=related_refs,
+            container=container, related=related_refs, upgrade=self.upgrade,
         ))
+
+    def about_upgrade(self, from_version: str, to_version: str) -> None:
+        """Every finding from now on is about upgrading the chart from ``from_version`` to ``to_version``."""
+        self.upgrade = (from_version, to_version)
 
     def notice(self, message: str) -> None:
         """Something a user must know that is not a violation (config missing, unproven case)."""
