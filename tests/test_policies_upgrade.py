@@ -391,3 +391,17 @@ def test_a_field_the_old_side_set_and_the_new_render_drops_is_a_change():
     assert changes({"a": 1, "b": 2}, {"a": 1}) == ["b"]
     assert changes({"a": 1}, {"a": 1}, {"a": 1, "filled": "by-server"}) == []
     assert changes({"a": 1}, {"a": 1, "b": None}) == []  # a null is no value
+
+
+def test_every_output_shows_both_chart_versions(upgrade, pytester, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    sarif = pytester.path / "out.sarif"
+    run = upgrade({"templates/worker.yaml": statefulset(size="10Gi")}, {"templates/worker.yaml": statefulset(size="20Gi")},
+                  "--sarif", str(sarif))
+    [result] = json.loads(sarif.read_text())["runs"][0]["results"]
+    assert result["message"]["text"].endswith("[upgrade 1.7.0 -> 1.8.0]")
+    assert result["properties"]["upgrade"] == {"from_version": "1.7.0", "to_version": "1.8.0"}
+    run.result.stdout.fnmatch_lines_random([
+        "*StatefulSet/rel-worker (templates/worker.yaml): the upgrade changes *[[]upgrade 1.7.0 -> 1.8.0[]]",
+        "::error file=*StatefulSet/rel-worker [[]demo:default:1.34.0:upgrade[]]: *[[]upgrade 1.7.0 -> 1.8.0[]]"])
+    run.result.stdout.fnmatch_lines(["*upgrades with findings*", "*demo:default 1.7.0 -> 1.8.0: upgrade-immutable-fields 1"])

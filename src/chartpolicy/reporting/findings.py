@@ -129,16 +129,23 @@ def describe(finding: Mapping[str, Any], *, style: str = "terminal") -> str:
     what = f"{obj['kind']}/{obj['name']}"
     container = f" container {finding['container']}" if finding.get("container") else ""
     subject = ":".join(str(finding[k]) for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k))
+    message = finding["message"] + upgrade_note(finding)
     if style == "terminal":
         source = f" ({finding['source']})" if finding.get("source") else ""
-        return scrub(f"{what}{container}{source}: {finding['message']}")
+        return scrub(f"{what}{container}{source}: {message}")
     if style == "sarif":
         namespace = f" in namespace {obj['namespace']}" if obj.get("namespace") else ""
         prefix = f"[{subject}] " if subject else ""
-        return f"{prefix}{what}{namespace}{container}: {finding['message']}"
+        return f"{prefix}{what}{namespace}{container}: {message}"
     if style == "annotation":
-        return f"{what}{container} [{subject}]: {finding['message']}"
+        return f"{what}{container} [{subject}]: {message}"
     raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+
+
+def upgrade_note(finding: Mapping[str, Any]) -> str:
+    """`` [upgrade 1.7.0 -> 1.8.0]`` for a finding about an upgrade (both chart versions), else empty."""
+    upgrade = finding.get("upgrade")
+    return f" [upgrade {upgrade['from_version']} -> {upgrade['to_version']}]" if upgrade else ""
 
 
 @dataclass(frozen=True)
