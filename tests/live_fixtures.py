@@ -67,18 +67,24 @@ def is_hook(body: dict[str, Any]) -> bool:
     return bool(((body.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook"))
 
 
+#: The user-supplied values a record holds unless a test gives the real ones (fake secrets, to find in outputs).
+FAKE_CONFIG = {"fernetKey": "values-fernet-key-in-clear", "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}}
+
+
 def release_record(files: dict[str, str], *, revision: int = 1, status: str = "deployed",
-                   release: str = RELEASE, namespace: str = NAMESPACE) -> dict[str, Any]:
-    """The ``sh.helm.release.v1.<name>.v<revision>`` Secret Helm writes (manifest without hooks)."""
+                   release: str = RELEASE, namespace: str = NAMESPACE, config: dict[str, Any] | None = None,
+                   chart_version: str = "1.0.0") -> dict[str, Any]:
+    """The ``sh.helm.release.v1.<name>.v<revision>`` Secret Helm writes (manifest without hooks).
+
+    ``config``: the user-supplied values it stores (default :data:`FAKE_CONFIG`)."""
     manifest = "".join(f"---\n# Source: airflow/{source}\n{yaml.dump(body, Dumper=yaml.CSafeDumper, sort_keys=False)}"
                        for source, body in documents(files) if not is_hook(body))
     hooks = [{"name": body["metadata"]["name"], "kind": body["kind"], "path": f"airflow/{source}",
               "manifest": yaml.dump(body, Dumper=yaml.CSafeDumper)} for source, body in documents(files) if is_hook(body)]
     payload = {"name": release, "namespace": namespace, "version": revision,
                "info": {"status": status, "last_deployed": stamp(INSTALLED)},
-               "chart": {"metadata": {"name": "airflow", "version": "1.0.0"}, "templates": [{"name": "x"}]},
-               "config": {"fernetKey": "values-fernet-key-in-clear",
-                          "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
+               "chart": {"metadata": {"name": "airflow", "version": chart_version}, "templates": [{"name": "x"}]},
+               "config": FAKE_CONFIG if config is None else config,
                "manifest": manifest, "hooks": hooks}
     encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode(), mtime=0)).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",

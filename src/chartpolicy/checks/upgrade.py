@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator, Mapping
 
 from chartpolicy.model.objects import K8sObject, ObjectSet
+from chartpolicy.rendering.engine import ChartFiles
 
 HOOK_ANNOTATION = "helm.sh/hook"
 HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
@@ -384,3 +385,12 @@ def empty_dirs_for(claims: list[str], workload: K8sObject) -> list[str]:
     volumes = _at(workload.body, "spec.template.spec.volumes")
     return [str(v.get("name")) for v in volumes if isinstance(v, Mapping) and v.get("name") in claims
             and "emptyDir" in v] if isinstance(volumes, list) else []
+
+
+_LOOKUP = re.compile(rb"\blookup\b")
+
+
+def templates_calling_lookup(chart: ChartFiles) -> list[str]:
+    """Template files that call ``lookup``: empty in any render without a cluster, live objects in an upgrade."""
+    return sorted(path for path, text in chart.files.items()
+                  if "templates/" in path and _LOOKUP.search(text))

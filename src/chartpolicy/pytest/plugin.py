@@ -23,13 +23,16 @@ from pathlib import Path
 
 import pytest
 
+from chartpolicy.live.client import LiveError
+from chartpolicy.live.subject import LiveTarget
 from chartpolicy.model import catalog
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
 from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.model.subject import PREVIOUS
 from chartpolicy.pytest.catalog import catalog_dir
 from chartpolicy.pytest.items import RenderItem, SetupErrorItem
-from chartpolicy.pytest.live import live_requested
+from chartpolicy.pytest.live import LiveSession, live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
 from chartpolicy.pytest.pasted import PastedIds, pasted_ids, take_pasted_ids
 from chartpolicy.pytest.session import (
@@ -343,11 +346,26 @@ def subject(request: pytest.FixtureRequest):
     param: SubjectSpec = request.param
     live = state_of(request.config).live
     if live and param in live.targets:
+        info = catalog.info_of(request.function)
+        if info is not None and PREVIOUS in info.needs:
+            return _live_upgrade_subject(request, live, param, info.id)
         return live.subject(param)
     try:
         return state_of(request.config).renderer.rendered(param)
     except ChartError:
         pytest.skip(f"{param.id} did not render: see render[{param.id}]")
+
+
+def _live_upgrade_subject(request: pytest.FixtureRequest, live: LiveSession, target: LiveTarget, policy_id: str):
+    """The chart of --upgrade-to over the deployed release; what stops it is this policy's error, never a pass."""
+    live.subject(target)  # a release that could not be read skips, as for every live policy
+    try:
+        return live.upgrade_subject(target)
+    except (ChartError, LiveError) as error:
+        finding = Finding.of(target, policy=policy_id, outcome="error", message=str(error),
+                             object=ObjectRef("Chart", None, str(live.upgrade_to)))
+        request.node.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+        pytest.fail(f"--upgrade-to {live.upgrade_to} cannot be checked against {target.id}: {error}", pytrace=False)
 
 
 @pytest.fixture

@@ -66,7 +66,10 @@ class PolicySession:
                                           file=where)
         #: The live tier's session when a cluster or snapshot is named: such a
         #: run checks the cluster, not the manifest's charts.
-        self.live = LiveSession(config, self.charts) if live else None
+        self.live = LiveSession(config, self.charts, lambda: self.renderer) if live else None
+        if config.getoption("upgrade_to") and not live:
+            raise pytest.UsageError("--upgrade-to is the live tier's pre-upgrade gate: it needs --kubeconfig, "
+                                    "--in-cluster or --live-snapshot (offline, use --upgrade-from)")
 
     @property
     def active(self) -> bool:
@@ -144,6 +147,8 @@ class PolicySession:
     def subjects_for(self, info: PolicyInfo) -> list[SubjectSpec]:
         live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \
             if self.live and "live" in info.tiers else []
+        if PREVIOUS in info.needs and not (self.live and self.live.upgrade_to):
+            live = []  # a deployed release is the old side of an upgrade only with --upgrade-to
         if "offline" not in info.tiers:
             return list(live)
         matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]

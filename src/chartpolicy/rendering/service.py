@@ -379,14 +379,26 @@ class Renderer:
                 if dropped is not None and isinstance(self._rendered.get(dropped.id), RenderedSubject):
                     self._rendered[dropped.id] = _Forgotten(dropped.id)
 
-    def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
+    def render_over(self, spec: SubjectSpec, values: Mapping[str, Any], *, revision: int,
+                    previous: PreviousRelease) -> "RenderedSubject":
+        """A render of ``spec``'s chart with ``values`` as revision ``revision``: the new side of an upgrade from
+        ``previous`` (the live pre-upgrade gate; not kept by the renderer, its caller keeps it)."""
+        rendered = self._render_subject(spec, values=dict(values), revision=revision)
+        rendered.capabilities = frozenset({PREVIOUS})
+        rendered.old_side = previous
+        return rendered
+
+    def _render_subject(self, spec: SubjectSpec, *, values: dict[str, Any] | None = None,
+                        revision: int | None = None) -> "RenderedSubject":
         chart = self.chart(spec.chart.path)
         # Helm refuses to install a chart whose kubeVersion this version does not meet; its render does not check.
         refusal = kube_version_problem(chart.metadata.get("kubeVersion"), spec.kube_version)
         if refusal:
             raise ChartError(refusal, file=f"{spec.chart.path}/Chart.yaml")
-        values = self.values(spec)
+        values = self.values(spec) if values is None else values
         options = self.options(spec)
+        if revision is not None:
+            options = RenderOptions(**{**options.__dict__, "revision": revision})
         files = self._base_files(chart, values, options)
         objects = self.parse(files, options.namespace)
         if not objects.objects:
@@ -485,6 +497,8 @@ class RenderedSubject:
     capabilities: frozenset[str] = frozenset({RERENDER, VALUES})
     #: The rendered text of every template that renders no object in this render.
     empty_templates: dict[str, str] = field(default_factory=dict)
+    #: The old side when it is not a render of ``spec.upgraded_from`` (the live gate: a deployed release).
+    old_side: PreviousRelease | None = None
     _merged: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -518,7 +532,7 @@ class RenderedSubject:
     @property
     def previous(self) -> PreviousRelease:
         """The old side of the upgrade (the ``previous`` capability): rendered on first use."""
-        return self.renderer.previous(self.spec)
+        return self.old_side if self.old_side is not None else self.renderer.previous(self.spec)
 
     def config(self, policy_id: str) -> dict[str, Any]:
         """The manifest's ``policy_config`` for one policy (empty when none)."""
