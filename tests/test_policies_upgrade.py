@@ -405,3 +405,15 @@ def test_every_output_shows_both_chart_versions(upgrade, pytester, monkeypatch):
         "*StatefulSet/rel-worker (templates/worker.yaml): the upgrade changes *[[]upgrade 1.7.0 -> 1.8.0[]]",
         "::error file=*StatefulSet/rel-worker [[]demo:default:1.34.0:upgrade[]]: *[[]upgrade 1.7.0 -> 1.8.0[]]"])
     run.result.stdout.fnmatch_lines(["*upgrades with findings*", "*demo:default 1.7.0 -> 1.8.0: upgrade-immutable-fields 1"])
+
+
+def test_fields_the_server_fills_in_are_no_change_when_set_to_their_default():
+    old = _objects(statefulset())["StatefulSet"]
+    explicit = statefulset().replace("  replicas: 1\n", "  replicas: 1\n  podManagementPolicy: OrderedReady\n").replace(
+        "    - metadata: {name: logs}\n", "    - apiVersion: v1\n      kind: PersistentVolumeClaim\n      metadata: {name: logs}\n")
+    assert refused_changes(Pair(old, _objects(explicit)["StatefulSet"]), "1.34.0") == []
+    parallel = statefulset().replace("  replicas: 1\n", "  replicas: 1\n  podManagementPolicy: Parallel\n")
+    [refused] = refused_changes(Pair(old, _objects(parallel)["StatefulSet"]), "1.34.0")
+    assert refused.fields == ("spec.podManagementPolicy",)
+    # Dropping a field set to its default is no change either.
+    assert refused_changes(Pair(_objects(explicit)["StatefulSet"], old), "1.34.0") == []

@@ -113,6 +113,26 @@ IMMUTABLE_FIELDS: tuple[ImmutableRule, ...] = (
 )
 
 
+#: What the API server fills in when an object omits it (kubernetes pkg/apis/*/v1/defaults.go, and the
+#: apiVersion/kind it writes into every claim template): setting a field to this value where the old side
+#: omitted it, or dropping it where the old side set it to this value, changes nothing.  ``[*]``: any list item.
+SERVER_DEFAULTS: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {
+    ("apps", "StatefulSet"): (
+        ("spec.podManagementPolicy", "OrderedReady"),
+        ("spec.revisionHistoryLimit", 10),
+        ("spec.volumeClaimTemplates[*].apiVersion", "v1"),
+        ("spec.volumeClaimTemplates[*].kind", "PersistentVolumeClaim"),
+        ("spec.volumeClaimTemplates[*].spec.volumeMode", "Filesystem"),
+    ),
+    ("", "PersistentVolumeClaim"): (("spec.volumeMode", "Filesystem"),),
+}
+
+
+def _default_patterns(group: str, kind: str) -> list[tuple[re.Pattern[str], Any]]:
+    return [(re.compile(re.escape(path).replace(r"\[\*\]", r"\[[^\]]+\]") + "$"), value)
+            for path, value in SERVER_DEFAULTS.get((group, kind), ())]
+
+
 def group_of(obj: K8sObject) -> str:
     api_version = obj.api_version
     return api_version.split("/")[0] if "/" in api_version else ""
@@ -193,16 +213,23 @@ def _named(items: list[Any]) -> dict[str, Any] | None:
     return named
 
 
-def changes(old: Any, new: Any, live: Any = _ABSENT, path: str = "") -> list[str]:
+def changes(old: Any, new: Any, live: Any = _ABSENT, path: str = "",
+            defaults: list[tuple[re.Pattern[str], Any]] | None = None) -> list[str]:
     """Paths under ``path`` that an upgrade from ``old`` (live: ``live``) to ``new`` changes.
 
     A path changes when the new render sets it to something else than what the
     cluster holds (the live object when known, else the old render), or when
     the old side set it and the new render drops it.  What the cluster filled
-    in and neither render sets is no change.
+    in and neither render sets is no change, and so is a field set to, or
+    dropped from, the value ``defaults`` (:data:`SERVER_DEFAULTS`) says the
+    server fills in.
     """
     # A null is no value: the API server stores nothing for it.
     old, new, live = (_ABSENT if v is None else v for v in (old, new, live))
+    default = next((value for pattern, value in defaults or () if pattern.match(path)), _ABSENT)
+    if default is not _ABSENT:
+        old = default if old is _ABSENT else old
+        new = default if new is _ABSENT else new
     if new is _ABSENT:
         return [path] if old is not _ABSENT else []
     base = live if live is not _ABSENT else old
@@ -213,7 +240,7 @@ def changes(old: Any, new: Any, live: Any = _ABSENT, path: str = "") -> list[str
         for key in sorted(set(new) | set(olds), key=str):
             found += changes(olds.get(key, _ABSENT), new.get(key, _ABSENT),
                              lives.get(key, _ABSENT) if isinstance(live, Mapping) else _ABSENT,
-                             _child(path, str(key)))
+                             _child(path, str(key)), defaults)
         return found
     if isinstance(new, list) and isinstance(base, list):
         new_named, base_named = _named(new), _named(base)
@@ -224,7 +251,7 @@ def changes(old: Any, new: Any, live: Any = _ABSENT, path: str = "") -> list[str
             for name in sorted(set(new_named) | set(old_named)):
                 found += changes(old_named.get(name, _ABSENT), new_named.get(name, _ABSENT),
                                  live_named.get(name, _ABSENT) if live_named is not None else _ABSENT,
-                                 f"{path}[{name}]")
+                                 f"{path}[{name}]", defaults)
             return found
         if len(new) != len(base):
             return [path]
@@ -232,7 +259,7 @@ def changes(old: Any, new: Any, live: Any = _ABSENT, path: str = "") -> list[str
         for index, item in enumerate(new):
             found += changes(old[index] if isinstance(old, list) and index < len(old) else _ABSENT, item,
                              live[index] if isinstance(live, list) and index < len(live) else _ABSENT,
-                             f"{path}[{index}]")
+                             f"{path}[{index}]", defaults)
         return found
     return [] if _same(new, base) else [path]
 
@@ -298,7 +325,7 @@ def refused_changes(pair: Pair, kube_version: str) -> list[RefusedChange]:
             base = live if live is not _ABSENT else old
             changed = [] if new is _ABSENT or (base is not _ABSENT and _same(new, base)) else [rule.path]
         else:
-            changed = changes(old, new, live, rule.path)
+            changed = changes(old, new, live, rule.path, _default_patterns(group, kind))
         updatable = {f"{rule.path}.{part}" for part in rule.updatable_in(kube_version)}
         changed = [c for c in changed if not any(c == u or c.startswith(u + ".") or c.startswith(u + "[")
                                                  for u in updatable)]
