@@ -175,10 +175,14 @@ def test_upgrade_hook_jobs(subject: UpgradeSubject, violations: Violations) -> N
     """
     old, live, new = _sides(subject, violations)
     for pair in violations.examine(p for p in pairs(old, new, live) if p.new.kind == "Job"):
+        ttl = (pair.old.body.get("spec") or {}).get("ttlSecondsAfterFinished")
+        unless = (f" (unless the old Job is gone: its ttlSecondsAfterFinished deletes it {ttl} s after it finished)"
+                  if ttl is not None else "")
         for refused in refused_changes(pair, subject.upgrade_kube_version):
             violations.add(pair.new, f"ordinary Job changes {', '.join(refused.fields)}: a Job's pod template "
-                                     "is immutable, so the upgrade fails; make it a hook (before-hook-creation) "
-                                     "or give it a name that changes with its content", related=[pair.old.ref])
+                                     f"is immutable, so the upgrade fails{unless}; make it a hook "
+                                     "(before-hook-creation) or give it a name that changes with its content",
+                           related=[pair.old.ref])
     before = {same_object_key(obj) for obj in old if is_hook(obj)}
     for hook in violations.examine(o for o in new if is_hook(o) and same_object_key(o) in before):
         policies = delete_policies(hook)

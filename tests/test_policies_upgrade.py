@@ -157,6 +157,12 @@ def test_an_ordinary_migration_job_whose_pod_template_changes_fails_the_upgrade(
     assert "spec.template.spec.containers[migrate].image" in message and "make it a hook" in message
     # The same refused change, as the immutable-fields table states it.
     assert run.failed_objects(IMMUTABLE) == {"Job/rel-run-migrations"}
+    assert "ttlSecondsAfterFinished" not in message
+    # A Job its controller deletes after a while fails only an upgrade that comes sooner: the message says so.
+    with_ttl = upgrade({"templates/job.yaml": job(image="app:1.0").replace("spec:\n  template:", "spec:\n  ttlSecondsAfterFinished: 300\n  template:")},
+                       {"templates/job.yaml": job(image="app:1.0.1")})
+    [message] = messages(with_ttl, HOOK_JOBS)
+    assert "ttlSecondsAfterFinished deletes it 300 s after it finished" in message
 
 
 def test_renaming_a_statefulset_with_volumes_orphans_its_claims(upgrade):
