@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,18 @@ INSTALLED = dt.datetime(2026, 6, 8, 0, 0, tzinfo=dt.timezone.utc)
 PODS_STARTED = INSTALLED + dt.timedelta(minutes=2)
 LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet")
 CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", "Namespace")
+
+
+def patched_chart(directory: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the reference chart under ``directory`` with exact text replacements (every old text must occur)."""
+    chart = Path(shutil.copytree(CHART, directory / "airflow"))
+    for relative, replacements in edits.items():
+        text = (chart / relative).read_text()
+        for old, new in replacements:
+            assert old in text, f"{relative} no longer contains {old!r}"
+            text = text.replace(old, new)
+        (chart / relative).write_text(text)
+    return chart
 
 
 def stamp(when: dt.datetime) -> str:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 
 import pytest
 from fakekube import FakeKubeAPI
-from live_fixtures import CHART, VALUES, healthy_release, release_record, rendered_files
+from live_fixtures import VALUES, healthy_release, patched_chart, release_record, rendered_files
 
 from chartpolicy.live.client import LiveClient
 from chartpolicy.rendering.engine import layer_values
@@ -58,18 +57,7 @@ def cluster(tmp_path):
 def next_chart(tmp_path):
     """``next_chart({"templates/x.yaml": [(old, new)]})``: a patched copy of the reference chart to upgrade to."""
 
-    def patch(edits=None):
-        copy = tmp_path / "next" / "airflow"
-        shutil.copytree(CHART, copy)
-        for relative, replacements in (edits or {}).items():
-            text = (copy / relative).read_text()
-            for old, new in replacements:
-                assert old in text, f"{relative}: {old!r} not found"
-                text = text.replace(old, new)
-            (copy / relative).write_text(text)
-        return copy
-
-    return patch
+    return lambda edits=None: patched_chart(tmp_path / "next", edits or {})
 
 
 @pytest.fixture

@@ -20,16 +20,16 @@ from chartpolicy.model.objects import parse_manifests
 IMMUTABLE, DATA, HOOK_JOBS = "upgrade-immutable-fields", "upgrade-data-kept", "upgrade-hook-jobs"
 UPGRADE_POLICIES = (IMMUTABLE, DATA, HOOK_JOBS)
 
-STATEFULSET = """\
+def controller(kind, name, component, selector, image, spec="", tail=""):
+    """A pod controller named ``<release>-<name>``: ``spec`` lines go before its selector, ``tail`` after its pod spec."""
+    return f"""\
 apiVersion: apps/v1
-kind: StatefulSet
+kind: {kind}
 metadata:
   name: {{{{ .Release.Name }}}}-{name}
   labels: {{component: {component}}}
 spec:
-  serviceName: {service}
-  replicas: 1
-  selector:
+{spec}  selector:
     matchLabels: {selector}
   template:
     metadata:
@@ -38,38 +38,19 @@ spec:
       containers:
         - name: main
           image: {image}
-  volumeClaimTemplates:
-    - metadata: {{name: {claim}}}
-      spec:
-        accessModes: [ReadWriteOnce]
-        resources: {{requests: {{storage: {size}}}}}
-"""
+{tail}"""
 
 
 def statefulset(name="worker", component="worker", service="rel-worker", selector="{component: worker}",
                 image="app:1.0", claim="logs", size="10Gi"):
-    return STATEFULSET.format(name=name, component=component, service=service, selector=selector, image=image,
-                              claim=claim, size=size)
+    return controller("StatefulSet", name, component, selector, image,
+                      spec=f"  serviceName: {service}\n  replicas: 1\n",
+                      tail=f"  volumeClaimTemplates:\n    - metadata: {{name: {claim}}}\n      spec:\n"
+                           f"        accessModes: [ReadWriteOnce]\n        resources: {{requests: {{storage: {size}}}}}\n")
 
 
-def deployment(name="web", selector="{component: web}", image="app:1.0", volumes=""):
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{{{ .Release.Name }}}}-{name}
-  labels: {{component: web}}
-spec:
-  selector:
-    matchLabels: {selector}
-  template:
-    metadata:
-      labels: {selector}
-    spec:
-      containers:
-        - name: main
-          image: {image}
-{volumes}"""
+def deployment(name="web", selector="{component: web}", image="app:1.0", volumes="", component="web"):
+    return controller("Deployment", name, component, selector, image, tail=volumes)
 
 
 def job(image="app:1.0", annotations=""):
@@ -176,8 +157,7 @@ def test_renaming_a_statefulset_with_volumes_orphans_its_claims(upgrade):
 
 def test_a_statefulset_that_becomes_a_deployment_with_an_emptydir_loses_its_data(upgrade):
     scratch = "      volumes:\n        - name: logs\n          emptyDir: {}\n"
-    new = deployment(name="worker", selector="{component: worker}", volumes=scratch).replace(
-        "labels: {component: web}", "labels: {component: worker}")
+    new = deployment(name="worker", selector="{component: worker}", volumes=scratch, component="worker")
     run = upgrade({"templates/worker.yaml": statefulset()}, {"templates/worker.yaml": new})
     [message] = messages(run, DATA)
     assert "becomes Deployment/rel-worker with emptyDir volume(s) logs" in message
