@@ -403,3 +403,15 @@ def test_fields_the_server_fills_in_are_no_change_when_set_to_their_default():
     assert refused.fields == ("spec.podManagementPolicy",)
     # Dropping a field set to its default is no change either.
     assert refused_changes(Pair(_objects(explicit)["StatefulSet"], old), "1.34.0") == []
+
+
+def test_upgrade_from_on_the_command_line_applies_to_every_chart_of_the_manifest(make_chart, run_policies, pytester):
+    old = make_chart({"templates/worker.yaml": statefulset(size="10Gi")}, name="v1/demo", chart_yaml=chart_yaml("1.0.0"))
+    new = make_chart({"templates/worker.yaml": statefulset(size="20Gi")}, name="v2/demo", chart_yaml=chart_yaml("2.0.0"))
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(json.dumps({"charts": {"demo": {"path": str(new)}}}))
+    run = run_policies("--manifest", str(manifest), "--upgrade-from", str(old), "-m", "upgrade")
+    assert run.failed_objects(IMMUTABLE) == {"StatefulSet/rel-worker"}
+    missing = run_policies("--manifest", str(manifest), "--upgrade-from", str(pytester.path / "nowhere"))
+    assert missing.result.ret == 1 and "Traceback" not in missing.result.stdout.str()
+    missing.result.stdout.fnmatch_lines(["*--upgrade-from: chart not found*"])
