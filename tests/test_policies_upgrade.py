@@ -415,3 +415,15 @@ def test_upgrade_from_on_the_command_line_applies_to_every_chart_of_the_manifest
     missing = run_policies("--manifest", str(manifest), "--upgrade-from", str(pytester.path / "nowhere"))
     assert missing.result.ret == 1 and "Traceback" not in missing.result.stdout.str()
     missing.result.stdout.fnmatch_lines(["*--upgrade-from: chart not found*"])
+
+
+def test_missing_old_values_files_are_setup_errors_naming_them(make_chart, run_policies, pytester):
+    old = make_chart({"templates/worker.yaml": statefulset()}, name="v1/demo", chart_yaml=chart_yaml("1.0.0"))
+    new = make_chart({"templates/worker.yaml": statefulset()}, name="v2/demo", chart_yaml=chart_yaml("2.0.0"))
+    run = run_policies("--chart", str(new), "--upgrade-from", str(old), "--upgrade-from-values", "gone.yaml")
+    run.result.stdout.fnmatch_lines(["*upgrade_from values file does not exist*gone.yaml*"])
+    manifest = pytester.path / "charts.yaml"
+    manifest.write_text(f"charts:\n  demo:\n    path: {new}\n    upgrade_from:\n      path: {old}\n      values: [gone.yaml]\n")
+    run = run_policies("--manifest", str(manifest))
+    assert run.result.ret == 1 and "Traceback" not in run.result.stdout.str()
+    run.result.stdout.fnmatch_lines(["*charts.yaml:6*upgrade_from values file does not exist*gone.yaml*"])
