@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chartpolicy.live.client import ClusterReader, LiveError
@@ -23,8 +22,8 @@ from chartpolicy.live.release import LiveRelease, release_values
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.redaction import remember_feeding
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
-from chartpolicy.model.selection import Roles, selector_matches
-from chartpolicy.model.subject import PreviousRelease
+from chartpolicy.model.selection import selector_matches
+from chartpolicy.model.subject import PreviousRelease, SpecSubject
 from chartpolicy.rendering.engine import layer_values
 from chartpolicy.rendering.service import RenderedSubject, Renderer
 
@@ -67,7 +66,7 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 
 @dataclass(eq=False)
-class LiveSubject:
+class LiveSubject(SpecSubject):
     spec: LiveTarget
     client: ClusterReader
     release: LiveRelease
@@ -76,28 +75,10 @@ class LiveSubject:
     server_version: str | None = None
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"cluster"})
+    objects: ObjectSet = field(init=False)
 
-    @cached_property
-    def objects(self) -> ObjectSet:
-        return ObjectSet(self.release.objects)
-
-    @property
-    def workloads(self) -> list[Workload]:
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
+    def __post_init__(self) -> None:
+        self.objects = ObjectSet(self.release.objects)
 
     # -- live only ------------------------------------------------------------
 

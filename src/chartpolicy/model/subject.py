@@ -161,6 +161,32 @@ class UpgradeSubject(Subject, Protocol):
         """``X.Y.Z``: the Kubernetes version the upgrade runs on (the render's, or the cluster's)."""
 
 
+class SpecSubject:
+    """What a subject derives from its spec and objects, written once for rendered and live subjects."""
+
+    spec: SubjectSpec
+    objects: ObjectSet
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return self.objects.workloads
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.spec.profiles
+
+    @property
+    def roles(self) -> Roles:
+        return Roles(self.spec.chart.roles)
+
+    def config(self, policy_id: str) -> dict[str, Any]:
+        """The manifest's ``policy_config`` for one policy (empty when none)."""
+        return self.spec.chart.config_for(policy_id)
+
+    def is_external(self, kind: str, name: str) -> bool:
+        return self.spec.is_external(kind, name)
+
+
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:
     return VALUES in subject.capabilities
 

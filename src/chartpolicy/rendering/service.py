@@ -34,8 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
-from chartpolicy.model.selection import Roles
-from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES, PreviousRelease
+from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES, PreviousRelease, SpecSubject
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
@@ -483,7 +482,7 @@ class _Forgotten(ChartError):
 
 
 @dataclass(eq=False)
-class RenderedSubject:
+class RenderedSubject(SpecSubject):
     """A subject's rendered objects, and the means to render variations of it."""
 
     renderer: Renderer
@@ -500,18 +499,6 @@ class RenderedSubject:
     #: The old side when it is not a render of ``spec.upgraded_from`` (the live gate: a deployed release).
     old_side: PreviousRelease | None = None
     _merged: Mapping[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def workloads(self):
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
 
     @property
     def namespace(self) -> str:
@@ -533,13 +520,6 @@ class RenderedSubject:
     def previous(self) -> PreviousRelease:
         """The old side of the upgrade (the ``previous`` capability): rendered on first use."""
         return self.old_side if self.old_side is not None else self.renderer.previous(self.spec)
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        """The manifest's ``policy_config`` for one policy (empty when none)."""
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
