@@ -414,7 +414,11 @@ def test_upgrade_from_on_the_command_line_applies_to_every_chart_of_the_manifest
     assert run.failed_objects(IMMUTABLE) == {"StatefulSet/rel-worker"}
     missing = run_policies("--manifest", str(manifest), "--upgrade-from", str(pytester.path / "nowhere"))
     assert missing.result.ret == 1 and "Traceback" not in missing.result.stdout.str()
-    missing.result.stdout.fnmatch_lines(["*--upgrade-from: chart not found*"])
+    missing.result.stdout.fnmatch_lines(["*--upgrade-from*upgrade_from path does not exist*nowhere*"])
+    values = run_policies("--manifest", str(manifest), "--upgrade-from", str(old), "--upgrade-from-values", "gone.yaml")
+    values.result.stdout.fnmatch_lines(["*upgrade_from values file does not exist*gone.yaml*"])
+    alone = run_policies("--manifest", str(manifest), "--upgrade-from-values", "gone.yaml")
+    assert alone.result.ret == pytest.ExitCode.USAGE_ERROR and "--upgrade-from" in alone.result.stderr.str()
 
 
 def test_missing_old_values_files_are_setup_errors_naming_them(make_chart, run_policies, pytester):

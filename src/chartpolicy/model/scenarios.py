@@ -352,11 +352,11 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
         if not Path(chart.path).exists():
             raise ChartError(f"chart {chart.key}: path does not exist: {chart.path}", file=str(path),
                              line=_line_of(document, ["charts", chart.key, "path"]))
-        _check_upgrade_from(chart, str(path), document)
+        check_upgrade_from(chart, str(path), document)
     return charts
 
 
-def _check_upgrade_from(chart: ChartSpec, where: str, document: yaml.Node | None = None) -> None:
+def check_upgrade_from(chart: ChartSpec, where: str, document: yaml.Node | None = None) -> None:
     """The old chart and its values files exist (for the manifest: with the line that names them)."""
     old = chart.upgrade_from
     if old is None:
@@ -422,7 +422,7 @@ def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
         if options.upgrade_from_values:
             raw["upgrade_from"]["values"] = list(options.upgrade_from_values)
     spec = _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
-    _check_upgrade_from(spec, "--upgrade-from")
+    check_upgrade_from(spec, "--upgrade-from")
     return spec
 
 

@@ -21,6 +21,7 @@ from chartpolicy.model.scenarios import (
     UpgradeFrom,
     Waiver,
     adhoc_charts,
+    check_upgrade_from,
     expand,
     load_manifest,
     normalise_version,
@@ -67,6 +68,9 @@ class PolicySession:
         #: The live tier's session when a cluster or snapshot is named: such a
         #: run checks the cluster, not the manifest's charts.
         self.live = LiveSession(config, self.charts, lambda: self.renderer) if live else None
+        if config.getoption("upgrade_from_values") and not config.getoption("upgrade_from"):
+            raise pytest.UsageError("--upgrade-from-values: the values of the old chart, which --upgrade-from names; "
+                                    "it is not given")
         if config.getoption("upgrade_to") and not live:
             raise pytest.UsageError("--upgrade-to is the live tier's pre-upgrade gate: it needs --kubeconfig, "
                                     "--in-cluster or --live-snapshot (offline, use --upgrade-from)")
@@ -117,9 +121,9 @@ class PolicySession:
             # On the command line, the old chart of every chart of the manifest (the manifest's upgrade_from is per chart).
             old = UpgradeFrom(str(Path(option("upgrade_from")).resolve()),
                               tuple(str(Path(v).resolve()) for v in option("upgrade_from_values")) or None)
-            if not Path(old.path).exists():
-                raise ChartError("--upgrade-from: chart not found", file=option("upgrade_from"))
             charts = [replace(c, upgrade_from=old) for c in charts]
+            for chart in charts:
+                check_upgrade_from(chart, "--upgrade-from")
         if option("kube_version"):
             charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
         if option("profile"):
