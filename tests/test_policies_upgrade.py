@@ -11,6 +11,7 @@ misses pass.
 from __future__ import annotations
 
 import json
+from html import unescape
 
 import pytest
 
@@ -381,9 +382,11 @@ def test_a_field_the_old_side_set_and_the_new_render_drops_is_a_change():
 
 def test_every_output_shows_both_chart_versions(upgrade, pytester, monkeypatch):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    sarif = pytester.path / "out.sarif"
+    sarif, html = pytester.path / "out.sarif", pytester.path / "out.html"
     run = upgrade({"templates/worker.yaml": statefulset(size="10Gi")}, {"templates/worker.yaml": statefulset(size="20Gi")},
-                  "--sarif", str(sarif))
+                  "--sarif", str(sarif), "--html", str(html), "--self-contained-html")
+    # pytest-html keeps its rows in an escaped attribute: once unescaped, the findings table's message cell.
+    assert "[upgrade 1.7.0 -&gt; 1.8.0]</td>" in unescape(html.read_text())
     [result] = json.loads(sarif.read_text())["runs"][0]["results"]
     assert result["message"]["text"].endswith("[upgrade 1.7.0 -> 1.8.0]")
     assert result["properties"]["upgrade"] == {"from_version": "1.7.0", "to_version": "1.8.0"}
