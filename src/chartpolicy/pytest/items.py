@@ -17,8 +17,9 @@ from chartpolicy.model.redaction import remember_feeding
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.pytest.session import state_of
 from chartpolicy.rendering.service import unexpected_error
-from chartpolicy.reporting.baseline import identity_of
+from chartpolicy.reporting.baseline import chart_location, identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
+from chartpolicy.reporting.record import subject_source
 
 _REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
 
@@ -33,7 +34,8 @@ class RenderItem(pytest.Item):
 
     def runtest(self) -> None:
         state = state_of(self.config)
-        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath)}
+        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath),
+                  "source": subject_source("chart", chart_location(self.spec.chart, self.config.rootpath))}
         # The next subject's base render runs on a background thread while this one's policies run.
         state.renderer.prefetch(state.subjects_after(self.spec))
         try:
