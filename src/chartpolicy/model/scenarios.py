@@ -133,6 +133,14 @@ class Scenario:
     kube_versions: tuple[str, ...] = (DEFAULT_KUBE_VERSION,)
     api_versions: tuple[str, ...] = ()
     external: tuple[tuple[str, str], ...] = ()
+    #: Values layered after ``values`` and ``overrides``, in order, as ``(how, text)``: ``yaml`` (a mapping
+    #: merged like a values file), ``set``, ``set-string``, ``set-file`` (Helm's flags of those names).
+    #: What a GitOps resource writes in its own precedence (chartpolicy.model.sources).
+    layers: tuple[tuple[str, str], ...] = ()
+
+
+#: What subjects are read from (the JSON report's ``subjects[].source.kind``, but ``live``).
+CHART, ARGOCD, FLUX, MANIFESTS = "chart", "argocd", "flux", "manifests"
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +156,17 @@ class ChartSpec:
     roles: dict[str, dict[str, str]] = field(default_factory=dict)
     policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    #: What the subjects are read from: a chart (``path``), an Argo CD Application or Flux HelmRelease
+    #: (``source_file``; ``path`` is the chart they name) or a folder of plain manifests (``path``).
+    source: str = CHART
+    source_file: str | None = None
+    #: The text of a manifest stream read from standard input (``--manifests -``; ``path`` is ``-``).
+    stream: str | None = None
+
+    @property
+    def renders(self) -> bool:
+        """Whether the subjects are renders of a chart (that can be rendered again), not plain manifests."""
+        return self.source != MANIFESTS
 
     def config_for(self, policy_id: str) -> dict[str, Any]:
         return self.policy_config.get(policy_id) or {}

@@ -135,3 +135,9 @@ def can_rerender(subject: Subject) -> TypeGuard[RerenderSubject]:
 
 def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
     return CLUSTER in subject.capabilities
+
+
+def capabilities_needed(annotation: object) -> frozenset[str]:
+    """What a policy whose ``subject`` is declared as ``annotation`` needs beyond objects."""
+    needed = {RerenderSubject: {RERENDER, VALUES}, ValuesSubject: {VALUES}, ClusterSubject: {CLUSTER}}
+    return frozenset(needed.get(annotation, ()))  # type: ignore[call-overload]
