@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import tarfile
 import textwrap
@@ -374,3 +375,53 @@ def test_flux_release_name_defaults_and_is_shortened_past_53_characters():
     long = flux_release_name("a" * 50, "prod")
     full = "prod-" + "a" * 50
     assert long == full[:40] + "-" + hashlib.sha256(full.encode()).hexdigest()[:12] and len(long) == 53
+
+
+# --- seed 000 under Argo CD -----------------------------------------------------------------------------
+
+REFERENCE_CHART = Path(__file__).resolve().parents[1] / "charts_under_test" / "airflow"
+FERNET_SECRET = "templates/secrets/fernet-key-secret.yaml"
+FERNET_CHECKSUM = ('checksum/fernet-key: {{ include (print $.Template.BasePath "/secrets/fernet-key-secret.yaml") . '
+                   '| sha256sum }}\n')
+
+
+def test_seed_000_under_argocd_is_caught_by_the_same_policies_as_the_chart_run(pytester, run_policies):
+    """The reference chart with seed 000's Fernet key (a pre-install hook's random value, no checksum over it),
+    deployed by an Argo CD Application: caught as in the chart run, under the Application's name."""
+    chart = pytester.path / "deploy" / "charts" / "airflow"
+    shutil.copytree(REFERENCE_CHART, chart)
+    secret = (chart / FERNET_SECRET).read_text()
+    secret = secret.replace("type: Opaque\n", "  annotations:\n    helm.sh/hook: pre-install\n"
+                                              "    helm.sh/hook-delete-policy: before-hook-creation\ntype: Opaque\n")
+    (chart / FERNET_SECRET).write_text(secret.replace(".Values.fernetKey | b64enc", "randAlphaNum 32 | b64enc"))
+    helpers = (chart / "templates" / "_helpers.tpl").read_text()
+    assert FERNET_CHECKSUM in helpers
+    (chart / "templates" / "_helpers.tpl").write_text(helpers.replace(FERNET_CHECKSUM, ""))
+    (pytester.path / "airflow-prod.yaml").write_text(textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {name: airflow-prod, namespace: argocd}
+        spec:
+          project: default
+          destination: {server: https://kubernetes.default.svc, namespace: airflow}
+          source:
+            repoURL: https://git.example/deploy.git
+            targetRevision: main
+            path: charts/airflow
+            helm:
+              releaseName: ref
+              valueFiles: [ci/dev-keys.yaml, ci/gitops-values.yaml]
+        """))
+    gitops = run_policies("--argocd-app", "airflow-prod.yaml", "--repo-root", "deploy")
+    by_chart = run_policies("--chart", str(chart), "--values", str(chart / "ci" / "dev-keys.yaml"),
+                            "--values", str(chart / "ci" / "gitops-values.yaml"), "--profile", "gitops",
+                            "--mode", "install", "--release", "ref", "--namespace", "airflow")
+
+    def caught(run):
+        return {(f["policy"], f"{f['object']['kind']}/{f['object']['name']}") for f in run.findings(outcome="fail")}
+
+    assert caught(gitops) == caught(by_chart)
+    assert {("secret-determinism", "Secret/ref-fernet-key"), ("checksum-coverage", "Deployment/ref-scheduler"),
+            ("checksum-coverage", "Deployment/ref-api-server")} <= caught(gitops)
+    assert {f["chart"] for f in gitops.findings()} == {"argocd/airflow-prod"}
+    gitops.result.stdout.fnmatch_lines(["FAILED checksums.py::test_secret_determinism[[]argocd/airflow-prod:default:1.34.0:install[]]*"])
