@@ -425,3 +425,37 @@ def test_seed_000_under_argocd_is_caught_by_the_same_policies_as_the_chart_run(p
             ("checksum-coverage", "Deployment/ref-api-server")} <= caught(gitops)
     assert {f["chart"] for f in gitops.findings()} == {"argocd/airflow-prod"}
     gitops.result.stdout.fnmatch_lines(["FAILED checksums.py::test_secret_determinism[[]argocd/airflow-prod:default:1.34.0:install[]]*"])
+
+
+def test_manifest_entries_name_each_source_and_keep_their_waivers(pytester, run_policies):
+    folder(pytester, "plain", "web-config")
+    values_chart(pytester.path / "repo" / "charts" / "demo")
+    application(pytester, "parameters: [{name: a, value: entry}]\n")
+    write(pytester.path, {"hr.yaml": HELMRELEASE, "values-from.yaml": VALUES_FROM, "charts.yaml": """\
+        charts:
+          rendered:
+            manifests: plain
+            waivers:
+              - {policy: checksum-coverage, object: Deployment/web, reason: rolled by hand, owner: sre,
+                 expires: "2030-01-01"}
+          shop:
+            argocd_app: app.yaml
+            repo_root: repo
+          shop-flux:
+            flux_helmrelease: hr.yaml
+            repo_root: repo
+            values_from: [values-from.yaml]
+          both:
+            path: repo/charts/demo
+            manifests: plain
+        """})
+    run = run_policies("--manifest", "charts.yaml", "--today", "2029-06-01", *CHECKSUM, *LIVENESS)
+    [error] = run.findings("render", "error")
+    assert "charts.both" in error["message"] and "is valid under each of" in error["message"]
+    text = (pytester.path / "charts.yaml").read_text()
+    (pytester.path / "charts.yaml").write_text(text[:text.index("  both:")])
+    run = run_policies("--manifest", "charts.yaml", "--today", "2029-06-01", *CHECKSUM, *LIVENESS)
+    assert {f["chart"] for f in run.findings()} >= {"argocd/shop", "flux/team/shop"}
+    [waived] = run.findings("checksum-coverage", "waived")
+    assert waived["chart"] == "manifests/plain"
+    assert "a-entry" in names(run)

@@ -49,6 +49,7 @@ from chartpolicy.model.scenarios import (
     ChartSpec,
     Scenario,
     normalise_version,
+    with_entry,
 )
 from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 
@@ -409,3 +410,26 @@ def manifests_chart(given: str, base: Path, *, stream: str | None = None) -> Cha
     scenario = Scenario(name=DEFAULT_SCENARIO, modes=("install",))
     return ChartSpec(key=manifests_key(given), path=path, scenarios=(scenario,), source=MANIFESTS,
                      source_file=path if given != "-" else None, stream=stream)
+
+
+# --- manifest entries -------------------------------------------------------------------------------------
+
+
+def manifest_entry(key: str, raw: dict[str, Any], base: Path, notices: list[str]) -> list[ChartSpec]:
+    """The charts of a manifest entry naming ``manifests``, ``argocd_app`` or ``flux_helmrelease`` (paths
+    relative to the manifest's folder; ``repo_root`` defaults to it), with the entry's external objects, roles,
+    policy_config and waivers."""
+    if "manifests" in raw:
+        charts = [manifests_chart(str(raw["manifests"]), base)]
+    else:
+        context = GitOpsContext(
+            repo_root=(base / str(raw.get("repo_root") or ".")).resolve(),
+            chart_archive_dir=(base / str(raw["chart_archive_dir"])).resolve() if raw.get("chart_archive_dir") else None,
+            repos={url: (base / str(path)).resolve() for url, path in (raw.get("argocd_repos") or {}).items()},
+            values_from=tuple(str(base / str(f)) for f in raw.get("values_from") or ()),
+        )
+        loaded = (argocd_charts(base / str(raw["argocd_app"]), context) if "argocd_app" in raw
+                  else flux_charts(base / str(raw["flux_helmrelease"]), context))
+        notices += loaded.notices
+        charts = loaded.charts
+    return [with_entry(chart, key, raw) for chart in charts]

@@ -24,6 +24,7 @@ from chartpolicy.model.scenarios import (
     load_manifest,
     normalise_version,
 )
+from chartpolicy.model.sources import manifest_entry
 from chartpolicy.model.subject import RERENDER, VALUES
 from chartpolicy.pytest.live import LiveSession, live_requested
 from chartpolicy.pytest.render_cache import disk_cache_for
@@ -110,7 +111,9 @@ class PolicySession:
             if not default.is_file():
                 return []
             manifest = str(default)
-        charts = load_manifest(manifest)
+        read: list[str] = []
+        charts = load_manifest(manifest, lambda key, raw, base: manifest_entry(key, raw, base, read))
+        self.session_notices += [Notice("sources", notice) for notice in read]
         if option("kube_version"):
             charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
         if option("profile"):
