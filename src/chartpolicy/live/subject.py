@@ -21,7 +21,8 @@ from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
-from chartpolicy.model.selection import Roles, selector_matches
+from chartpolicy.model.selection import selector_matches
+from chartpolicy.model.subject import SpecDerived
 
 LIVE_CHART_KEY = "live"
 LIVE_MODE = "live"
@@ -62,7 +63,7 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 
 @dataclass(eq=False)
-class LiveSubject:
+class LiveSubject(SpecDerived):
     spec: LiveTarget
     client: ClusterReader
     release: LiveRelease
@@ -76,23 +77,6 @@ class LiveSubject:
     def objects(self) -> ObjectSet:
         return ObjectSet(self.release.objects)
 
-    @property
-    def workloads(self) -> list[Workload]:
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
 
     # -- live only ------------------------------------------------------------
 

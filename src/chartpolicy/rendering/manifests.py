@@ -23,10 +23,10 @@ from typing import Any
 import yaml
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload, parse_manifests
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
-from chartpolicy.model.selection import Roles
 from chartpolicy.model.sources import STDIN
+from chartpolicy.model.subject import SpecDerived
 
 _DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 _SOURCE_COMMENT = re.compile(r"^# Source: (?P<path>\S.*?)\s*$", re.MULTILINE)
@@ -117,7 +117,7 @@ def manifest_objects(documents: list[Document], namespace: str) -> tuple[ObjectS
 
 
 @dataclass(eq=False)
-class ManifestSubject:
+class ManifestSubject(SpecDerived):
     """The Subject protocol over plain manifests: objects only, no chart to render again."""
 
     spec: SubjectSpec
@@ -128,26 +128,8 @@ class ManifestSubject:
     capabilities: frozenset[str] = frozenset()
 
     @property
-    def workloads(self) -> list[Workload]:
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    @property
     def namespace(self) -> str:
         return self.spec.chart.namespace
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
 
     def source_texts(self) -> dict[str, str]:
         """The text of each source (a ``# Source:`` template's documents joined as Helm rendered the file)."""
