@@ -141,7 +141,18 @@ def test_broken_yaml_in_a_folder_is_an_error_naming_file_and_line(pytester, run_
     assert run.result.ret == 1
     [error] = run.findings("render", "error")
     assert error["message"].startswith("plain/sub/broken.yaml:6: not valid YAML"), error["message"]
+    run.result.stdout.fnmatch_lines(["manifests/plain:default:1.34.0:install: the manifests could not be read*",
+                                     "plain/sub/broken.yaml:6: not valid YAML*"])
     assert "Traceback" not in run.result.stdout.str()
+
+
+def test_a_symbolic_link_in_a_manifest_folder_is_refused(pytester, run_policies, tmp_path):
+    folder(pytester, "plain", "web-config-7k2b9fmt5d")
+    (tmp_path / "elsewhere.yaml").write_text(CONFIG.format(config="outside"))
+    (pytester.path / "plain" / "link.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    run = run_policies("--manifests", "plain", *CHECKSUM)
+    [error] = run.findings("render", "error")
+    assert "link.yaml: a symbolic link or a file that is not regular is refused" in error["message"]
 
 
 def test_lists_are_unwrapped_and_chart_only_policies_are_left_out_with_one_notice(pytester, run_policies):
@@ -347,10 +358,10 @@ def test_flux_values_from_in_order_with_target_path_then_values(pytester, run_po
     values_chart(pytester.path / "repo" / "charts" / "demo")
     write(pytester.path, {"hr.yaml": HELMRELEASE, "values-from.yaml": VALUES_FROM})
     run = run_policies("--flux-helmrelease", "hr.yaml", "--flux-values-from", "values-from.yaml",
-                       "--repo-root", "repo", *LIVENESS)
+                       "--repo-root", "repo", "--kube-version", "1.31", *LIVENESS)
     assert names(run) == {"a-first", "b-late", "c-path", "d-first", "e-inline"}
-    assert {(s["chart"], s["mode"]) for s in run.report["subjects"]} == {("flux/team/shop", "install"),
-                                                                          ("flux/team/shop", "upgrade")}
+    assert {(s["chart"], s["kube_version"], s["mode"]) for s in run.report["subjects"]} == {
+        ("flux/team/shop", "1.31.0", "install"), ("flux/team/shop", "1.31.0", "upgrade")}
     assert {f["object"]["namespace"] for f in run.findings("probe-liveness-present")} == {"prod"}
     assert any("ConfigMap team/absent not found" in n["message"] and "optional" in n["message"]
                for n in run.report["notices"])

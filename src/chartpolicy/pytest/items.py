@@ -76,6 +76,8 @@ class RenderItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001
         if isinstance(excinfo.value, ChartError):
+            if not self.spec.chart.renders:
+                return f"{self.spec.id}: the manifests could not be read ({self.spec.chart.path}):\n{excinfo.value}"
             return f"{self.spec.id} did not render cleanly (chart {self.spec.chart.path}):\n{excinfo.value}"
         return super().repr_failure(excinfo, style)
 

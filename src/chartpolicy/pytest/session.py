@@ -102,6 +102,8 @@ class PolicySession:
         if sources_requested(self.config):
             charts, notices = source_charts(self.config)
             self.session_notices += [Notice("sources", notice) for notice in notices]
+            if option("kube_version"):  # over an Application's kubeVersion too: the versions asked for
+                charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
             return (self._adhoc_charts() if option("chart") else []) + charts
         if option("chart"):
             return self._adhoc_charts()

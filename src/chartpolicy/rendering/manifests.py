@@ -65,8 +65,14 @@ def split_documents(text: str, file: str) -> list[Document]:
 
 def read_folder(folder: Path, rootdir: Path) -> list[Document]:
     """Every document of the folder's ``*.yaml``/``*.yml`` files, named relative to the rootdir."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                   and not p.is_symlink())
+    entries = sorted(folder.rglob("*"))
+    # As in a chart folder (docs/bad-input.md, hostile input): nothing outside the folder is read.
+    refused = [p for p in entries if p.is_symlink() or (p.suffix in (".yaml", ".yml") and not p.is_file()
+                                                         and not p.is_dir())]
+    if refused:
+        raise ChartError(f"{', '.join(str(p.relative_to(folder)) for p in refused)}: a symbolic link or a file that "
+                         "is not regular is refused: chartpolicy reads nothing outside the folder", file=str(folder))
+    files = [p for p in entries if p.suffix in (".yaml", ".yml") and p.is_file()]
     if not files:
         raise ChartError("--manifests: no *.yaml or *.yml file in this folder", file=str(folder))
     documents = []
