@@ -146,6 +146,36 @@ def test_broken_yaml_in_a_folder_is_an_error_naming_file_and_line(pytester, run_
     assert "Traceback" not in run.result.stdout.str()
 
 
+def test_k8s_schema_checks_plain_manifests_with_the_crds_of_the_set(pytester, run_policies):
+    crd = """\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {name: widgets.example.com}
+        spec:
+          group: example.com
+          names: {kind: Widget, plural: widgets}
+          scope: Namespaced
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema:
+                openAPIV3Schema:
+                  type: object
+                  properties:
+                    spec: {type: object, properties: {size: {type: integer}}}
+        """
+    write(pytester.path / "plain", {
+        "crd.yaml": crd,
+        "widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n",
+        "deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo}\nspec:\n  replica: 2\n"})
+    run = run_policies("--manifests", "plain", "--policy", "k8s-schema")
+    failed = {f["object"]["name"]: f["message"] for f in run.findings("k8s-schema", "fail")}
+    assert set(failed) == {"w", "typo"}, failed
+    assert failed["w"] == "does not validate against the manifests' CRD schema: spec.size: 'big' is not of type 'integer'"
+    assert failed["typo"].startswith("does not validate against Kubernetes 1.34.0")
+
+
 def test_a_symbolic_link_in_a_manifest_folder_is_refused(pytester, run_policies, tmp_path):
     folder(pytester, "plain", "web-config-7k2b9fmt5d")
     (tmp_path / "elsewhere.yaml").write_text(CONFIG.format(config="outside"))
@@ -163,7 +193,7 @@ def test_lists_are_unwrapped_and_chart_only_policies_are_left_out_with_one_notic
     failed = {(f["policy"], f["object"]["name"]) for f in run.findings(outcome="fail")}
     assert ("checksum-coverage", "web") in failed
     notices = [n["message"] for n in run.report["notices"] if n["policy"] == "sources"]
-    assert notices == ["not run on manifests/plain (plain manifests: no chart to render again): k8s-schema, "
+    assert notices == ["not run on manifests/plain (plain manifests: no chart to render again): "
                        "pod-template-stable-on-chart-bump, release-scoped-names, revision-independent-render, "
                        "secret-determinism"]
     assert not [n for n in run.report["notices"] if "applies to no subject" in n["message"]
