@@ -13,8 +13,7 @@ and the time of the read, and ask access reviews.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from chartpolicy.live.client import ClusterReader
@@ -22,7 +21,7 @@ from chartpolicy.live.release import LiveRelease
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
 from chartpolicy.model.selection import selector_matches
-from chartpolicy.model.subject import SpecDerived
+from chartpolicy.model.subject import SpecSubject
 
 LIVE_CHART_KEY = "live"
 LIVE_MODE = "live"
@@ -63,7 +62,7 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 
 @dataclass(eq=False)
-class LiveSubject(SpecDerived):
+class LiveSubject(SpecSubject):
     spec: LiveTarget
     client: ClusterReader
     release: LiveRelease
@@ -72,11 +71,10 @@ class LiveSubject(SpecDerived):
     server_version: str | None = None
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"cluster"})
+    objects: ObjectSet = field(init=False)
 
-    @cached_property
-    def objects(self) -> ObjectSet:
-        return ObjectSet(self.release.objects)
-
+    def __post_init__(self) -> None:
+        self.objects = ObjectSet(self.release.objects)
 
     # -- live only ------------------------------------------------------------
 

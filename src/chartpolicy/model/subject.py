@@ -64,37 +64,6 @@ class Subject(Protocol):
         """Whether the manifest declares this object as created outside the chart."""
 
 
-class _SpecAndObjects(Protocol):
-    @property
-    def spec(self) -> SubjectSpec: ...
-
-    @property
-    def objects(self) -> ObjectSet: ...
-
-
-class SpecDerived:
-    """What every implementation of :class:`Subject` derives alike from its ``spec`` and ``objects``."""
-
-    @property
-    def workloads(self: _SpecAndObjects) -> list[Workload]:
-        return self.objects.workloads
-
-    @property
-    def profiles(self: _SpecAndObjects) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self: _SpecAndObjects) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    def config(self: _SpecAndObjects, policy_id: str) -> dict[str, Any]:
-        """The manifest's ``policy_config`` for one policy (empty when none)."""
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self: _SpecAndObjects, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
-
-
 class ValuesSubject(Subject, Protocol):
     """A subject with the ``values`` capability."""
 
@@ -154,6 +123,32 @@ class ClusterSubject(Subject, Protocol):
 
     def allowed(self, service_account: str, verb: str, resource: str, group: str = "") -> bool:
         """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` there."""
+
+
+class SpecSubject:
+    """What a subject derives from its spec and objects, written once for rendered, plain-manifest and live subjects."""
+
+    spec: SubjectSpec
+    objects: ObjectSet
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return self.objects.workloads
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.spec.profiles
+
+    @property
+    def roles(self) -> Roles:
+        return Roles(self.spec.chart.roles)
+
+    def config(self, policy_id: str) -> dict[str, Any]:
+        """The manifest's ``policy_config`` for one policy (empty when none)."""
+        return self.spec.chart.config_for(policy_id)
+
+    def is_external(self, kind: str, name: str) -> bool:
+        return self.spec.is_external(kind, name)
 
 
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:

@@ -26,7 +26,7 @@ from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.sources import STDIN
-from chartpolicy.model.subject import SpecDerived
+from chartpolicy.model.subject import SpecSubject
 
 _DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 _SOURCE_COMMENT = re.compile(r"^# Source: (?P<path>\S.*?)\s*$", re.MULTILINE)
@@ -123,7 +123,7 @@ def manifest_objects(documents: list[Document], namespace: str) -> tuple[ObjectS
 
 
 @dataclass(eq=False)
-class ManifestSubject(SpecDerived):
+class ManifestSubject(SpecSubject):
     """The Subject protocol over plain manifests: objects only, no chart to render again."""
 
     spec: SubjectSpec

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
-from chartpolicy.model.subject import SpecDerived
+from chartpolicy.model.subject import SpecSubject
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
@@ -465,7 +465,7 @@ class _Forgotten(ChartError):
 
 
 @dataclass(eq=False)
-class RenderedSubject(SpecDerived):
+class RenderedSubject(SpecSubject):
     """A subject's rendered objects, and the means to render variations of it."""
 
     renderer: Renderer
