@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_policies_schema import CRD, widget
 
 from chartpolicy.model.sources import flux_release_name
 
@@ -147,27 +148,9 @@ def test_broken_yaml_in_a_folder_is_an_error_naming_file_and_line(pytester, run_
 
 
 def test_k8s_schema_checks_plain_manifests_with_the_crds_of_the_set(pytester, run_policies):
-    crd = """\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata: {name: widgets.example.com}
-        spec:
-          group: example.com
-          names: {kind: Widget, plural: widgets}
-          scope: Namespaced
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec: {type: object, properties: {size: {type: integer}}}
-        """
     write(pytester.path / "plain", {
-        "crd.yaml": crd,
-        "widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n",
+        "crd.yaml": CRD,
+        "widget.yaml": widget("w", "big"),
         "deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo}\nspec:\n  replica: 2\n"})
     run = run_policies("--manifests", "plain", "--policy", "k8s-schema")
     failed = {f["object"]["name"]: f["message"] for f in run.findings("k8s-schema", "fail")}
