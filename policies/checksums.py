@@ -4,13 +4,15 @@ import hashlib
 import re
 
 from chartpolicy import Violations, policy
-from chartpolicy.model.subject import RerenderSubject
+from chartpolicy.checks.coverage import has_reloader, reloading
+from chartpolicy.model.subject import RerenderSubject, Subject, can_rerender
 from chartpolicy.rendering.deep import DeepCoverage
+from chartpolicy.rendering.manifests import ManifestSubject
 from chartpolicy.rendering.perturbation import CoverageProbe, hash_like
 
 
 @policy("checksum-coverage")
-def test_checksum_coverage(subject: RerenderSubject, violations: Violations, deep_coverage: DeepCoverage) -> None:
+def test_checksum_coverage(subject: Subject, violations: Violations, deep_coverage: DeepCoverage) -> None:
     """Every Secret/ConfigMap the chart renders and a long-running pod template
     consumes is covered: changing its content changes that pod template.
 
@@ -44,11 +46,30 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     ``secret.reloader.stakater.com/reload``...) is not reported for vacuous
     checksums.
 
+    On plain manifests (``--manifests``: nothing to render again) the
+    question is asked of what is there: a long-running pod template that
+    consumes a Secret/ConfigMap of the same set is covered when the object's
+    name ends in a content-hash suffix (kustomize's generators: ``-`` and ten
+    of ``2456789bcdfghkmt``), a reloader annotation rolls it on updates, or a
+    pod-template annotation covers it: its value is the sha256 (or sha1)
+    hex digest of the text of the object's source document (what
+    ``include ... | sha256sum`` hashes; ``helm template`` output names it with
+    ``# Source:``), or, where the value is a digest of no document of the set,
+    its key names the object or its source file (``checksum/fernet-key`` for
+    ``Secret/<release>-fernet-key``, ``checksum/secrets/fernet.yaml`` for that
+    file).  A value that is not a digest, or the digest of another document,
+    covers nothing (docs/sources.md).
+
     Config:
     ``--deep`` strengthens this policy: every values leaf is perturbed, and
     a leaf that changes a consumed object but not its consumers is reported
     with its values path (docs/deep.md).
     """
+    if isinstance(subject, ManifestSubject):
+        _report_manifest_gaps(subject, violations)
+        return
+    if not can_rerender(subject):
+        raise TypeError(f"{subject.spec.id}: neither a chart render nor plain manifests")
     probe = CoverageProbe(subject)
     _report_vacuous_checksums(subject, violations)
     result = probe.run()
@@ -87,7 +108,7 @@ def _report_deep_gaps(subject, deep, result, violations):
 
 
 def _report_vacuous_checksums(subject, violations):
-    annotated = [w for w in subject.workloads if w.long_running and not _reloaded(w)
+    annotated = [w for w in subject.workloads if w.long_running and not has_reloader(w)
                  and any(hash_like(v) for v in w.annotations.values())]
     if not annotated:
         return
@@ -133,8 +154,55 @@ def _name_tokens(text):
     return {t for t in re.split(r"[^a-z0-9]+", text.lower()) if len(t) >= 4 and t not in _GENERIC_NAME_TOKENS}
 
 
-def _reloaded(workload):
-    return any(key.split("/")[0].endswith("reloader.stakater.com") for key in workload.obj.annotations)
+#: kustomize's configMapGenerator/secretGenerator suffix: ten characters of its hash alphabet.
+_CONTENT_HASH_SUFFIX = re.compile(r"-[2456789bcdfghkmt]{10}$")
+_HEX_DIGEST = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _report_manifest_gaps(subject, violations):
+    """checksum-coverage's question on plain manifests: what rolls each consumer when the object changes."""
+    digests: dict[str, set[str]] = {}
+    for source, text in subject.source_texts().items():
+        # The text as the tool wrote it, with or without the final newline or separator.
+        body = text.strip("\n")
+        for form in {text, body, body + "\n", "---\n" + body + "\n", "\n---\n" + body + "\n"}:
+            for digest in (hashlib.sha256(form.encode()).hexdigest(), hashlib.sha1(form.encode()).hexdigest()):
+                digests.setdefault(digest, set()).add(source)
+    for workload in subject.workloads:
+        if not workload.long_running:
+            continue
+        consumed = {}
+        for consumption in workload.consumptions:
+            if consumption.kind in ("Secret", "ConfigMap") and consumption.via != "imagePullSecrets":
+                obj = subject.objects.resolve(consumption)
+                if obj is not None:
+                    consumed[obj.ref] = obj
+        for obj in violations.examine(consumed.values()):
+            if _CONTENT_HASH_SUFFIX.search(obj.name):
+                continue
+            reload = reloading(workload, obj, reload_on_create=False)
+            if reload is not None and reload.covers:
+                continue
+            if any(_annotation_covers(key, str(value), obj, digests) for key, value in workload.annotations.items()):
+                continue
+            recreated = (f"; {reload.describe()} watches it, but it is a Helm hook, re-created rather than updated, "
+                         "which rolls nothing") if reload is not None else ""
+            violations.add(workload, f"pod template does not roll when {obj.ref} changes{recreated}: give it a "
+                                     "content-hash name suffix (kustomize configMapGenerator/secretGenerator), a "
+                                     "reloader annotation, or a pod-template annotation with the sha256 of its "
+                                     f"document ({obj.source})", related=[obj])
+
+
+def _annotation_covers(key, value, obj, digests):
+    """A digest of the object's own source document; failing any known digest, a key that names the object."""
+    if not _HEX_DIGEST.match(value):
+        return False  # a placeholder rolls nothing
+    if value in digests:
+        return obj.source in digests[value]
+    named = key.split("/", 1)[-1].lower()
+    stem = named.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
+    return bool(stem) and (obj.name == stem or obj.name.endswith("-" + stem) or obj.source.endswith(named)
+                           or obj.source.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem)
 
 
 @policy("secret-determinism")

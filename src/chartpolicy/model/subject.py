@@ -126,7 +126,7 @@ class ClusterSubject(Subject, Protocol):
 
 
 class SpecSubject:
-    """What a subject derives from its spec and objects, written once for rendered and live subjects."""
+    """What a subject derives from its spec and objects, written once for rendered, plain-manifest and live subjects."""
 
     spec: SubjectSpec
     objects: ObjectSet
@@ -161,3 +161,9 @@ def can_rerender(subject: Subject) -> TypeGuard[RerenderSubject]:
 
 def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
     return CLUSTER in subject.capabilities
+
+
+def capabilities_needed(annotation: object) -> frozenset[str]:
+    """What a policy whose ``subject`` is declared as ``annotation`` needs beyond objects."""
+    needed = {RerenderSubject: {RERENDER, VALUES}, ValuesSubject: {VALUES}, ClusterSubject: {CLUSTER}}
+    return frozenset(needed.get(annotation, ()))  # type: ignore[call-overload]

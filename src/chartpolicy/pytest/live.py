@@ -35,6 +35,7 @@ from chartpolicy.model.redaction import scrub_data
 from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
 from chartpolicy.reporting.baseline import chart_identity
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
+from chartpolicy.reporting.record import subject_source
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
 _RECORD_KEY = "chartpolicy_live_record"
@@ -239,7 +240,8 @@ class ConnectItem(pytest.Item):
 
     def runtest(self) -> None:
         where = f"{self.spec.chart.namespace}/{self.spec.chart.release}"
-        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where)}
+        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where),
+                  "source": subject_source("live", None)}
         try:
             live = self.live.connect(self.spec)
         except LiveError as error:

@@ -48,6 +48,8 @@ class Finding:
     kube_version: str | None = None
     mode: str | None = None
     waiver: Waiver | None = None
+    #: (from_version, to_version): the chart versions of an upgrade the finding is about, else None.
+    upgrade: tuple[str, str] | None = None
 
     @classmethod
     def of(cls, spec: SubjectSpec | None, *, policy: str, outcome: str, object: ObjectRef, message: str,
@@ -73,6 +75,7 @@ class Finding:
             "source": self.source,
             "related": [r.as_dict() for r in self.related],
             "message": scrub(self.message),
+            "upgrade": {"from_version": self.upgrade[0], "to_version": self.upgrade[1]} if self.upgrade else None,
         }
 
     def describe(self) -> str:
