@@ -4,6 +4,8 @@ import hashlib
 import re
 
 from chartpolicy import Violations, policy
+from chartpolicy.checks.coverage import has_reloader, reloader_annotation, reloading
+from chartpolicy.model.producers import operator_of
 from chartpolicy.model.subject import RerenderSubject
 from chartpolicy.rendering.deep import DeepCoverage
 from chartpolicy.rendering.perturbation import CoverageProbe, hash_like
@@ -18,6 +20,27 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     template is changed (and, before a gap is reported, the values it reads),
     the chart is rendered again with its random functions neutralised, and
     the consuming pod template must change.
+
+    Content generated at render time (a ``randAlphaNum`` default) is a new
+    value on every render, so no values change is needed to open the gap:
+    the chart is rendered once more with other stand-ins for the random
+    functions, and a consumer whose pod template does not change with the
+    generated content is a gap, whatever values do.
+
+    A consumer is also covered when a restart-on-change operator rolls it
+    (decided in chartpolicy.checks.coverage): Stakater Reloader's
+    ``reloader.stakater.com/auto: "true"`` (or the ``secret.`` and
+    ``configmap.`` forms) on the controller or its pod template, a
+    ``secret.reloader.stakater.com/reload`` (or ``configmap.``) list that
+    names the object, or Wave's ``wave.pusher.com/update-on-config-change:
+    "true"``.  They roll on updates: a Helm hook Secret or ConfigMap is
+    deleted and re-created (seed 000), which rolls nothing unless the
+    manifest declares ``reloader: {reload_on_create: true}`` (Reloader's
+    ``--reload-on-create``), so without it that consumer stays a gap.
+
+    Secrets an operator makes from a rendered resource (a cert-manager
+    ``Certificate``...: ``secret_producers``, docs/manifest.md) are never
+    rendered: a notice names their consumers, whose coverage cannot be seen.
 
     A *vacuous* checksum is a violation too: a pod-template annotation whose
     value is the hash of a template that renders no object in this scenario
@@ -35,14 +58,16 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     Fix:
     Add ``checksum/<name>: {{ include (print $.Template.BasePath "/<file>.yaml") . | sha256sum }}``
     to the pod template's annotations, for each consumed object; render the
-    annotation only when the template renders the object.
+    annotation only when the template renders the object.  For generated
+    content, the checksum over the generating template rolls the pods on
+    every render; better, take the value from values or an existing Secret.
+    Or annotate the controller for Reloader or Wave.
 
     Waive:
-    When a reloader (e.g. stakater Reloader) rolls the pods, waive with the
-    reason, owner and expiry in the manifest.  A controller with a
-    reloader annotation (``reloader.stakater.com/*``,
-    ``secret.reloader.stakater.com/reload``...) is not reported for vacuous
-    checksums.
+    Prefer a reloader annotation (it is understood, see above) to a waiver;
+    waive with the reason, owner and expiry in the manifest when something
+    else rolls the pods.  A controller with a reloader or Wave annotation is
+    not reported for vacuous checksums.
 
     Config:
     ``--deep`` strengthens this policy: every values leaf is perturbed, and
@@ -51,25 +76,54 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     """
     probe = CoverageProbe(subject)
     _report_vacuous_checksums(subject, violations)
+    _notice_produced_secrets(subject, violations)
     result = probe.run()
     violations.examined += len(result.covered) + len(result.gaps)
+    reload_on_create = subject.spec.chart.reload_on_create
     for gap in result.gaps:
-        proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
-                 if gap.values_path else
-                 f"changing {gap.template} (which renders it) does not change this pod template")
+        reloader = reloading(gap.workload, gap.consumed, reload_on_create=reload_on_create)
+        if reloader is not None and reloader.covers:
+            continue
+        if gap.generated:
+            proof = ("its content is generated at render time, so every upgrade and GitOps sync makes a new "
+                     "value, and this pod template does not change with it")
+            fix = f"add a checksum annotation over {gap.template}, or take the value from values or an existing Secret"
+        else:
+            proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
+                     if gap.values_path else
+                     f"changing {gap.template} (which renders it) does not change this pod template")
+            fix = f"add a checksum annotation over {gap.template}"
         hook = " (a Helm hook: it is re-created on every hook run)" if gap.consumed.hook else ""
-        violations.add(
-            gap.workload,
-            f"pod template does not follow the content of {gap.consumed.ref}{hook}: {proof}; "
-            f"add a checksum annotation over {gap.template}",
-            related=[gap.consumed],
-        )
+        if reloader is not None:
+            proof += (f"; {reloader.describe()} rolls on updates, not on a Secret that is deleted and re-created, "
+                      "unless it runs with --reload-on-create (manifest: reloader: {reload_on_create: true})")
+        violations.add(gap.workload, f"pod template does not follow the content of {gap.consumed.ref}{hook}: "
+                                     f"{proof}; {fix}", related=[gap.consumed])
     for message in result.unproven:
         violations.notice(message)
     if result.rejected_perturbations:
         violations.notice(f"{result.rejected_perturbations} values perturbation(s) rejected by the chart were skipped")
     if deep_coverage is not None:
         _report_deep_gaps(subject, deep_coverage(subject), result, violations)
+
+
+def _notice_produced_secrets(subject, violations):
+    """Consumers of Secrets an operator makes: their content is never rendered, so it cannot be perturbed."""
+    unseen: dict[str, set[str]] = {}
+    for workload in subject.workloads:
+        if not workload.long_running:
+            continue
+        for consumption in workload.consumptions:
+            resource = subject.produced_secrets.get(consumption.target)
+            if resource is None or consumption.via == "imagePullSecrets" or reloader_annotation(
+                    workload, consumption.kind, consumption.name):
+                continue
+            operator = operator_of(resource, subject.spec.chart.secret_producers)
+            made = f"{consumption.kind}/{consumption.name} (made by {operator} from {resource.ref})"
+            unseen.setdefault(made, set()).add(workload.name)
+    for made, readers in sorted(unseen.items()):
+        violations.notice(f"{made} is read by {', '.join(sorted(readers))}: its content is not rendered, so "
+                          "whether they roll when it changes cannot be checked (a reloader annotation would roll them)")
 
 
 def _report_deep_gaps(subject, deep, result, violations):
@@ -79,6 +133,9 @@ def _report_deep_gaps(subject, deep, result, violations):
         workload, consumed = subject.objects.workload(gap.workload), subject.objects.get(gap.consumed)
         if workload is None or consumed is None or (gap.workload, gap.consumed) in reported:
             continue
+        reloader = reloading(workload, consumed, reload_on_create=subject.spec.chart.reload_on_create)
+        if reloader is not None and reloader.covers:
+            continue
         shown = ", ".join(f"`{p}`" for p in gap.values_paths[:3])
         more = f" (and {len(gap.values_paths) - 3} more values)" if len(gap.values_paths) > 3 else ""
         violations.add(workload, f"pod template does not follow the content of {consumed.ref}: changing {shown}{more} "
@@ -87,7 +144,7 @@ def _report_deep_gaps(subject, deep, result, violations):
 
 
 def _report_vacuous_checksums(subject, violations):
-    annotated = [w for w in subject.workloads if w.long_running and not _reloaded(w)
+    annotated = [w for w in subject.workloads if w.long_running and not has_reloader(w)
                  and any(hash_like(v) for v in w.annotations.values())]
     if not annotated:
         return
@@ -131,10 +188,6 @@ _GENERIC_NAME_TOKENS = frozenset({"checksum", "secret", "secrets", "config", "co
 
 def _name_tokens(text):
     return {t for t in re.split(r"[^a-z0-9]+", text.lower()) if len(t) >= 4 and t not in _GENERIC_NAME_TOKENS}
-
-
-def _reloaded(workload):
-    return any(key.split("/")[0].endswith("reloader.stakater.com") for key in workload.obj.annotations)
 
 
 @policy("secret-determinism")

@@ -20,6 +20,7 @@ from typing import Any
 from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
 from chartpolicy.model.selection import Roles, selector_matches
 
@@ -39,6 +40,8 @@ class LiveTarget(SubjectSpec):
             key=LIVE_CHART_KEY, path=chart.path if chart else "", release=release, namespace=namespace,
             external=chart.external if chart else (), roles=chart.roles if chart else {},
             policy_config=chart.policy_config if chart else {}, waivers=chart.waivers if chart else (),
+            secret_producers=chart.secret_producers if chart else (),
+            reload_on_create=chart.reload_on_create if chart else False,
         )
         return cls(spec, Scenario(name=f"{namespace}/{release}", profiles=profiles), "cluster", LIVE_MODE)
 
@@ -93,6 +96,10 @@ class LiveSubject:
 
     def is_external(self, kind: str, name: str) -> bool:
         return self.spec.is_external(kind, name)
+
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
 
     # -- live only ------------------------------------------------------------
 

@@ -63,6 +63,11 @@ class Subject(Protocol):
     def is_external(self, kind: str, name: str) -> bool:
         """Whether the manifest declares this object as created outside the chart."""
 
+    @property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        """Secrets that operators make from the subject's custom resources (chartpolicy.model.producers):
+        each Secret's ref -> the resource that makes it."""
+
 
 class ValuesSubject(Subject, Protocol):
     """A subject with the ``values`` capability."""

@@ -13,9 +13,10 @@ import pytest
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
-from chartpolicy.model.redaction import remember_feeding
+from chartpolicy.model.redaction import remember_feeding, remember_public
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.pytest.session import state_of
+from chartpolicy.rendering.perturbation import leaves_of_values
 from chartpolicy.rendering.service import unexpected_error
 from chartpolicy.reporting.baseline import identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
@@ -39,8 +40,12 @@ class RenderItem(pytest.Item):
         try:
             try:
                 rendered = state.renderer.rendered(self.spec)
-                # Values whose text ends up in a Secret are secrets too, wherever else they show.
-                remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+                # Values whose text ends up in a Secret are secrets too, wherever else they show;
+                # names are never secrets, even when a secret value is part of one.
+                identifiers = rendered.objects.identifiers()
+                remember_public(identifiers | {".".join(path[:end]) for path in leaves_of_values(rendered.merged_values())
+                                               for end in range(1, len(path) + 1)})
+                remember_feeding(rendered.merged_values(), identifiers)
             except ChartError:
                 raise
             except Exception as unexpected:  # noqa: BLE001 - one line naming the chart, never a traceback

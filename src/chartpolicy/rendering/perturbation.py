@@ -60,6 +60,18 @@ _STAND_INS = {
     "genSignedCert": 'dict "Cert" "cert" "Key" "key" "_"',
     "genSignedCertWithKey": 'dict "Cert" "cert" "Key" "key" "_"',
 }
+#: Other deterministic stand-ins: a template rendered with these instead of :data:`_STAND_INS` shows
+#: what it generates at render time (content that differs between the two renders).
+_VARIANT_STAND_INS = {
+    **{name: 'printf "variant-%v"' for name in ("randAlphaNum", "randAlpha", "randNumeric", "randAscii",
+                                                "randBytes", "shuffle", "genPrivateKey", "bcrypt")},
+    "randInt": "add 1", "uuidv4": '"00000000-0000-4000-8000-000000000001"',
+    "htpasswd": 'printf "variant-%s:%s"', "encryptAES": 'printf "variant-%s%s"',
+    "now": '(toDate "2006-01-02" "2024-01-02")',
+    **{name: 'dict "Cert" "variant-cert" "Key" "variant-key" "_"'
+       for name in ("genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert",
+                    "genSignedCertWithKey")},
+}
 _RANDOM_FUNCTION = re.compile(r"(?<![\w.$])(" + "|".join(sorted(_STAND_INS, key=len, reverse=True)) + r")\b")
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`')
@@ -69,14 +81,14 @@ _DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"\s*-?\}\}(.*?)\{\{-?\s*end\s*-
 _HASH_LIKE = re.compile(r"^[0-9a-f]{32,}$")
 
 
-def _neutralise_action(match: re.Match[str]) -> str:
+def _neutralise_action(match: re.Match[str], stand_ins: Mapping[str, str]) -> str:
     action = match.group(1)
     pieces, last = [], 0
     for literal in _STRING_LITERAL.finditer(action):
-        pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:literal.start()]))
+        pieces.append(_RANDOM_FUNCTION.sub(lambda m: stand_ins[m.group(1)], action[last:literal.start()]))
         pieces.append(literal.group(0))
         last = literal.end()
-    pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:]))
+    pieces.append(_RANDOM_FUNCTION.sub(lambda m: stand_ins[m.group(1)], action[last:]))
     return "{{" + "".join(pieces) + "}}"
 
 
@@ -93,13 +105,18 @@ def neutralise(chart: ChartFiles) -> ChartFiles:
     return chart if neutral.digest == chart.digest else neutral
 
 
+def neutralise_text(text: str, stand_ins: Mapping[str, str] = _STAND_INS) -> str:
+    """One template's text with its random functions replaced by ``stand_ins``."""
+    return _ACTION.sub(lambda match: _neutralise_action(match, stand_ins), text)
+
+
 def _neutralise_files(chart: ChartFiles) -> ChartFiles:
     changes = {}
     for path in chart.files:
         if "templates/" not in path or not path.endswith((".yaml", ".yml", ".tpl", ".txt", ".json")):
             continue
         text = chart.text(path)
-        new = _ACTION.sub(_neutralise_action, text)
+        new = neutralise_text(text)
         if new != text:
             changes[path] = new
     return chart.with_changes(changes) if changes else chart
@@ -156,6 +173,9 @@ class Gap:
     consumed: K8sObject
     template: str
     values_path: str | None = None
+    #: The consumed content is generated at render time (a new value on every render), and the pod
+    #: template does not change with it.
+    generated: bool = False
 
 
 @dataclass
@@ -181,6 +201,7 @@ class CoverageProbe:
         self.neutral_chart = neutralise(rendered.chart)
         self._baseline: ObjectSet | None = None
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
+        self._variants: dict[str, ObjectSet | None] = {}
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
         #: A group's probe answers for these pairs only (see :meth:`run`).
@@ -380,6 +401,13 @@ class CoverageProbe:
     def _confirm_gap(self, workload: Workload, consumed: K8sObject, signatures: dict[str, int],
                      result: CoverageResult) -> None:
         """A file change did not reach the pod template: is that the whole story?"""
+        generated = self._generated_verdict(workload, consumed)
+        if generated is not None:
+            if generated:
+                result.covered.append((workload, consumed))
+            else:
+                result.gaps.append(Gap(workload, consumed, consumed.source, generated=True))
+            return
         verdict = self._values_verdict(workload, consumed, result)
         if verdict == "covered":
             result.covered.append((workload, consumed))
@@ -403,6 +431,42 @@ class CoverageProbe:
             )
             return
         result.gaps.append(Gap(workload, consumed, consumed.source))
+
+    def _variant(self, template: str) -> ObjectSet | None:
+        """The render in which ``template`` alone takes the other stand-ins for its random functions
+        (None: it calls none, or the render failed).  Only that file changes, so a pod template that
+        changes follows this template's generated content, not another's."""
+        if template not in self._variants:
+            original = self.rendered.chart.text(template)
+            variant = neutralise_text(original, _VARIANT_STAND_INS)
+            rendered = None
+            if variant != neutralise_text(original):
+                try:
+                    rendered = self._render(self.neutral_chart.with_changes({template: variant}))
+                except ChartError:
+                    pass  # the values confirmation decides, as without generated content
+            self._variants[template] = rendered
+        return self._variants[template]
+
+    def _generated_verdict(self, workload: Workload, consumed: K8sObject) -> bool | None:
+        """For content generated at render time: whether the pod template follows it (None: not generated).
+
+        The generator runs on every render (every upgrade and GitOps sync), so
+        no values change is needed to open the gap, and none can close it: a
+        values change that also changes the pod template through another
+        object (a config that mentions whether the key was set) proves nothing
+        about this one.  The pod follows only when its template changes with
+        the generated value (a checksum over the generating template).
+        """
+        variant = self._variant(consumed.source) if consumed.source in self.rendered.chart.files else None
+        if variant is None:
+            return None
+        after = variant.get(consumed.ref)
+        if after is None or content_of(after) == content_of(self.baseline.get(consumed.ref)):
+            return None
+        after_workload = variant.workload(workload.name)
+        return after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
+                                                                   flatten(after_workload.pod)))
 
     def _values_verdict(self, workload: Workload, consumed: K8sObject, result: CoverageResult) -> str | None:
         """A values path proving the gap, ``"covered"``, or None when no value changes the content.

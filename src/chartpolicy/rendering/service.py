@@ -29,10 +29,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
+from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload, parse_manifests
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
@@ -498,6 +500,10 @@ class RenderedSubject:
 
     def is_external(self, kind: str, name: str) -> bool:
         return self.spec.is_external(kind, name)
+
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
