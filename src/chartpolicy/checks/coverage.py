@@ -19,8 +19,8 @@ a restart-on-change operator's annotation means:
   with ``--reload-on-create``, which the manifest declares as
   ``reloader: {reload_on_create: true}``.
 
-Annotations are read on the controller and on its pod template (Reloader
-reads either).
+Annotations are read where Reloader and Wave read them: on the controller's
+own metadata (a pod-template annotation asks them for nothing).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Reloading:
 
 
 def _annotations(workload: Workload) -> dict[str, str]:
-    return {**workload.annotations, **workload.obj.annotations}
+    return workload.obj.annotations
 
 
 def _names(value: object) -> set[str]:
