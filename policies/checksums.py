@@ -27,6 +27,13 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
     functions, and a consumer whose pod template does not change with the
     generated content is a gap, whatever values do.
 
+    When every value that changes the content also changes the pod template
+    (perhaps through another object's checksum), a chart upgrade can still
+    open the gap: the literal text where the content lives (a ``.Files``
+    file, the body of a named template, a value line of the ``data:``
+    block) is edited, and a consumer whose pod template does not change
+    with the content is a gap that a chart upgrade opens.
+
     A consumer is also covered when a restart-on-change operator rolls it
     (decided in chartpolicy.checks.coverage): Stakater Reloader's
     ``reloader.stakater.com/auto: "true"`` (or the ``secret.`` and
@@ -88,6 +95,11 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
             proof = ("its content is generated at render time, so every upgrade and GitOps sync makes a new "
                      "value, and this pod template does not change with it")
             fix = f"add a checksum annotation over {gap.template}, or take the value from values or an existing Secret"
+        elif gap.upgrade_edit:
+            proof = (f"editing its literal text in {gap.upgrade_edit}, as a chart upgrade does, changes "
+                     f"{gap.consumed.ref} but not this pod template: a chart upgrade opens the gap, and no "
+                     "values change alone does")
+            fix = f"add a checksum annotation over {gap.template}"
         else:
             proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
                      if gap.values_path else

@@ -41,6 +41,35 @@ FERNET_HOOK = ("  name: {{ include \"airflow.fernetKeySecretName\" . }}\n",
                "  name: {{ include \"airflow.fernetKeySecretName\" . }}\n  annotations:\n"
                "    \"helm.sh/hook\": pre-install,pre-upgrade\n"
                "    \"helm.sh/hook-delete-policy\": before-hook-creation\n")
+#: A ConfigMap of start-up scripts for the scheduler (appended to its ServiceAccount's template, which no
+#: checksum hashes); the script prints the image tag, which the pod template carries too, so every values
+#: change of the script also rolls the pod: only a chart upgrade that edits the script opens the gap.
+SCHEDULER_ACCOUNT = "templates/scheduler/scheduler-serviceaccount.yaml"
+SCHEDULER_ACCOUNT_END = "automountServiceAccountToken: false\n"
+SCRIPTS_CONFIGMAP = """---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "airflow.fullname" . }}-scheduler-scripts
+data:
+  entrypoint.sh: |
+    {{- include "airflow.schedulerEntrypoint" . | nindent 4 }}
+"""
+SCHEDULER_ENTRYPOINT = """
+{{- define "airflow.schedulerEntrypoint" -}}
+#!/bin/sh
+echo "airflow {{ .Values.images.airflow.tag }} starting"
+exec airflow scheduler
+{{- end -}}
+"""
+SCRIPTS_MOUNT = [
+    ('            {{- include "airflow.signingPublicKeyMount" . | nindent 12 }}\n',
+     '            {{- include "airflow.signingPublicKeyMount" . | nindent 12 }}\n'
+     '            - {name: scripts, mountPath: /opt/airflow/scripts}\n'),
+    ('        {{- include "airflow.signingPublicKeyVolume" . | nindent 8 }}\n',
+     '        {{- include "airflow.signingPublicKeyVolume" . | nindent 8 }}\n'
+     '        - name: scripts\n          configMap: {name: "{{ $fullname }}-scheduler-scripts"}\n'),
+]
 STATSD_RELOADER = ("  name: {{ $fullname }}-statsd\n  labels:",
                    "  name: {{ $fullname }}-statsd\n  annotations:\n    reloader.stakater.com/auto: \"true\"\n  labels:")
 SCHEDULER_RELOADER = ("  name: {{ $fullname }}-scheduler\n  labels:",
@@ -89,6 +118,28 @@ DEFECTS = [
         "annotations carry the same checksum)",
         edits=GENERATED_API_KEY, values=("apiSecretKey=",),
         also=(("secret-determinism", frozenset({"Secret/ref-api-secret-key", "ConfigMap/ref-pod-template"})),),
+    ),
+
+    # --- checksum-coverage: gaps only a chart upgrade opens (issue 13) ----------------
+    Defect(
+        "checksum-coverage/scripts-configmap-without-checksum", "checksum-coverage", "default",
+        "the scheduler runs a start-up script from a ConfigMap no checksum covers; the script's one value also "
+        "changes the pod template, so only a chart upgrade that edits the script leaves the pod on the old one",
+        edits={HELPERS: [("{{- define \"airflow.coreChecksums\" -}}",
+                          SCHEDULER_ENTRYPOINT.strip() + "\n\n{{- define \"airflow.coreChecksums\" -}}")],
+               SCHEDULER_ACCOUNT: [(SCHEDULER_ACCOUNT_END, SCHEDULER_ACCOUNT_END + SCRIPTS_CONFIGMAP)],
+               SCHEDULER: SCRIPTS_MOUNT},
+        expect=frozenset({"Deployment/ref-scheduler"}),
+    ),
+    Defect(
+        "checksum-coverage/near-miss-scripts-checksum-over-named-template", "checksum-coverage", "default",
+        "the same start-up script, with a checksum over the named template that renders it: an edit of the "
+        "script changes both",
+        edits={HELPERS: [("{{- define \"airflow.coreChecksums\" -}}",
+                          SCHEDULER_ENTRYPOINT.strip() + "\n\n{{- define \"airflow.coreChecksums\" -}}")],
+               SCHEDULER_ACCOUNT: [(SCHEDULER_ACCOUNT_END, SCHEDULER_ACCOUNT_END + SCRIPTS_CONFIGMAP)],
+               SCHEDULER: [*SCRIPTS_MOUNT, (SCHEDULER_ANNOTATIONS, SCHEDULER_ANNOTATIONS + "\n        checksum/scripts: "
+                                            "{{ include \"airflow.schedulerEntrypoint\" . | sha256sum }}")]},
     ),
 
     # --- checksum-coverage: restart-on-change operators (issue 13) ------------------

@@ -25,6 +25,7 @@ string but ``include`` still sees it; a checksum over a template that calls
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import math
@@ -176,6 +177,9 @@ class Gap:
     #: The consumed content is generated at render time (a new value on every render), and the pod
     #: template does not change with it.
     generated: bool = False
+    #: The file whose literal text was edited, as a chart upgrade does: the content changed, the pod
+    #: template did not, and no values change alone opens the gap.
+    upgrade_edit: str | None = None
 
 
 @dataclass
@@ -202,6 +206,7 @@ class CoverageProbe:
         self._baseline: ObjectSet | None = None
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
         self._variants: dict[str, ObjectSet | None] = {}
+        self._upgrade_edits: dict[str, tuple[str, ObjectSet] | None] = {}
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
         #: A group's probe answers for these pairs only (see :meth:`run`).
@@ -409,21 +414,26 @@ class CoverageProbe:
                 result.gaps.append(Gap(workload, consumed, consumed.source, generated=True))
             return
         verdict = self._values_verdict(workload, consumed, result)
-        if verdict == "covered":
-            result.covered.append((workload, consumed))
-            return
-        if isinstance(verdict, str):
+        if isinstance(verdict, str) and verdict != "covered":
             result.gaps.append(Gap(workload, consumed, consumed.source, values_path=verdict))
+            return
+        if verdict == "covered":
+            # Every value that changes the content also changes the pod template (perhaps through
+            # another object): a chart upgrade edits the literal text instead, which no value reaches.
+            self._decide_by_upgrade(workload, consumed, result, otherwise=True)
             return
         # No value changes the consumed object.  A hash-like annotation that
         # reacted to no template file may hash a named template or values we
-        # could not reach: then the gap is unproven, not a violation.
+        # could not reach: the literal text is edited where it lives, and without
+        # such an edit the gap is unproven, not a violation.
         pod = workload_pod(self.baseline, workload)
         unexplained = [
             key for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items()
             if isinstance(value, str) and _HASH_LIKE.match(value) and not signatures.get(f"metadata.annotations.{key}")
             and key not in self._hashes_of.get(workload.name, ()) and not self._reacts_elsewhere(workload, key)
         ]
+        if unexplained and self._decide_by_upgrade(workload, consumed, result, otherwise=None):
+            return
         if unexplained:
             result.unproven.append(
                 f"{workload.name}: could not prove that annotation(s) {', '.join(sorted(unexplained))} "
@@ -467,6 +477,53 @@ class CoverageProbe:
         after_workload = variant.workload(workload.name)
         return after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
                                                                    flatten(after_workload.pod)))
+
+    def _upgrade_edit(self, template: str) -> tuple[str, ObjectSet] | None:
+        """The first edit of literal content text (:func:`content_edits`) that changes what ``template``
+        renders into a Secret/ConfigMap's content, and its render; None when no edit does."""
+        if template not in self._upgrade_edits:
+            found = None
+            if template in self.rendered.chart.files:
+                before = {o.ref: content_of(o) for o in self.baseline if o.source == template}
+                for edited, changes in itertools.islice(content_edits(self.neutral_chart, template), _CONTENT_EDITS):
+                    try:
+                        objects = self._render(self.neutral_chart.with_changes(changes))
+                    except ChartError:
+                        continue  # the edit broke the template: try the next place
+                    if any(content_of(objects.get(ref)) != content for ref, content in before.items()):
+                        found = (edited, objects)
+                        break
+            self._upgrade_edits[template] = found
+        return self._upgrade_edits[template]
+
+    def _decide_by_upgrade(self, workload: Workload, consumed: K8sObject, result: CoverageResult, *,
+                           otherwise: bool | None) -> bool:
+        """Record the pair as covered or as a gap a chart upgrade opens, by an edit of its literal content;
+        without such an edit, as covered when ``otherwise`` is True.  Whether a verdict was recorded."""
+        upgrade = self._upgrade_verdict(workload, consumed)
+        if upgrade is None:
+            if otherwise:
+                result.covered.append((workload, consumed))
+            return bool(otherwise)
+        covered, edited = upgrade
+        if covered:
+            result.covered.append((workload, consumed))
+        else:
+            result.gaps.append(Gap(workload, consumed, consumed.source, upgrade_edit=edited))
+        return True
+
+    def _upgrade_verdict(self, workload: Workload, consumed: K8sObject) -> tuple[bool, str] | None:
+        """(covered, the file edited) when editing the literal content text changes ``consumed``'s content;
+        None when no edit does (or it removes the object)."""
+        edit = self._upgrade_edit(consumed.source)
+        if edit is None:
+            return None
+        edited, objects = edit
+        after, after_workload = objects.get(consumed.ref), objects.workload(workload.name)
+        if after is None or content_of(after) == content_of(self.baseline.get(consumed.ref)):
+            return None  # the edit changed another object of the same template
+        return (after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
+                                                                flatten(after_workload.pod)))), edited
 
     def _values_verdict(self, workload: Workload, consumed: K8sObject, result: CoverageResult) -> str | None:
         """A values path proving the gap, ``"covered"``, or None when no value changes the content.
@@ -553,6 +610,100 @@ def values_read_by(chart: ChartFiles, template: str, *, printed_first: bool = Fa
     content, printed = printed_values(chart.text(template))
     return ([p for p in paths if p in content] + [p for p in paths if p in printed and p not in content]
             + [p for p in paths if p not in printed and p not in content])
+
+
+UPGRADE_MARKER = "chartpolicy-upgrade-edit"
+#: Places tried per template before giving up (each is one render).
+_CONTENT_EDITS = 6
+_FILES_GET = re.compile(r'\.Files\.(Get|Glob)\s+"([^"]+)"')
+_KEY_LINE = re.compile(r"^(\s*(?:-\s+)?[\w./\"'-]+:)(\s+)(.*)$")
+
+
+def content_edits(chart: ChartFiles, template: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Edits of the literal text where ``template``'s content lives, as a chart upgrade makes them:
+    ``(file edited, {path: new text})``, one place each, most likely first.
+
+    The files the template (or a named template it includes) reads with
+    ``.Files.Get``/``.Files.Glob`` get a line appended; the bodies of those
+    named templates, then the template's own ``data:``/``stringData:``/
+    ``binaryData:`` block, get one literal line changed (the value after a
+    ``key:``, or a line of a block scalar, never a key: renaming a key is no
+    edit a chart makes while keeping its consumers).  Text inside actions is
+    never edited, so values and functions stay as they are.
+    """
+    root = template[:template.index("templates/")] if "templates/" in template else ""
+    text = chart.text(template)
+    bodies = list(_define_spans(chart, text))
+    seen: set[str] = set()
+    for reader in [text, *(chart.text(path)[start:end] for _, path, start, end in bodies)]:
+        for function, pattern in _FILES_GET.findall(reader):
+            matches = ([root + pattern] if function == "Get" else
+                       sorted(p for p in chart.files if p.startswith(root) and fnmatch.fnmatchcase(p[len(root):], pattern)))
+            for path in matches:
+                if path in chart.files and path not in seen:
+                    seen.add(path)
+                    yield path, {path: chart.text(path).rstrip("\n") + f"\n# {UPGRADE_MARKER}\n"}
+    for _, path, start, end in bodies:
+        whole = chart.text(path)
+        for offset in _literal_line_offsets(whole[start:end]):
+            changed = _edit_line(whole, start + offset)
+            if changed is not None:
+                yield path, {path: changed}
+    for offset in _literal_line_offsets(text):
+        line = text[offset:].split("\n", 1)[0]
+        # Just past the line's first character: where _in_content_block reads the line's own indentation.
+        if _in_content_block(text, offset + len(line) - len(line.lstrip()) + 1):
+            changed = _edit_line(text, offset)
+            if changed is not None:
+                yield template, {template: changed}
+
+
+def _define_spans(chart: ChartFiles, text: str) -> Iterator[tuple[str, str, int, int]]:
+    """(name, file, body start, body end) of the named templates ``text`` includes, transitively, in order."""
+    where: dict[str, tuple[str, int, int]] = {}
+    for path in chart.files:
+        if "templates/" in path and path.endswith((".tpl", ".yaml", ".yml")):
+            for match in _DEFINE.finditer(chart.text(path)):
+                where.setdefault(match.group(1), (path, match.start(2), match.end(2)))
+    queue, seen = list(_INCLUDE.findall(text)), set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in where:
+            continue
+        seen.add(name)
+        path, start, end = where[name]
+        yield name, path, start, end
+        queue.extend(_INCLUDE.findall(chart.text(path)[start:end]))
+
+
+def _literal_line_offsets(text: str) -> Iterator[int]:
+    """Offsets of the lines that hold literal text outside template actions (and are not YAML comments)."""
+    offset = 0
+    for line in text.split("\n"):
+        outside = _ACTION.sub("", line).strip()
+        if outside and not outside.startswith("#") and "{{" not in outside and "}}" not in outside:
+            yield offset
+        offset += len(line) + 1
+
+
+def _edit_line(text: str, offset: int) -> str | None:
+    """``text`` with the literal value on the line at ``offset`` changed (None: the line holds no such value)."""
+    end = text.find("\n", offset)
+    end = len(text) if end < 0 else end
+    line = text[offset:end]
+    key = _KEY_LINE.match(line)
+    if key:
+        value = key.group(3)
+        if not value or value.startswith(("{{", "|", ">", "&", "*", "!", "[", "{")):
+            return None
+        quote = value[0] if value[0] in "\"'" else ""
+        edited = key.group(1) + key.group(2) + quote + UPGRADE_MARKER + "-" + value[len(quote):]
+    else:
+        stripped = line.lstrip()
+        if stripped.startswith(("{{", "-", "[", "{")) or not stripped:
+            return None
+        edited = line[:len(line) - len(stripped)] + UPGRADE_MARKER + "-" + stripped
+    return text[:offset] + edited + text[end:]
 
 
 def printed_values(text: str) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
