@@ -94,6 +94,9 @@ def test_checksum_coverage(subject: RerenderSubject, violations: Violations, dee
         if gap.generated:
             proof = ("its content is generated at render time, so every upgrade and GitOps sync makes a new "
                      "value, and this pod template does not change with it")
+            if gap.values_path:
+                proof += (f"; changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template "
+                          "either")
             fix = f"add a checksum annotation over {gap.template}, or take the value from values or an existing Secret"
         elif gap.upgrade_edit:
             proof = (f"editing its literal text in {gap.upgrade_edit}, as a chart upgrade does, changes "

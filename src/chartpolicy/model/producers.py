@@ -70,7 +70,8 @@ _FIELD = re.compile(r"\{([^{}]+)\}")
 
 def _expand(template: str, body: Mapping[str, Any]) -> str | None:
     """``template`` with each ``{expression}`` replaced by its value; None when one is empty."""
-    parts, last = [], 0
+    parts: list[str] = []
+    last = 0
     for match in _FIELD.finditer(template):
         value = search(match.group(1), body)
         if value in (None, "") or isinstance(value, (dict, list, bool)):

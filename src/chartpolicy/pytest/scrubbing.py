@@ -97,7 +97,7 @@ class _ControllerScrubbing:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Learn a worker's digests and public names, drop them from the report, then scrub the report by them."""
         for name, value in report.user_properties:
-            if name == PUBLIC_PROPERTY:
+            if name == PUBLIC_PROPERTY and isinstance(value, list):
                 remember_public(value)
         carried: list[Any] = [value for name, value in report.user_properties if name == DIGESTS_PROPERTY]
         report.user_properties = [(name, value) for name, value in report.user_properties

@@ -206,7 +206,8 @@ class CoverageProbe:
         self._baseline: ObjectSet | None = None
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
         self._variants: dict[str, ObjectSet | None] = {}
-        self._upgrade_edits: dict[str, tuple[str, ObjectSet] | None] = {}
+        #: Per template: the content edits rendered so far, and those left to try.
+        self._upgrade_edits: dict[str, tuple[list[tuple[str, ObjectSet]], Iterator[tuple[str, dict[str, str]]]]] = {}
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
         #: A group's probe answers for these pairs only (see :meth:`run`).
@@ -407,13 +408,15 @@ class CoverageProbe:
                      result: CoverageResult) -> None:
         """A file change did not reach the pod template: is that the whole story?"""
         generated = self._generated_verdict(workload, consumed)
-        if generated is not None:
-            if generated:
-                result.covered.append((workload, consumed))
-            else:
-                result.gaps.append(Gap(workload, consumed, consumed.source, generated=True))
+        if generated:
+            result.covered.append((workload, consumed))
             return
         verdict = self._values_verdict(workload, consumed, result)
+        if generated is not None:
+            # A gap whatever values do; a values path that proves it too is named with it.
+            proof = verdict if isinstance(verdict, str) and verdict != "covered" else None
+            result.gaps.append(Gap(workload, consumed, consumed.source, values_path=proof, generated=True))
+            return
         if isinstance(verdict, str) and verdict != "covered":
             result.gaps.append(Gap(workload, consumed, consumed.source, values_path=verdict))
             return
@@ -478,23 +481,35 @@ class CoverageProbe:
         return after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
                                                                    flatten(after_workload.pod)))
 
-    def _upgrade_edit(self, template: str) -> tuple[str, ObjectSet] | None:
-        """The first edit of literal content text (:func:`content_edits`) that changes what ``template``
-        renders into a Secret/ConfigMap's content, and its render; None when no edit does."""
+    def _upgrade_edit(self, consumed: K8sObject) -> tuple[str, ObjectSet] | None:
+        """The first edit of literal content text (:func:`content_edits`) that changes ``consumed``'s content,
+        and its render; None when none of the first few does.  A template that renders several objects
+        shares its edits (and their renders) between them."""
+        template = consumed.source
+        if template not in self.rendered.chart.files:
+            return None
         if template not in self._upgrade_edits:
-            found = None
-            if template in self.rendered.chart.files:
-                before = {o.ref: content_of(o) for o in self.baseline if o.source == template}
-                for edited, changes in itertools.islice(content_edits(self.neutral_chart, template), _CONTENT_EDITS):
-                    try:
-                        objects = self._render(self.neutral_chart.with_changes(changes))
-                    except ChartError:
-                        continue  # the edit broke the template: try the next place
-                    if any(content_of(objects.get(ref)) != content for ref, content in before.items()):
-                        found = (edited, objects)
-                        break
-            self._upgrade_edits[template] = found
-        return self._upgrade_edits[template]
+            self._upgrade_edits[template] = ([], itertools.islice(content_edits(self.neutral_chart, template),
+                                                                  _CONTENT_EDITS))
+        tried, untried = self._upgrade_edits[template]
+        before = content_of(self.baseline.get(consumed.ref))
+
+        def changes_it(objects: ObjectSet) -> bool:
+            after = objects.get(consumed.ref)
+            return after is not None and content_of(after) != before
+
+        found = next(((edited, objects) for edited, objects in tried if changes_it(objects)), None)
+        if found is not None:
+            return found
+        for edited, changes in untried:
+            try:
+                objects = self._render(self.neutral_chart.with_changes(changes))
+            except ChartError:
+                continue  # the edit broke the template: try the next place
+            tried.append((edited, objects))
+            if changes_it(objects):
+                return edited, objects
+        return None
 
     def _decide_by_upgrade(self, workload: Workload, consumed: K8sObject, result: CoverageResult, *,
                            otherwise: bool | None) -> bool:
@@ -515,13 +530,11 @@ class CoverageProbe:
     def _upgrade_verdict(self, workload: Workload, consumed: K8sObject) -> tuple[bool, str] | None:
         """(covered, the file edited) when editing the literal content text changes ``consumed``'s content;
         None when no edit does (or it removes the object)."""
-        edit = self._upgrade_edit(consumed.source)
+        edit = self._upgrade_edit(consumed)
         if edit is None:
             return None
         edited, objects = edit
-        after, after_workload = objects.get(consumed.ref), objects.workload(workload.name)
-        if after is None or content_of(after) == content_of(self.baseline.get(consumed.ref)):
-            return None  # the edit changed another object of the same template
+        after_workload = objects.workload(workload.name)
         return (after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
                                                                 flatten(after_workload.pod)))), edited
 
@@ -613,8 +626,8 @@ def values_read_by(chart: ChartFiles, template: str, *, printed_first: bool = Fa
 
 
 UPGRADE_MARKER = "chartpolicy-upgrade-edit"
-#: Places tried per template before giving up (each is one render).
-_CONTENT_EDITS = 6
+#: Places tried per template before giving up (each is one render; the files a template reads count once).
+_CONTENT_EDITS = 12
 _FILES_GET = re.compile(r'\.Files\.(Get|Glob)\s+"([^"]+)"')
 _KEY_LINE = re.compile(r"^(\s*(?:-\s+)?[\w./\"'-]+:)(\s+)(.*)$")
 
@@ -624,7 +637,7 @@ def content_edits(chart: ChartFiles, template: str) -> Iterator[tuple[str, dict[
     ``(file edited, {path: new text})``, one place each, most likely first.
 
     The files the template (or a named template it includes) reads with
-    ``.Files.Get``/``.Files.Glob`` get a line appended; the bodies of those
+    ``.Files.Get``/``.Files.Glob`` get a line appended, all in one edit; the bodies of those
     named templates, then the template's own ``data:``/``stringData:``/
     ``binaryData:`` block, get one literal line changed (the value after a
     ``key:``, or a line of a block scalar, never a key: renaming a key is no
@@ -634,15 +647,16 @@ def content_edits(chart: ChartFiles, template: str) -> Iterator[tuple[str, dict[
     root = template[:template.index("templates/")] if "templates/" in template else ""
     text = chart.text(template)
     bodies = list(_define_spans(chart, text))
-    seen: set[str] = set()
+    read: dict[str, None] = {}
     for reader in [text, *(chart.text(path)[start:end] for _, path, start, end in bodies)]:
         for function, pattern in _FILES_GET.findall(reader):
             matches = ([root + pattern] if function == "Get" else
                        sorted(p for p in chart.files if p.startswith(root) and fnmatch.fnmatchcase(p[len(root):], pattern)))
-            for path in matches:
-                if path in chart.files and path not in seen:
-                    seen.add(path)
-                    yield path, {path: chart.text(path).rstrip("\n") + f"\n# {UPGRADE_MARKER}\n"}
+            read.update((path, None) for path in matches if path in chart.files)
+    if read:
+        # Every file it reads at once: one render, whichever object each file feeds.
+        shown = ", ".join(list(read)[:3]) + (f" (and {len(read) - 3} more files)" if len(read) > 3 else "")
+        yield shown, {path: chart.text(path).rstrip("\n") + f"\n# {UPGRADE_MARKER}\n" for path in read}
     for _, path, start, end in bodies:
         whole = chart.text(path)
         for offset in _literal_line_offsets(whole[start:end]):
