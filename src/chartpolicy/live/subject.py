@@ -13,16 +13,15 @@ and the time of the read, and ask access reviews.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from chartpolicy.live.client import ClusterReader
 from chartpolicy.live.release import LiveRelease
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
-from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
-from chartpolicy.model.selection import Roles, selector_matches
+from chartpolicy.model.selection import selector_matches
+from chartpolicy.model.subject import SpecSubject
 
 LIVE_CHART_KEY = "live"
 LIVE_MODE = "live"
@@ -65,7 +64,7 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 
 @dataclass(eq=False)
-class LiveSubject:
+class LiveSubject(SpecSubject):
     spec: LiveTarget
     client: ClusterReader
     release: LiveRelease
@@ -74,32 +73,10 @@ class LiveSubject:
     server_version: str | None = None
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
     capabilities: frozenset[str] = frozenset({"cluster"})
+    objects: ObjectSet = field(init=False)
 
-    @cached_property
-    def objects(self) -> ObjectSet:
-        return ObjectSet(self.release.objects)
-
-    @property
-    def workloads(self) -> list[Workload]:
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
-
-    @cached_property
-    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
-        return produced_secrets(self.objects, self.spec.chart.secret_producers)
+    def __post_init__(self) -> None:
+        self.objects = ObjectSet(self.release.objects)
 
     # -- live only ------------------------------------------------------------
 

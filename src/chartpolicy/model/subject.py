@@ -17,9 +17,11 @@ offers in ``capabilities``, so a policy asks instead of guessing:
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 
@@ -128,6 +130,36 @@ class ClusterSubject(Subject, Protocol):
 
     def allowed(self, service_account: str, verb: str, resource: str, group: str = "") -> bool:
         """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` there."""
+
+
+class SpecSubject:
+    """What a subject derives from its spec and objects, written once for rendered and live subjects."""
+
+    spec: SubjectSpec
+    objects: ObjectSet
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return self.objects.workloads
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.spec.profiles
+
+    @property
+    def roles(self) -> Roles:
+        return Roles(self.spec.chart.roles)
+
+    def config(self, policy_id: str) -> dict[str, Any]:
+        """The manifest's ``policy_config`` for one policy (empty when none)."""
+        return self.spec.chart.config_for(policy_id)
+
+    def is_external(self, kind: str, name: str) -> bool:
+        return self.spec.is_external(kind, name)
+
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
 
 
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:

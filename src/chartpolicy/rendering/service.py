@@ -29,14 +29,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload, parse_manifests
-from chartpolicy.model.producers import produced_secrets
+from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
-from chartpolicy.model.selection import Roles
+from chartpolicy.model.subject import SpecSubject
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
@@ -458,7 +456,7 @@ class _Forgotten(ChartError):
 
 
 @dataclass(eq=False)
-class RenderedSubject:
+class RenderedSubject(SpecSubject):
     """A subject's rendered objects, and the means to render variations of it."""
 
     renderer: Renderer
@@ -475,35 +473,12 @@ class RenderedSubject:
     _merged: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
-    def workloads(self):
-        return self.objects.workloads
-
-    @property
-    def profiles(self) -> tuple[str, ...]:
-        return self.spec.profiles
-
-    @property
-    def roles(self) -> Roles:
-        return Roles(self.spec.chart.roles)
-
-    @property
     def namespace(self) -> str:
         return self.options.namespace
 
     @property
     def revision(self) -> int:
         return self.options.effective_revision
-
-    def config(self, policy_id: str) -> dict[str, Any]:
-        """The manifest's ``policy_config`` for one policy (empty when none)."""
-        return self.spec.chart.config_for(policy_id)
-
-    def is_external(self, kind: str, name: str) -> bool:
-        return self.spec.is_external(kind, name)
-
-    @cached_property
-    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
-        return produced_secrets(self.objects, self.spec.chart.secret_producers)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)
