@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 import yaml
+from failing_charts import deployment
 
 from chartpolicy.checks.coverage import reloading
 from chartpolicy.model.errors import ChartError
@@ -85,6 +86,16 @@ def test_a_manifest_with_a_bad_producer_expression_fails_naming_file_and_line(tm
     assert str(raised.value).startswith(f"{manifest}:") and "secret_producers[0]" in str(raised.value)
 
 
+DB_CREDS_ENV = """\
+          env:
+            - name: DB_PASSWORD
+              valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-db-creds", key: password}}
+"""
+KEY_ENV = """\
+          env:
+            - name: KEY
+              valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-key", key: key}}
+"""
 DATABASE_CHART = {
     "templates/database.yaml": """\
         apiVersion: db.example.com/v1
@@ -93,23 +104,7 @@ DATABASE_CHART = {
           name: {{ .Release.Name }}-db
         spec: {}
         """,
-    "templates/app.yaml": """\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: {{ .Release.Name }}-app
-        spec:
-          selector: {matchLabels: {component: app}}
-          template:
-            metadata: {labels: {component: app}}
-            spec:
-              containers:
-                - name: app
-                  image: example/app:1.0
-                  env:
-                    - name: DB_PASSWORD
-                      valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-db-creds", key: password}}
-        """,
+    "templates/app.yaml": deployment("app", DB_CREDS_ENV),
 }
 
 
@@ -180,24 +175,7 @@ HOOK_SECRET_CHART = {
         stringData:
           key: {{ .Values.key | quote }}
         """,
-    "templates/app.yaml": """\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: {{ .Release.Name }}-app
-          annotations: {reloader.stakater.com/auto: "true"}
-        spec:
-          selector: {matchLabels: {component: app}}
-          template:
-            metadata: {labels: {component: app}}
-            spec:
-              containers:
-                - name: app
-                  image: example/app:1.0
-                  env:
-                    - name: KEY
-                      valueFrom: {secretKeyRef: {name: "{{ .Release.Name }}-key", key: key}}
-        """,
+    "templates/app.yaml": deployment("app", KEY_ENV, controller_annotations='{reloader.stakater.com/auto: "true"}'),
 }
 
 

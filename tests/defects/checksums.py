@@ -70,6 +70,10 @@ SCRIPTS_MOUNT = [
      '        {{- include "airflow.signingPublicKeyVolume" . | nindent 8 }}\n'
      '        - name: scripts\n          configMap: {name: "{{ $fullname }}-scheduler-scripts"}\n'),
 ]
+#: The script's named template (in the helpers) and its ConfigMap.
+SCRIPTS = {HELPERS: [("{{- define \"airflow.coreChecksums\" -}}",
+                      SCHEDULER_ENTRYPOINT.strip() + "\n\n{{- define \"airflow.coreChecksums\" -}}")],
+           SCHEDULER_ACCOUNT: [(SCHEDULER_ACCOUNT_END, SCHEDULER_ACCOUNT_END + SCRIPTS_CONFIGMAP)]}
 STATSD_RELOADER = ("  name: {{ $fullname }}-statsd\n  labels:",
                    "  name: {{ $fullname }}-statsd\n  annotations:\n    reloader.stakater.com/auto: \"true\"\n  labels:")
 SCHEDULER_RELOADER = ("  name: {{ $fullname }}-scheduler\n  labels:",
@@ -125,20 +129,14 @@ DEFECTS = [
         "checksum-coverage/scripts-configmap-without-checksum", "checksum-coverage", "default",
         "the scheduler runs a start-up script from a ConfigMap no checksum covers; the script's one value also "
         "changes the pod template, so only a chart upgrade that edits the script leaves the pod on the old one",
-        edits={HELPERS: [("{{- define \"airflow.coreChecksums\" -}}",
-                          SCHEDULER_ENTRYPOINT.strip() + "\n\n{{- define \"airflow.coreChecksums\" -}}")],
-               SCHEDULER_ACCOUNT: [(SCHEDULER_ACCOUNT_END, SCHEDULER_ACCOUNT_END + SCRIPTS_CONFIGMAP)],
-               SCHEDULER: SCRIPTS_MOUNT},
+        edits={**SCRIPTS, SCHEDULER: SCRIPTS_MOUNT},
         expect=frozenset({"Deployment/ref-scheduler"}),
     ),
     Defect(
         "checksum-coverage/near-miss-scripts-checksum-over-named-template", "checksum-coverage", "default",
         "the same start-up script, with a checksum over the named template that renders it: an edit of the "
         "script changes both",
-        edits={HELPERS: [("{{- define \"airflow.coreChecksums\" -}}",
-                          SCHEDULER_ENTRYPOINT.strip() + "\n\n{{- define \"airflow.coreChecksums\" -}}")],
-               SCHEDULER_ACCOUNT: [(SCHEDULER_ACCOUNT_END, SCHEDULER_ACCOUNT_END + SCRIPTS_CONFIGMAP)],
-               SCHEDULER: [*SCRIPTS_MOUNT, (SCHEDULER_ANNOTATIONS, SCHEDULER_ANNOTATIONS + "\n        checksum/scripts: "
+        edits={**SCRIPTS, SCHEDULER: [*SCRIPTS_MOUNT, (SCHEDULER_ANNOTATIONS, SCHEDULER_ANNOTATIONS + "\n        checksum/scripts: "
                                             "{{ include \"airflow.schedulerEntrypoint\" . | sha256sum }}")]},
     ),
 

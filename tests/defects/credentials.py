@@ -14,7 +14,7 @@ from tests.defects._chart import (
     env_from_secret,
 )
 
-#: The dag-processor's main container gets the projected token (as in dag-processor-token below)...
+#: The dag-processor's main container gets the projected token...
 DAG_PROCESSOR_TOKEN = [
     ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
      ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
@@ -65,14 +65,7 @@ DEFECTS = [
     Defect(
         "sa-token-least-privilege/dag-processor-token", "sa-token-least-privilege", "default",
         "the kube-api-access token volume copied into the dag-processor, which never calls the API",
-        edits={DAG_PROCESSOR: [
-            ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
-             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
-             '            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}')),
-            ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}',
-             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
-             '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}')),
-        ]},
+        edits={DAG_PROCESSOR: DAG_PROCESSOR_TOKEN},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
     Defect(
