@@ -73,6 +73,6 @@ def _rename(item: pytest.Item, nodeid: str) -> None:
     try:
         from _pytest.nodeid import NodeId  # type: ignore[import-not-found,unused-ignore]  # pytest >= 9.2
     except ImportError:
-        item._nodeid = nodeid  # type: ignore[attr-defined,unused-ignore]  # pytest < 9.2
+        setattr(item, "_nodeid", nodeid)  # noqa: B010 - an attribute of pytest < 9.2 only: typed in neither
     else:
-        item._id = NodeId.parse(nodeid)  # type: ignore[attr-defined,unused-ignore]  # a structured id since pytest 9.2
+        setattr(item, "_id", NodeId.parse(nodeid))  # noqa: B010 - a structured id since pytest 9.2
