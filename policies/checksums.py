@@ -4,7 +4,8 @@ import hashlib
 import re
 
 from chartpolicy import Violations, policy
-from chartpolicy.checks.coverage import has_reloader, reloading
+from chartpolicy.checks.coverage import has_reloader, reloader_annotation, reloading
+from chartpolicy.model.producers import operator_of
 from chartpolicy.model.subject import RerenderSubject, Subject, can_rerender
 from chartpolicy.rendering.deep import DeepCoverage
 from chartpolicy.rendering.manifests import ManifestSubject
@@ -20,6 +21,34 @@ def test_checksum_coverage(subject: Subject, violations: Violations, deep_covera
     template is changed (and, before a gap is reported, the values it reads),
     the chart is rendered again with its random functions neutralised, and
     the consuming pod template must change.
+
+    Content generated at render time (a ``randAlphaNum`` default) is a new
+    value on every render, so no values change is needed to open the gap:
+    the chart is rendered once more with other stand-ins for the random
+    functions, and a consumer whose pod template does not change with the
+    generated content is a gap, whatever values do.
+
+    When every value that changes the content also changes the pod template
+    (perhaps through another object's checksum), a chart upgrade can still
+    open the gap: the literal text where the content lives (a ``.Files``
+    file, the body of a named template, a value line of the ``data:``
+    block) is edited, and a consumer whose pod template does not change
+    with the content is a gap that a chart upgrade opens.
+
+    A consumer is also covered when a restart-on-change operator rolls it
+    (decided in chartpolicy.checks.coverage): Stakater Reloader's
+    ``reloader.stakater.com/auto: "true"`` (or the ``secret.`` and
+    ``configmap.`` forms) on the controller or its pod template, a
+    ``secret.reloader.stakater.com/reload`` (or ``configmap.``) list that
+    names the object, or Wave's ``wave.pusher.com/update-on-config-change:
+    "true"``.  They roll on updates: a Helm hook Secret or ConfigMap is
+    deleted and re-created (seed 000), which rolls nothing unless the
+    manifest declares ``reloader: {reload_on_create: true}`` (Reloader's
+    ``--reload-on-create``), so without it that consumer stays a gap.
+
+    Secrets an operator makes from a rendered resource (a cert-manager
+    ``Certificate``...: ``secret_producers``, docs/manifest.md) are never
+    rendered: a notice names their consumers, whose coverage cannot be seen.
 
     A *vacuous* checksum is a violation too: a pod-template annotation whose
     value is the hash of a template that renders no object in this scenario
@@ -37,14 +66,16 @@ def test_checksum_coverage(subject: Subject, violations: Violations, deep_covera
     Fix:
     Add ``checksum/<name>: {{ include (print $.Template.BasePath "/<file>.yaml") . | sha256sum }}``
     to the pod template's annotations, for each consumed object; render the
-    annotation only when the template renders the object.
+    annotation only when the template renders the object.  For generated
+    content, the checksum over the generating template rolls the pods on
+    every render; better, take the value from values or an existing Secret.
+    Or annotate the controller for Reloader or Wave.
 
     Waive:
-    When a reloader (e.g. stakater Reloader) rolls the pods, waive with the
-    reason, owner and expiry in the manifest.  A controller with a
-    reloader annotation (``reloader.stakater.com/*``,
-    ``secret.reloader.stakater.com/reload``...) is not reported for vacuous
-    checksums.
+    Prefer a reloader annotation (it is understood, see above) to a waiver;
+    waive with the reason, owner and expiry in the manifest when something
+    else rolls the pods.  A controller with a reloader or Wave annotation is
+    not reported for vacuous checksums.
 
     On plain manifests (``--manifests``: nothing to render again) the
     question is asked of what is there: a long-running pod template that
@@ -72,19 +103,37 @@ def test_checksum_coverage(subject: Subject, violations: Violations, deep_covera
         raise TypeError(f"{subject.spec.id}: neither a chart render nor plain manifests")
     probe = CoverageProbe(subject)
     _report_vacuous_checksums(subject, violations)
+    _notice_produced_secrets(subject, violations)
     result = probe.run()
     violations.examined += len(result.covered) + len(result.gaps)
+    reload_on_create = subject.spec.chart.reload_on_create
     for gap in result.gaps:
-        proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
-                 if gap.values_path else
-                 f"changing {gap.template} (which renders it) does not change this pod template")
+        reloader = reloading(gap.workload, gap.consumed, reload_on_create=reload_on_create)
+        if reloader is not None and reloader.covers:
+            continue
+        if gap.generated:
+            proof = ("its content is generated at render time, so every upgrade and GitOps sync makes a new "
+                     "value, and this pod template does not change with it")
+            if gap.values_path:
+                proof += (f"; changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template "
+                          "either")
+            fix = f"add a checksum annotation over {gap.template}, or take the value from values or an existing Secret"
+        elif gap.upgrade_edit:
+            proof = (f"editing its literal text in {gap.upgrade_edit}, as a chart upgrade does, changes "
+                     f"{gap.consumed.ref} but not this pod template: a chart upgrade opens the gap, and no "
+                     "values change alone does")
+            fix = f"add a checksum annotation over {gap.template}"
+        else:
+            proof = (f"changing `{gap.values_path}` changes {gap.consumed.ref} but not this pod template"
+                     if gap.values_path else
+                     f"changing {gap.template} (which renders it) does not change this pod template")
+            fix = f"add a checksum annotation over {gap.template}"
         hook = " (a Helm hook: it is re-created on every hook run)" if gap.consumed.hook else ""
-        violations.add(
-            gap.workload,
-            f"pod template does not follow the content of {gap.consumed.ref}{hook}: {proof}; "
-            f"add a checksum annotation over {gap.template}",
-            related=[gap.consumed],
-        )
+        if reloader is not None:
+            proof += (f"; {reloader.describe()} rolls on updates, not on a Secret that is deleted and re-created, "
+                      "unless it runs with --reload-on-create (manifest: reloader: {reload_on_create: true})")
+        violations.add(gap.workload, f"pod template does not follow the content of {gap.consumed.ref}{hook}: "
+                                     f"{proof}; {fix}", related=[gap.consumed])
     for message in result.unproven:
         violations.notice(message)
     if result.rejected_perturbations:
@@ -93,12 +142,34 @@ def test_checksum_coverage(subject: Subject, violations: Violations, deep_covera
         _report_deep_gaps(subject, deep_coverage(subject), result, violations)
 
 
+def _notice_produced_secrets(subject, violations):
+    """Consumers of Secrets an operator makes: their content is never rendered, so it cannot be perturbed."""
+    unseen: dict[str, set[str]] = {}
+    for workload in subject.workloads:
+        if not workload.long_running:
+            continue
+        for consumption in workload.consumptions:
+            resource = subject.produced_secrets.get(consumption.target)
+            if resource is None or consumption.via == "imagePullSecrets" or reloader_annotation(
+                    workload, consumption.kind, consumption.name):
+                continue
+            operator = operator_of(resource, subject.spec.chart.secret_producers)
+            made = f"{consumption.kind}/{consumption.name} (made by {operator} from {resource.ref})"
+            unseen.setdefault(made, set()).add(workload.name)
+    for made, readers in sorted(unseen.items()):
+        violations.notice(f"{made} is read by {', '.join(sorted(readers))}: its content is not rendered, so "
+                          "whether they roll when it changes cannot be checked (a reloader annotation would roll them)")
+
+
 def _report_deep_gaps(subject, deep, result, violations):
     violations.notice(f"{subject.spec.scenario_id}: {deep.describe()}")
     reported = {(gap.workload.name, gap.consumed.ref) for gap in result.gaps}
     for gap in deep.gaps:
         workload, consumed = subject.objects.workload(gap.workload), subject.objects.get(gap.consumed)
         if workload is None or consumed is None or (gap.workload, gap.consumed) in reported:
+            continue
+        reloader = reloading(workload, consumed, reload_on_create=subject.spec.chart.reload_on_create)
+        if reloader is not None and reloader.covers:
             continue
         shown = ", ".join(f"`{p}`" for p in gap.values_paths[:3])
         more = f" (and {len(gap.values_paths) - 3} more values)" if len(gap.values_paths) > 3 else ""
@@ -180,7 +251,7 @@ def _report_manifest_gaps(subject, violations):
         for obj in violations.examine(consumed.values()):
             if _CONTENT_HASH_SUFFIX.search(obj.name):
                 continue
-            reload = reloading(workload, obj, reload_on_create=False)
+            reload = reloading(workload, obj, reload_on_create=subject.spec.chart.reload_on_create)
             if reload is not None and reload.covers:
                 continue
             if any(_annotation_covers(key, str(value), obj, digests) for key, value in workload.annotations.items()):

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from chartpolicy.model.errors import ChartError
+from chartpolicy.model.producers import SecretProducer, producer_from_manifest
 from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 
 #: The Kubernetes version a subject renders for when nobody names one.
@@ -53,6 +54,28 @@ _WAIVER = {
         "owner": {"type": "string", "pattern": r"\S"},
         "expires": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     },
+}
+_JMESPATH = {"type": "string", "minLength": 1}
+_SECRET_PRODUCER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "secrets"],
+    "properties": {
+        "apiVersion": {"type": "string", "minLength": 1},
+        "kind": {"type": "string", "minLength": 1},
+        "operator": {"type": "string"},
+        "when": _JMESPATH,
+        "secrets": {"type": "array", "minItems": 1, "items": {"oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "object", "additionalProperties": False, "required": ["name"],
+             "properties": {"name": {"type": "string", "minLength": 1}, "when": _JMESPATH}},
+        ]}},
+    },
+}
+_RELOADER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"reload_on_create": {"type": "boolean"}},
 }
 _SCENARIO = {
     "type": ["object", "null"],
@@ -111,6 +134,8 @@ MANIFEST_SCHEMA = {
                         "additionalProperties": _SCENARIO,
                     },
                     "waivers": {"type": "array", "items": _WAIVER},
+                    "secret_producers": {"type": "array", "items": _SECRET_PRODUCER},
+                    "reloader": _RELOADER,
                 },
             },
         }
@@ -177,6 +202,10 @@ class ChartSpec:
     def renders(self) -> bool:
         """Whether the subjects are renders of a chart (that can be rendered again), not plain manifests."""
         return self.source != MANIFESTS
+    #: The manifest's ``secret_producers``: operators beyond the built-in table (chartpolicy.model.producers).
+    secret_producers: tuple[SecretProducer, ...] = ()
+    #: The manifest's ``reloader.reload_on_create``: the cluster's Reloader runs with ``--reload-on-create``.
+    reload_on_create: bool = False
 
     def config_for(self, policy_id: str) -> dict[str, Any]:
         return self.policy_config.get(policy_id) or {}
@@ -289,6 +318,9 @@ def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
         roles=raw.get("roles") or {},
         policy_config=raw.get("policy_config") or {},
         waivers=waivers,
+        secret_producers=tuple(producer_from_manifest(entry, f"charts.{key}.secret_producers[{index}]")
+                               for index, entry in enumerate(raw.get("secret_producers") or [])),
+        reload_on_create=bool((raw.get("reloader") or {}).get("reload_on_create")),
     )
 
 
@@ -344,7 +376,15 @@ def load_manifest(path: str | Path, source_entry: SourceEntry | None = None) -> 
             located.append((line, f"{where}{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"))
         raise ChartError("invalid manifest:\n  " + "\n  ".join(text for _, text in located), file=str(path),
                          line=located[0][0])
-    charts = [_chart_spec(key, spec, path.parent) for key, spec in raw["charts"].items() if "path" in spec]
+    charts = []
+    for key, spec in raw["charts"].items():
+        if "path" not in spec:
+            continue
+        try:
+            charts.append(_chart_spec(key, spec, path.parent))
+        except ChartError as error:  # an expression that does not parse, in secret_producers
+            raise ChartError(error.message, file=str(path),
+                             line=_line_of(document, ["charts", key, "secret_producers"])) from None
     for chart in charts:
         for scenario in chart.scenarios:
             for index, values_file in enumerate(scenario.values):

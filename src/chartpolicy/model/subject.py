@@ -17,9 +17,11 @@ offers in ``capabilities``, so a policy asks instead of guessing:
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 
@@ -62,6 +64,11 @@ class Subject(Protocol):
 
     def is_external(self, kind: str, name: str) -> bool:
         """Whether the manifest declares this object as created outside the chart."""
+
+    @property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        """Secrets that operators make from the subject's custom resources (chartpolicy.model.producers):
+        each Secret's ref -> the resource that makes it."""
 
 
 class ValuesSubject(Subject, Protocol):
@@ -149,6 +156,10 @@ class SpecSubject:
 
     def is_external(self, kind: str, name: str) -> bool:
         return self.spec.is_external(kind, name)
+
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
 
 
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:

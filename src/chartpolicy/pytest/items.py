@@ -15,9 +15,10 @@ import pytest
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
-from chartpolicy.model.redaction import remember_feeding
+from chartpolicy.model.redaction import remember_feeding, remember_public
 from chartpolicy.model.scenarios import ChartSpec, SubjectSpec
 from chartpolicy.pytest.session import state_of
+from chartpolicy.rendering.perturbation import leaves_of_values
 from chartpolicy.rendering.service import RenderedSubject, unexpected_error
 from chartpolicy.reporting.baseline import chart_location, identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
@@ -43,9 +44,16 @@ class RenderItem(pytest.Item):
         try:
             try:
                 rendered = state.renderer.rendered(self.spec)
+                # Names are never secrets, even when a secret value is part of one; values whose text
+                # ends up in a Secret are secrets too, wherever else they show.
+                identifiers = rendered.objects.identifiers()
                 if isinstance(rendered, RenderedSubject):
-                    # Values whose text ends up in a Secret are secrets too, wherever else they show.
-                    remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+                    values = rendered.merged_values()
+                    remember_public(identifiers | {".".join(path[:end]) for path in leaves_of_values(values)
+                                                   for end in range(1, len(path) + 1)})
+                    remember_feeding(values, identifiers)
+                else:
+                    remember_public(identifiers)
             except ChartError:
                 raise
             except Exception as unexpected:  # noqa: BLE001 - one line naming the chart, never a traceback
