@@ -36,7 +36,7 @@ def _sides(subject: UpgradeSubject, violations: Violations):
     return previous.objects, previous.live, subject.objects
 
 
-@policy("upgrade-immutable-fields", tiers=("offline", "live"), needs=("previous",))
+@policy("upgrade-immutable-fields", tiers=("offline", "live"))
 def test_upgrade_immutable_fields(subject: UpgradeSubject, violations: Violations) -> None:
     """An upgrade changes no field the API server refuses to update, on an object
     in both the old and the new release (same API group, kind, namespace and
@@ -84,7 +84,7 @@ def test_upgrade_immutable_fields(subject: UpgradeSubject, violations: Violation
                                      f"the upgrade fails; {fix}", related=[pair.old.ref])
 
 
-@policy("upgrade-data-kept", tiers=("offline", "live"), needs=("previous",))
+@policy("upgrade-data-kept", tiers=("offline", "live"))
 def test_upgrade_data_kept(subject: UpgradeSubject, violations: Violations) -> None:
     """An upgrade keeps the release's data: every PersistentVolumeClaim and every
     StatefulSet with ``volumeClaimTemplates`` of the old release is still in the
@@ -144,7 +144,7 @@ def test_upgrade_data_kept(subject: UpgradeSubject, violations: Violations) -> N
                                 f"({', '.join(claims)}) stay behind, orphaned")
 
 
-@policy("upgrade-hook-jobs", tiers=("offline", "live"), needs=("previous",))
+@policy("upgrade-hook-jobs", tiers=("offline", "live"))
 def test_upgrade_hook_jobs(subject: UpgradeSubject, violations: Violations) -> None:
     """A Job the upgrade would have to change is a hook re-created on each
     upgrade, or has a name that changes with its content; and a hook kept

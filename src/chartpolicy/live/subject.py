@@ -43,6 +43,8 @@ class LiveTarget(SubjectSpec):
             key=LIVE_CHART_KEY, path=chart.path if chart else "", release=release, namespace=namespace,
             external=chart.external if chart else (), roles=chart.roles if chart else {},
             policy_config=chart.policy_config if chart else {}, waivers=chart.waivers if chart else (),
+            secret_producers=chart.secret_producers if chart else (),
+            reload_on_create=chart.reload_on_create if chart else False,
         )
         return cls(spec, Scenario(name=f"{namespace}/{release}", profiles=profiles), "cluster", LIVE_MODE)
 

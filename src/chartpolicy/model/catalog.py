@@ -32,8 +32,8 @@ class PolicyInfo:
     function: str
     #: The catalog module's own name (``openshift`` for policies/openshift.py): where the function lives.
     module: str = ""
-    #: Subject capabilities the policy needs (``previous``): it is parametrized only over subjects offering them.
-    needs: tuple[str, ...] = ()
+    #: The capabilities its ``subject`` must offer, from the type it is declared with (RerenderSubject: a chart).
+    needs: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> str:

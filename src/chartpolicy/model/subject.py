@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 
@@ -82,6 +84,11 @@ class Subject(Protocol):
 
     def is_external(self, kind: str, name: str) -> bool:
         """Whether the manifest declares this object as created outside the chart."""
+
+    @property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        """Secrets that operators make from the subject's custom resources (chartpolicy.model.producers):
+        each Secret's ref -> the resource that makes it."""
 
 
 class ValuesSubject(Subject, Protocol):
@@ -162,7 +169,7 @@ class UpgradeSubject(Subject, Protocol):
 
 
 class SpecSubject:
-    """What a subject derives from its spec and objects, written once for rendered and live subjects."""
+    """What a subject derives from its spec and objects, written once for rendered, plain-manifest and live subjects."""
 
     spec: SubjectSpec
     objects: ObjectSet
@@ -186,6 +193,10 @@ class SpecSubject:
     def is_external(self, kind: str, name: str) -> bool:
         return self.spec.is_external(kind, name)
 
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
+
 
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:
     return VALUES in subject.capabilities
@@ -201,3 +212,10 @@ def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
 
 def upgrades(subject: Subject) -> TypeGuard[UpgradeSubject]:
     return PREVIOUS in subject.capabilities
+
+
+def capabilities_needed(annotation: object) -> frozenset[str]:
+    """What a policy whose ``subject`` is declared as ``annotation`` needs beyond objects."""
+    needed = {RerenderSubject: {RERENDER, VALUES}, ValuesSubject: {VALUES}, ClusterSubject: {CLUSTER},
+              UpgradeSubject: {PREVIOUS}}
+    return frozenset(needed.get(annotation, ()))  # type: ignore[call-overload]

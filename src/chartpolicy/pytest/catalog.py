@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+import typing
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -22,7 +23,7 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, info_of, register, registered
-from chartpolicy.model.subject import CAPABILITIES
+from chartpolicy.model.subject import capabilities_needed
 
 #: The built-in catalog: the repository's policies/, installed as this package.
 CATALOG_PACKAGE = "chartpolicy.policies"
@@ -30,8 +31,17 @@ CATALOG_PACKAGE = "chartpolicy.policies"
 Policy = TypeVar("Policy", bound=Callable[..., Any])
 
 
+def _needs(function: Callable[..., Any]) -> frozenset[str]:
+    """The capabilities the declared type of ``subject`` asks for (none when it cannot be resolved)."""
+    try:
+        annotation = typing.get_type_hints(function).get("subject")
+    except Exception:  # noqa: BLE001 - an author's unresolvable annotation asks for nothing
+        return frozenset()
+    return capabilities_needed(annotation)
+
+
 def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: tuple[str, ...] = (),
-           per: str = "subject", family: str | None = None, needs: tuple[str, ...] = ()) -> Callable[[Policy], Policy]:
+           per: str = "subject", family: str | None = None) -> Callable[[Policy], Policy]:
     """Declare a policy.
 
     ``tiers``: where it runs (``offline``, ``live``).  ``profiles``: scenario
@@ -39,25 +49,20 @@ def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: t
     ``per``: ``subject`` (each chart x scenario x Kubernetes version x mode)
     or ``scenario`` (once per chart x scenario, for policies that compare
     renders of one scenario).  ``family``: its marker and section in the
-    catalog (default: the name of its module).  ``needs``: subject capabilities
-    (chartpolicy.model.subject, e.g. ``previous``) without which it does not
-    apply: it is parametrized only over subjects that offer them, and a run
-    with none has no item of it.
+    catalog (default: the name of its module).
     """
     if per not in PER:
         raise ValueError(f"per must be 'subject' or 'scenario', not {per!r}")
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise ValueError(f"unknown tiers {sorted(unknown)}")
-    if set(needs) - CAPABILITIES:
-        raise ValueError(f"unknown capabilities {sorted(set(needs) - CAPABILITIES)}")
 
     def decorate(function: Policy) -> Policy:
         module = function.__module__.rsplit(".", 1)[-1]
         info = PolicyInfo(
             id=policy_id, family=family or module, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
             doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__, module=module,
-            needs=tuple(needs),
+            needs=_needs(function),
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")

@@ -42,6 +42,7 @@ from chartpolicy.pytest.session import (
     PolicySession,
     state_of,
 )
+from chartpolicy.pytest.sources import sources_requested
 from chartpolicy.rendering.engine import DEFAULT_RENDER_MEMORY_MIB, DEFAULT_RENDER_TIMEOUT
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
@@ -69,6 +70,7 @@ pytest_plugins = [
     "chartpolicy.pytest.live",
     "chartpolicy.pytest.deep",
     "chartpolicy.pytest.progress",
+    "chartpolicy.pytest.sources",
 ]
 
 
@@ -174,7 +176,7 @@ def _no_subjects_for(pasted: PastedIds, config: pytest.Config) -> str:
 
 
 def _should_collect_catalog(config: pytest.Config, state: PolicySession) -> bool:
-    if config.getoption("chart") or pasted_ids(config):
+    if config.getoption("chart") or pasted_ids(config) or sources_requested(config):
         return True
     if live_requested(config):
         return True
@@ -226,14 +228,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                       and "subject" in getattr(i, "fixturenames", ())]
     for item in unparametrized:
         info = catalog.info_of(getattr(item, "function", None))
-        if info and info.needs:
-            continue  # a capability no subject offers (no --upgrade-from): said once below, or not at all
-        if info and "offline" in info.tiers and state.active:
+        if info and PREVIOUS in info.needs:
+            continue  # no upgrade subject (no --upgrade-from): said once below, or not at all
+        if info and "offline" in info.tiers and state.active and info.id not in state.chart_only:
             needs = f" (it needs scenarios with profile {', '.join(info.profiles)})" if info.profiles else ""
             state.session_notices.append(Notice(info.id, f"applies to no subject in this run{needs}"))
     upgrade_notice = state.upgrade_gate_notice()
     if upgrade_notice is not None:
         state.session_notices.append(upgrade_notice)
+    if state.chart_only:
+        manifests = sorted({s.chart.key for s in state.subjects if not s.chart.renders})
+        state.session_notices.append(Notice("sources", f"not run on {', '.join(manifests)} (plain manifests: no "
+                                                       f"chart to render again): {', '.join(sorted(state.chart_only))}"))
     if unparametrized:
         config.hook.pytest_deselected(items=unparametrized)
         dropped = set(map(id, unparametrized))

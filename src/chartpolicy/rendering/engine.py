@@ -29,7 +29,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -256,24 +256,35 @@ def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
     return merged
 
 
-def layer_values(files: list[str], overrides: list[str]) -> dict[str, Any]:
-    """Values files in order, then ``--set`` expressions in order, as Helm does."""
+def layer_values(files: list[str], overrides: list[str], layers: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Values files in order, then ``--set`` expressions in order, as Helm does; then ``layers`` in order.
+
+    ``layers`` (a scenario's, see chartpolicy.model.scenarios.Scenario): ``yaml``
+    text merged like a values file, ``set``, ``set-string``, ``set-file``
+    expressions parsed like Helm's flags of those names.
+    """
     values: dict[str, Any] = {}
     for path in files:
         values = merge_values(values, load_values_file(path))
     for expression in overrides:
         values = merge_values(values, parse_set(expression))
+    for how, text in layers:
+        layer = _load_yaml_mapping(text, "values") if how == "yaml" else parse_set(text, how)
+        values = merge_values(values, layer)
     return values
 
 
-def parse_set(expression: str) -> dict[str, Any]:
-    """Parse ``--set`` syntax with Helm's own parser."""
+_SET_PARSERS = {"set": "parse_set_string", "set-string": "parse_set_string_values", "set-file": "parse_set_file"}
+
+
+def parse_set(expression: str, how: str = "set") -> dict[str, Any]:
+    """Parse ``--set`` (or ``--set-string``, ``--set-file``: ``how``) syntax with Helm's own parser."""
     import helm_python
 
     try:
-        return helm_python.parse_set_string(expression)
+        return getattr(helm_python, _SET_PARSERS[how])(expression)
     except helm_python.HelmError as exc:
-        raise ChartError(f"invalid --set expression {expression!r}: {exc.detail}") from None
+        raise ChartError(f"invalid --{how} expression {expression!r}: {exc.detail}") from None
 
 
 _TEMPLATE_LOCATION = re.compile(r"(?P<chart>[\w.-]+)/(?P<path>(?:charts/[\w.-]+/)*templates/[^\s:\"]+):(?P<line>\d+)")

@@ -29,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
@@ -38,6 +39,7 @@ from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES, PreviousReleas
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
+from chartpolicy.rendering.manifests import ManifestSubject, manifest_subject
 from chartpolicy.rendering.perturbation import neutralise
 
 
@@ -109,7 +111,7 @@ class Renderer:
         self.stats = RenderStats()
         self._charts: dict[str, ChartFiles] = {}
         self._values: dict[tuple[str, ...], dict[str, Any]] = {}
-        self._rendered: dict[str, "RenderedSubject | ChartError"] = {}
+        self._rendered: dict[str, "RenderedSubject | ManifestSubject | ChartError"] = {}
         self._lock = threading.RLock()
         self._subject_locks: dict[str, threading.Lock] = {}
         self._busy = threading.local()
@@ -119,6 +121,8 @@ class Renderer:
         self.threads = min(4, os.cpu_count() or 1)
         #: Comparison renders of reduced charts (False: ``--no-targeted-renders``, every comparison is whole).
         self.targeting = True
+        #: What the files of plain manifests are named relative to (pytest's rootdir).
+        self.rootdir = Path.cwd()
         self._shared: dict[tuple[Any, ...], "dict[str, str] | ChartError"] = {}
         self._shared_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._prefetcher: ThreadPoolExecutor | None = None
@@ -131,10 +135,12 @@ class Renderer:
             return self._charts[path]
 
     def values(self, spec: SubjectSpec) -> dict[str, Any]:
-        key = spec.scenario.values + ("\0",) + spec.scenario.overrides
+        key = spec.scenario.values + ("\0",) + spec.scenario.overrides + ("\0",) + tuple(
+            f"{how}\0{text}" for how, text in spec.scenario.layers)
         with self._lock:
             if key not in self._values:
-                self._values[key] = layer_values(list(spec.scenario.values), list(spec.scenario.overrides))
+                self._values[key] = layer_values(list(spec.scenario.values), list(spec.scenario.overrides),
+                                                 spec.scenario.layers)
             return self._values[key]
 
     def options(self, spec: SubjectSpec) -> RenderOptions:
@@ -315,14 +321,15 @@ class Renderer:
             with self._lock:
                 setattr(self.stats, seconds, getattr(self.stats, seconds) + elapsed)
 
-    def rendered(self, spec: SubjectSpec) -> "RenderedSubject":
-        """The subject's base render, done once per session; raises its ChartError."""
+    def rendered(self, spec: SubjectSpec) -> "RenderedSubject | ManifestSubject":
+        """The subject's base render (plain manifests: read), done once per session; raises its ChartError."""
         cached = self._rendered_or_error(spec, prefetch=False)
         if isinstance(cached, ChartError):
             raise cached
         return cached
 
-    def _rendered_or_error(self, spec: SubjectSpec, *, prefetch: bool) -> "RenderedSubject | ChartError":
+    def _rendered_or_error(self, spec: SubjectSpec, *,
+                           prefetch: bool) -> "RenderedSubject | ManifestSubject | ChartError":
         with self._lock:
             lock = self._subject_locks.setdefault(spec.id, threading.Lock())
         with lock:
@@ -337,7 +344,7 @@ class Renderer:
                 self._rendered[spec.id] = cached
                 if prefetch:
                     self._prefetched.add(spec.id)
-            elif isinstance(cached, RenderedSubject) and not prefetch:
+            elif isinstance(cached, (RenderedSubject, ManifestSubject)) and not prefetch:
                 with self._lock:
                     if spec.id in self._prefetched:
                         self._prefetched.discard(spec.id)  # the subject's first reader: no hit
@@ -375,7 +382,7 @@ class Renderer:
         """Drop a subject's objects (and its old side's) once its last policy has run (memory stays flat)."""
         with self._lock:
             for dropped in (spec, spec.upgraded_from):
-                if dropped is not None and isinstance(self._rendered.get(dropped.id), RenderedSubject):
+                if dropped is not None and isinstance(self._rendered.get(dropped.id), (RenderedSubject, ManifestSubject)):
                     self._rendered[dropped.id] = _Forgotten(dropped.id)
 
     def render_over(self, spec: SubjectSpec, values: Mapping[str, Any], *, revision: int,
@@ -383,12 +390,16 @@ class Renderer:
         """A render of ``spec``'s chart with ``values`` as revision ``revision``: the new side of an upgrade from
         ``previous`` (the live pre-upgrade gate; not kept by the renderer, its caller keeps it)."""
         rendered = self._render_subject(spec, values=dict(values), revision=revision)
+        if not isinstance(rendered, RenderedSubject):
+            raise ChartError("the chart to upgrade to is plain manifests, not a chart", file=spec.chart.path)
         rendered.capabilities = frozenset({PREVIOUS})
         rendered.old_side = previous
         return rendered
 
     def _render_subject(self, spec: SubjectSpec, *, values: dict[str, Any] | None = None,
-                        revision: int | None = None) -> "RenderedSubject":
+                        revision: int | None = None) -> "RenderedSubject | ManifestSubject":
+        if not spec.chart.renders:
+            return manifest_subject(spec, self.rootdir)
         chart = self.chart(spec.chart.path)
         # Helm refuses to install a chart whose kubeVersion this version does not meet; its render does not check.
         refusal = kube_version_problem(chart.metadata.get("kubeVersion"), spec.kube_version)
@@ -418,7 +429,8 @@ class Renderer:
             rendered = self.rendered(old)
         except ChartError as error:
             raise ChartError(f"the chart upgraded from does not render: {error}", file=old.chart.path) from None
-        return PreviousRelease(rendered.objects, rendered.chart_version, origin=f"chart {old.chart.path}")
+        version = str(rendered.chart.metadata.get("version") or "") if isinstance(rendered, RenderedSubject) else ""
+        return PreviousRelease(rendered.objects, version, origin=f"chart {old.chart.path}")
 
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
