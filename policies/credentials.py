@@ -5,7 +5,9 @@ import fnmatch
 from chartpolicy import Subject, Violations, policy
 from chartpolicy.checks.executor import API_COMMANDS, API_ROLES, canonical_role, uses_kubernetes_executor
 from chartpolicy.checks.images import split_image
+from chartpolicy.checks.rbac import api_binding
 from chartpolicy.model.objects import ObjectRef
+from chartpolicy.model.selection import main_container
 from chartpolicy.model.subject import has_values
 
 SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
@@ -84,7 +86,16 @@ def test_sa_token_least_privilege(subject: Subject, violations: Violations) -> N
     by its ``airflow scheduler|api-server|webserver`` command) while the
     KubernetesExecutor is in use (a task pod template is rendered,
     AIRFLOW__CORE__EXECUTOR names it, or the chart's ``executor`` value does).
-    Every workload is judged, task pods and hooks included.
+    The chart's own RBAC is evidence too: when a RoleBinding or
+    ClusterRoleBinding of the chart names the pod's ServiceAccount itself
+    (not a group such as ``system:serviceaccounts``) and binds a rendered
+    role with at least one rule other than ``use`` of
+    securitycontextconstraints or podsecuritypolicies, the pod's main
+    container (the one ``kubectl.kubernetes.io/default-container`` names,
+    else the one named after its component role, else its only or first
+    main container) may keep the token; its init containers and sidecars
+    still may not.  Whether the binding is needed is rbac-least-privilege's
+    question.  Every workload is judged, task pods and hooks included.
 
     Why:
     A token in a container that has no use for it turns any code execution in
@@ -116,6 +127,8 @@ def test_sa_token_least_privilege(subject: Subject, violations: Violations) -> N
     for workload in subject.workloads:
         role = subject.roles.role_of(workload)
         sources = token_sources(subject, workload)
+        bound = sources and api_binding(subject.objects, workload.obj.namespace, workload.service_account)
+        api_user = main_container(workload, role) if bound else None
         for container in violations.examine(workload.containers):
             if container.name not in sources:
                 continue
@@ -124,6 +137,8 @@ def test_sa_token_least_privilege(subject: Subject, violations: Violations) -> N
                 continue
             if recognised_api_client(container, role, kubernetes_executor):
                 continue
+            if api_user is not None and container.name == api_user.name:
+                continue  # the chart binds its ServiceAccount to a role: the pod's main container uses it
             violations.add(workload, f"{container.kind} container gets a service-account token "
                            f"({sources[container.name]}) but does not need the Kubernetes API "
                            f"(not in api_access as {key!r}, and no built-in rule applies)", container=container.name)

@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 
 from chartpolicy import Violations, policy
 from chartpolicy.model.objects import content_digest
-from chartpolicy.model.subject import RerenderSubject
+from chartpolicy.model.subject import Subject, can_rerender
 from chartpolicy.model.yamlbounds import expansion_problem, may_have_anchors
 
 #: API groups served by Kubernetes itself: a kind of these groups without a schema is not served.
@@ -174,14 +174,15 @@ def _collect_crd(crd, schemas):
 
 
 @policy("k8s-schema")
-def test_k8s_schema(subject: RerenderSubject, violations: Violations) -> None:
+def test_k8s_schema(subject: Subject, violations: Violations) -> None:
     """Every rendered object validates against the OpenAPI schema of the
     subject's Kubernetes version (kubernetes-validate, strict): its API
     version is served (not removed), it is not a pre-release API where a
     stable one is served (deprecated), it has no unknown fields and no
     wrong types.  Custom resources are validated against the schemas of the
-    CRDs the chart ships (``crds/``); other custom resources are reported
-    once per kind as not validated, never failed.
+    CRDs the chart ships (``crds/``; for plain manifests, the
+    CustomResourceDefinitions of the set); other custom resources are
+    reported once per kind as not validated, never failed.
 
     Why:
     ``helm template`` accepts anything; the API server does not.  A removed
@@ -199,7 +200,13 @@ def test_k8s_schema(subject: RerenderSubject, violations: Violations) -> None:
     gate): waive by object with the reason and expiry.
     """
     kube_version = subject.spec.kube_version
-    crd_schemas = chart_crd_schemas(subject.chart)
+    crds_of = "the chart's"
+    if can_rerender(subject):
+        crd_schemas = chart_crd_schemas(subject.chart)
+    else:  # plain manifests: `kustomize build` and `helm template --include-crds` carry their CRDs
+        crds_of, crd_schemas = "the manifests'", {}
+        for crd in subject.objects.of_kind("CustomResourceDefinition"):
+            _collect_crd(crd.body, crd_schemas)
     for obj in violations.examine(subject.objects):
         verdict, message = validate_builtin(obj.body, kube_version, digest=obj.content_digest)
         if verdict == "invalid":
@@ -214,4 +221,4 @@ def test_k8s_schema(subject: RerenderSubject, violations: Violations) -> None:
                 continue
             problem = _first_error(jsonschema.Draft202012Validator(schema), obj.body)
             if problem:
-                violations.add(obj, f"does not validate against the chart's CRD schema: {problem}")
+                violations.add(obj, f"does not validate against {crds_of} CRD schema: {problem}")

@@ -19,8 +19,10 @@ Quick start::
 
 What it does
 ------------
-* Serves ``/version`` and the discovery of one group version (``/api/v1``,
-  ``/apis/{group}/{version}``) from :data:`BUILTIN_RESOURCES`.
+* Serves ``/version``, the discovery of one group version (``/api/v1``,
+  ``/apis/{group}/{version}``) from :data:`BUILTIN_RESOURCES`, and the lists
+  of group versions (``/api``: APIVersions, ``/apis``: APIGroupList) that
+  ``.Capabilities.APIVersions`` is made of.
 * Serves ``get`` and ``list`` (namespaced, cluster-scoped, and across all
   namespaces), with ``labelSelector`` terms of the form ``key=value``.
 * Honours ``Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1``
@@ -40,8 +42,7 @@ What it leaves out, and where it knowingly differs from a real API server
   (``limit``/``continue``), no field selectors and no set-based label
   selectors (a request that uses any of them is answered ``400``, so a client
   that starts to need one fails here loudly instead of being answered
-  wrongly); no ``/api``, ``/apis`` or ``/apis/{group}`` documents, no
-  subresources, no other access reviews; ClusterRole aggregation rules are not
+  wrongly); no ``/apis/{group}`` documents, no subresources, no other access reviews; ClusterRole aggregation rules are not
   evaluated. Objects of a kind that is not in :data:`BUILTIN_RESOURCES` are
   refused when they are given, and so is a Secret's ``stringData``.
 * No authentication is enforced.
@@ -595,6 +596,19 @@ class FakeKubeAPI:
                 "buildDate": "2024-04-17T00:00:00Z", "goVersion": "go1.22.2", "compiler": "gc",
                 "platform": "linux/amd64",
             })
+        if parts == ["api"]:
+            return _Reply(200, {"kind": "APIVersions", "versions": ["v1"],
+                                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                                "serverAddress": "127.0.0.1:443"}]})
+        if parts == ["apis"]:
+            groups: dict[str, list[str]] = {}
+            for rt in BUILTIN_RESOURCES:
+                if rt.group and rt.version not in groups.setdefault(rt.group, []):
+                    groups[rt.group].append(rt.version)
+            return _Reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": group, "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
+                 "preferredVersion": {"groupVersion": f"{group}/{versions[0]}", "version": versions[0]}}
+                for group, versions in sorted(groups.items())]})
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 3:

@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,18 @@ INSTALLED = dt.datetime(2026, 6, 8, 0, 0, tzinfo=dt.timezone.utc)
 PODS_STARTED = INSTALLED + dt.timedelta(minutes=2)
 LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet")
 CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", "Namespace")
+
+
+def patched_chart(directory: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the reference chart under ``directory`` with exact text replacements (every old text must occur)."""
+    chart = Path(shutil.copytree(CHART, directory / "airflow"))
+    for relative, replacements in edits.items():
+        text = (chart / relative).read_text()
+        for old, new in replacements:
+            assert old in text, f"{relative} no longer contains {old!r}"
+            text = text.replace(old, new)
+        (chart / relative).write_text(text)
+    return chart
 
 
 def stamp(when: dt.datetime) -> str:
@@ -67,18 +80,24 @@ def is_hook(body: dict[str, Any]) -> bool:
     return bool(((body.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook"))
 
 
+#: The user-supplied values a record holds unless a test gives the real ones (fake secrets, to find in outputs).
+FAKE_CONFIG = {"fernetKey": "values-fernet-key-in-clear", "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}}
+
+
 def release_record(files: dict[str, str], *, revision: int = 1, status: str = "deployed",
-                   release: str = RELEASE, namespace: str = NAMESPACE) -> dict[str, Any]:
-    """The ``sh.helm.release.v1.<name>.v<revision>`` Secret Helm writes (manifest without hooks)."""
+                   release: str = RELEASE, namespace: str = NAMESPACE, config: dict[str, Any] | None = None,
+                   chart_version: str = "1.0.0") -> dict[str, Any]:
+    """The ``sh.helm.release.v1.<name>.v<revision>`` Secret Helm writes (manifest without hooks).
+
+    ``config``: the user-supplied values it stores (default :data:`FAKE_CONFIG`)."""
     manifest = "".join(f"---\n# Source: airflow/{source}\n{yaml.dump(body, Dumper=yaml.CSafeDumper, sort_keys=False)}"
                        for source, body in documents(files) if not is_hook(body))
     hooks = [{"name": body["metadata"]["name"], "kind": body["kind"], "path": f"airflow/{source}",
               "manifest": yaml.dump(body, Dumper=yaml.CSafeDumper)} for source, body in documents(files) if is_hook(body)]
     payload = {"name": release, "namespace": namespace, "version": revision,
                "info": {"status": status, "last_deployed": stamp(INSTALLED)},
-               "chart": {"metadata": {"name": "airflow", "version": "1.0.0"}, "templates": [{"name": "x"}]},
-               "config": {"fernetKey": "values-fernet-key-in-clear",
-                          "webserver": {"defaultUser": {"password": "admin-pw-in-clear"}}},
+               "chart": {"metadata": {"name": "airflow", "version": chart_version}, "templates": [{"name": "x"}]},
+               "config": FAKE_CONFIG if config is None else config,
                "manifest": manifest, "hooks": hooks}
     encoded = base64.b64encode(gzip.compress(json.dumps(payload).encode(), mtime=0)).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",

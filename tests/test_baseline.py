@@ -34,6 +34,23 @@ def test_baselined_findings_are_xfail_and_waived_and_the_run_passes(make_chart, 
     run.result.stdout.fnmatch_lines(["*waived: in baseline (--baseline baseline.json)*"])
 
 
+def test_a_baseline_written_as_report_1_is_read_like_one_written_as_2(make_chart, run_policies, pytester):
+    chart, baseline = baseline_of(make_chart, run_policies, pytester)
+    report = json.loads(Path(baseline).read_text())
+    assert report["schema"] == "chartpolicy-report/2"
+    assert {s["source"]["file"] for s in report["subjects"]} == {"demo"}  # relative to the rootdir
+    assert {f["upgrade"] for f in report["findings"]} == {None}  # not an upgrade finding
+    # What an older chartpolicy wrote: /1 has neither subjects[].source nor findings[].upgrade.
+    report["schema"] = "chartpolicy-report/1"
+    for subject in report["subjects"]:
+        del subject["source"]
+    for finding in report["findings"]:
+        del finding["upgrade"]
+    Path(baseline).write_text(json.dumps(report))
+    run = run_policies("--chart", str(chart), "--policy", PROBE_POLICY, "--baseline", baseline)
+    assert run.result.ret == 0 and {f["outcome"] for f in run.findings(PROBE_POLICY)} == {"waived"}
+
+
 def test_only_findings_missing_from_the_baseline_fail(make_chart, run_policies, pytester):
     chart, baseline = baseline_of(make_chart, run_policies, pytester)
     (chart / "values.yaml").write_text("second: true\n")
@@ -85,7 +102,8 @@ def test_errors_are_never_debt(make_chart, run_policies, pytester):
 @pytest.mark.parametrize("content, problem", [
     (None, "file not found"),
     ("{not json", "not a JSON report"),
-    ('{"schema": "something-else/1", "findings": []}', "not a chartpolicy-report/1 report"),
+    ('{"schema": "something-else/1", "findings": []}', "not a chartpolicy-report/1 or chartpolicy-report/2 report"),
+    ('{"schema": "chartpolicy-report/3", "findings": []}', "not a chartpolicy-report/1 or chartpolicy-report/2 report"),
     ('{"schema": "chartpolicy-report/1", "findings": [{"policy": "x"}]}', "malformed finding"),
 ])
 def test_a_bad_baseline_is_a_usage_error(make_chart, run_policies, pytester, content, problem):

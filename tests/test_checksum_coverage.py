@@ -136,9 +136,22 @@ def test_a_values_hashed_configmap_is_confirmed_covered_not_reported(make_chart,
     assert_proven_covered(run_coverage(run_policies, chart))
 
 
-def test_a_named_template_hash_that_cannot_be_proven_is_a_notice_not_a_failure(make_chart, run_policies):
+def test_a_named_template_hash_is_proven_by_editing_the_named_templates_body(make_chart, run_policies):
+    """No value feeds the content; the literal text of the named template is where it lives: edited, it
+    changes both the Secret and the annotation (once an unproven notice, now a proof)."""
     chart = make_chart({
         "templates/_helpers.tpl": '{{- define "demo.key" -}}static-content{{- end -}}\n',
+        "templates/key.yaml": secret("key", '{{ include "demo.key" . | quote }}'),
+        "templates/app.yaml": deployment("app", '        checksum/key: {{ include "demo.key" . | sha256sum }}\n',
+                                         env_from_secrets("key")),
+    })
+    assert_proven_covered(run_coverage(run_policies, chart))
+
+
+def test_a_named_template_hash_that_cannot_be_proven_is_a_notice_not_a_failure(make_chart, run_policies):
+    """No literal text to edit (the content is a string inside an action): the gap stays unproven."""
+    chart = make_chart({
+        "templates/_helpers.tpl": '{{- define "demo.key" -}}{{ "static-content" }}{{- end -}}\n',
         "templates/key.yaml": secret("key", '{{ include "demo.key" . | quote }}'),
         "templates/app.yaml": deployment("app", '        checksum/key: {{ include "demo.key" . | sha256sum }}\n',
                                          env_from_secrets("key")),
@@ -191,3 +204,59 @@ def test_neutralise_replaces_random_functions_in_actions_only():
     text = neutralise(chart).text("templates/a.yaml")
     assert text.startswith("now: {{ toString 8 }}") and '{{ "randAlphaNum" }}' in text
     assert '(toDate "2006-01-02" "2024-01-01") | date' in text and "{{ .Values.now }}" in text
+
+
+#: A ConfigMap of scripts the pod runs at start; the script reads `.Values.port`, which the pod template uses
+#: too, so every values change that edits the script also changes the pod template (issue 13, mechanism 2).
+SCRIPTS = {
+    "templates/scripts.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: {{ .Release.Name }}-scripts
+        data:
+          entrypoint.sh: |
+            #!/bin/sh
+            echo "serving on {{ .Values.port }}"
+            exec airflow scheduler
+        """,
+}
+PORT_ENV = "          env: [{name: PORT, value: \"{{ .Values.port }}\"}]\n"
+
+
+def scripts_volume() -> str:
+    return ("          volumeMounts: [{name: scripts, mountPath: /scripts}]\n      volumes:\n        - name: scripts\n"
+            "          configMap: {name: \"{{ .Release.Name }}-scripts\"}\n")
+
+
+def test_a_gap_only_a_chart_upgrade_opens_is_reported(make_chart, run_policies):
+    chart = make_chart({**SCRIPTS, "templates/app.yaml": deployment("app", "", PORT_ENV + scripts_volume())},
+                       values="port: 8080\n")
+    run = run_coverage(run_policies, chart)
+    assert run.failed_objects(POLICY) == {"Deployment/rel-app"}
+    message = run.findings(POLICY)[0]["message"]
+    assert "editing its literal text in templates/scripts.yaml, as a chart upgrade does" in message
+    assert "no values change alone does" in message
+
+
+@pytest.mark.parametrize("layout", ["named-template", "files", "helper-renders-the-same-data"])
+def test_checksums_over_where_the_content_lives_cover_a_chart_upgrade(make_chart, run_policies, layout):
+    """The traps the values confirmation guarded against keep passing when the literal text is edited."""
+    if layout == "named-template":
+        files = {"templates/_scripts.tpl": '{{- define "demo.entrypoint" -}}\n#!/bin/sh\necho "serving on '
+                                           '{{ .Values.port }}"\nexec airflow scheduler\n{{- end -}}\n',
+                 "templates/scripts.yaml": config_map("scripts", '{{ include "demo.entrypoint" . | quote }}')}
+        annotation = '        checksum/scripts: {{ include "demo.entrypoint" . | sha256sum }}\n'
+    elif layout == "files":
+        files = {"files/entrypoint.sh": "#!/bin/sh\nexec airflow scheduler\n",
+                 "templates/scripts.yaml": config_map("scripts", '{{ .Files.Get "files/entrypoint.sh" | quote }}')}
+        annotation = '        checksum/scripts: {{ .Files.Get "files/entrypoint.sh" | sha256sum }}\n'
+    else:
+        files = {"templates/_scripts.tpl": '{{- define "demo.scripts" -}}\nvalue: |\n  #!/bin/sh\n  echo '
+                                           '"serving on {{ .Values.port }}"\n{{- end -}}\n',
+                 "templates/scripts.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}"
+                                            "-scripts\ndata:\n  {{- include \"demo.scripts\" . | nindent 2 }}\n")}
+        annotation = '        checksum/scripts: {{ include "demo.scripts" . | sha256sum }}\n'
+    chart = make_chart({**files, "templates/app.yaml": deployment("app", annotation, PORT_ENV + scripts_volume())},
+                       values="port: 8080\n")
+    assert_proven_covered(run_coverage(run_policies, chart))

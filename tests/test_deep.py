@@ -35,9 +35,11 @@ data:
     {{- end }}
     [webserver]
     {{- with .Values.webserver }}
-    base_url = {{ .baseUrl }}
+    {{ printf "base_url = %s" .baseUrl }}
     {{- end }}
 """
+# Every value line comes from an action: only values change the content, so checksum-coverage's edit of
+# the literal content text (a chart upgrade) has nothing to edit, and these cases are about values alone.
 CONFIG_MOUNT = """\
           volumeMounts: [{name: config, mountPath: /opt/airflow/airflow.cfg, subPath: airflow.cfg}]
       volumes: [{name: config, configMap: {name: "{{ .Release.Name }}-config"}}]

@@ -76,6 +76,8 @@ def one_scenario_spec(defect: Defect, copy_directory: str) -> dict:
     scenario["modes"] = list(defect.modes)
     scenario["values"] = [f"{copy_directory}/{path}" for path in scenario.get("values") or []]
     spec["scenarios"] = {defect.scenario: scenario}
+    if defect.upgrade_from_reference:
+        spec["upgrade_from"] = {"path": str(MANIFEST.parent / spec["path"])}
     spec["path"] = f"{copy_directory}/{spec['path']}"
     return spec
 
@@ -96,23 +98,38 @@ def describe(findings: list[dict]) -> str:
 
 def judge(defect: Defect, failed: dict[str, list[dict]]) -> tuple[str, str]:
     """The outcome of one defect, and what went wrong."""
-    others = [f for policy, findings in failed.items() if policy != defect.policy for f in findings]
+    also = dict(defect.also)
+    others = [f for policy, findings in failed.items() if policy != defect.policy and policy not in also
+              for f in findings]
     if others:
         return "false positive", f"other policies failed:\n{describe(others)}"
     own = failed.get(defect.policy, [])
-    if defect.near_miss:
-        return ("false positive", f"near miss failed:\n{describe(own)}") if own else (PASSED, "")
-    if not own:
-        return "missed", f"{defect.policy} did not fail"
-    objects = {f"{f['object']['kind']}/{f['object']['name']}" for f in own}
-    containers = {f"{f['object']['kind']}/{f['object']['name']}:{f['container']}" for f in own if f.get("container")}
-    wanted_objects = {e.split(":")[0] for e in defect.expect}
-    wanted_containers = {e for e in defect.expect if ":" in e}
+    if defect.near_miss and own:
+        return "false positive", f"near miss failed:\n{describe(own)}"
+    # A near miss of one policy may still be another's defect (``also``): those must fail as said.
+    for policy, expect in ((() if defect.near_miss else ((defect.policy, defect.expect),)) + tuple(also.items())):
+        found = failed.get(policy, [])
+        if not found:
+            return "missed", f"{policy} did not fail"
+        problem = wrong_objects(policy, found, expect)
+        if problem:
+            return "wrong objects", problem
+    unquoted = [q for q in defect.quotes if not any(q in f["message"] for f in own)]
+    if unquoted:
+        return "wrong message", f"{defect.policy}'s findings do not quote {unquoted}:\n{describe(own)}"
+    return (PASSED if defect.near_miss else CAUGHT), ""
+
+
+def wrong_objects(policy: str, found: list[dict], expect: frozenset[str]) -> str:
+    """What differs between the objects (and containers) a policy failed and those expected ("" when none)."""
+    objects = {f"{f['object']['kind']}/{f['object']['name']}" for f in found}
+    containers = {f"{f['object']['kind']}/{f['object']['name']}:{f['container']}" for f in found if f.get("container")}
+    wanted_objects = {e.split(":")[0] for e in expect}
+    wanted_containers = {e for e in expect if ":" in e}
     named = {c for c in containers if c.split(":")[0] in {w.split(":")[0] for w in wanted_containers}}
     if objects != wanted_objects or named != wanted_containers:
-        return "wrong objects", (f"{defect.policy} failed {sorted(objects | named)}, expected {sorted(defect.expect)}:"
-                                 f"\n{describe(own)}")
-    return CAUGHT, ""
+        return f"{policy} failed {sorted(objects | named)}, expected {sorted(expect)}:\n{describe(found)}"
+    return ""
 
 
 #: Defects checked by one session.
@@ -202,6 +219,17 @@ def test_judge_tells_caught_from_wrong_objects_and_false_positives():
     assert judge(defect, {})[0] == "missed"
     assert judge(defect, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")],
                           "image-tag-pinned": [finding("image-tag-pinned", "a")]})[0] == "false positive"
+    both = Defect("x/w", "probe-liveness-present", "default", "d", expect=frozenset({"Deployment/a:c"}),
+                  also=(("image-tag-pinned", frozenset({"Deployment/a"})),))
+    assert judge(both, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")]})[0] == "missed"
+    assert judge(both, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")],
+                        "image-tag-pinned": [finding("image-tag-pinned", "a")]})[0] == "caught"
+    assert judge(both, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")],
+                        "image-tag-pinned": [finding("image-tag-pinned", "b")]})[0] == "wrong objects"
+    quoted = Defect("x/q", "probe-liveness-present", "default", "d", expect=frozenset({"Deployment/a:c"}),
+                    quotes=("Secret/name-app",))
+    assert judge(quoted, {"probe-liveness-present": [finding("probe-liveness-present", "a", "c")]})[0] \
+        == "wrong message"
     near_miss = Defect("x/z", "probe-liveness-present", "default", "d")
     assert judge(near_miss, {})[0] == "passed"
     assert judge(near_miss, {"probe-liveness-present": [finding("probe-liveness-present", "a")]})[0] \

@@ -11,11 +11,10 @@ that lacks a permission fails both, naming it.
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from fakekube import FakeKubeAPI
-from live_fixtures import CHART, NAMESPACE, RELEASE, VALUES, healthy_release
+from live_fixtures import NAMESPACE, RELEASE, VALUES, healthy_release, patched_chart
 
 from chartpolicy.checks.executor import EXECUTOR_NEEDS, Permission
 from chartpolicy.pytest.catalog import built_in_catalog
@@ -43,17 +42,6 @@ VARIANTS = {
 
 OFFLINE = re.compile(r"the KubernetesExecutor needs (?P<needs>.+) for ServiceAccount (?P<account>\S+), which")
 LIVE = re.compile(r"ServiceAccount (?P<account>\S+) \(.*\) cannot (?P<verb>\S+) (?P<resource>\S+), which it needs")
-
-
-def patched_chart(tmp_path, edits):
-    chart = shutil.copytree(CHART, tmp_path / "airflow")
-    for relative, replacements in edits.items():
-        text = (chart / relative).read_text()
-        for old, new in replacements:
-            assert old in text, f"{relative} no longer contains {old!r}"
-            text = text.replace(old, new)
-        (chart / relative).write_text(text)
-    return chart
 
 
 def offline_missing(run) -> set[tuple[str, str, str]]:

@@ -231,10 +231,16 @@ def test_objects_it_cannot_serve_as_a_real_server_would_are_refused(fake, obj, p
         fake.put(obj)
 
 
+def test_api_and_apis_list_the_served_group_versions(api):
+    assert raw_get(api, "/api")[1]["versions"] == ["v1"]
+    groups = {g["name"]: [v["groupVersion"] for v in g["versions"]] for g in raw_get(api, "/apis")[1]["groups"]}
+    assert "apps/v1" in groups["apps"] and "rbac.authorization.k8s.io/v1" in groups["rbac.authorization.k8s.io"]
+
+
 @pytest.mark.parametrize("path", [
     "/api/v2", "/apis/nothing.example/v1", "/api/v1/widgets", "/api/v1/namespaces/shop/pods/web-0/log",
     "/api/v1/namespaces/shop/pods/web-0/status", "/api/v1/pods/web-0", "/api/v1/namespaces/shop/nodes/node-1",
-    "/openapi/v2", "/api", "/apis", "/apis/apps",
+    "/openapi/v2", "/apis/apps",
 ])
 def test_unknown_paths_answer_a_404_status(api, path):
     with pytest.raises(ApiException) as err:

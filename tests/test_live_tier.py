@@ -77,6 +77,7 @@ def test_healthy_release_passes_and_every_live_policy_examines_something(run_liv
     assert not idle & set(LIVE_POLICIES)
     [subject] = run.report["subjects"]
     assert subject["status"] == "rendered" and subject["scenario"] == "airflow/ref"
+    assert subject["source"] == {"kind": "live", "file": None}
     run.result.stdout.fnmatch_lines(["connect[[]live:airflow/ref[]] .*"])
 
 

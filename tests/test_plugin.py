@@ -49,6 +49,8 @@ def test_ids_follow_chart_scenario_kube_mode_and_work_with_k(make_chart, run_pol
                                      "*test_probe_exec_process_scan[[]demo:loud:1.33.0:upgrade[]] PASSED*"])
     [subject] = run.report["subjects"]
     assert re.fullmatch(r"demo@[0-9a-f]{12}", subject.pop("chart_identity"))  # key and a digest of the location
+    source = subject.pop("source")  # its file relative to the rootdir: tests/test_baseline.py
+    assert source["kind"] == "chart" and source["file"].endswith("demo")
     assert subject == {"chart": "demo", "scenario": "loud", "kube_version": "1.33.0",
                        "mode": "upgrade", "status": "rendered", "error": None}
 

@@ -218,3 +218,58 @@ def test_one_secret_redaction_for_rendered_objects_and_cluster_reads():
     assert redaction.redact_secret(listed)["items"] == [parsed.body]
     # Equal values, equal digests (data is compared decoded): renders and reads stay comparable.
     assert parsed.body["data"]["key"] == parsed.body["stringData"]["other"] != clear
+
+
+QUOTING_POLICY = '''
+from chartpolicy import policy
+
+@policy("quotes-the-placeholder")
+def test_quotes_the_placeholder(subject, violations):
+    """Quotes a secret value alone, as a value: that must stay redacted."""
+    for secret in subject.objects.of_kind("Secret"):
+        violations.add(secret, "password is " + subject.merged_values()["dbPassword"])
+'''
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_a_name_that_contains_a_secret_value_stays_readable_while_the_value_alone_is_redacted(
+        make_chart, pytester, xdist):
+    """Issue 13 (the Wikimedia chart): a placeholder password ``override_me`` is also part of the name of the
+    Secret a pod reads (``override_me-app``): findings name the Secret as it is; the value alone is redacted."""
+    placeholder = f"override_{uuid.uuid4().hex[:8]}"
+    chart = make_chart({
+        "templates/secret.yaml": """\
+            apiVersion: v1
+            kind: Secret
+            metadata:
+              name: {{ .Release.Name }}-db
+            stringData:
+              password: {{ .Values.dbPassword | quote }}
+            """,
+        "templates/scheduler.yaml": scheduler_deployment("""\
+          env:
+            - name: PG_USER
+              valueFrom: {secretKeyRef: {name: "{{ .Values.pgServiceName }}-app", key: username}}
+"""),
+    }, values=f"dbPassword: {placeholder}\npgServiceName: {placeholder}\n")
+    pytester.makepyfile(test_quoting=QUOTING_POLICY)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chart", str(chart), "--no-render-cache",
+                                           "--mode", "install", "--policy-report", str(report), *xdist)
+    texts = {"stdout": result.stdout.str(), "report": report.read_text()}
+    findings = json.loads(texts["report"])["findings"]
+    missing = [f for f in findings if f["policy"] == "reference-exists"]
+    assert [f["message"].split(" (")[0] for f in missing] == [f"references Secret/{placeholder}-app"], missing
+    quoted = [f for f in findings if f["policy"] == "quotes-the-placeholder"]
+    assert [f["message"] for f in quoted] == ["password is <redacted>"]
+    for name, text in texts.items():
+        assert f"Secret/{placeholder}-app" in text, name
+        assert f"is {placeholder}" not in text and f"{placeholder}\n" not in text, f"the value leaked into {name}"
+
+
+def test_scrub_keeps_public_names_whole_and_redacts_the_value_elsewhere():
+    value = f"ph_{uuid.uuid4().hex[:8]}"
+    redaction.redact_secret_value(value, base64_encoded=False)
+    redaction.remember_public([f"{value}-app"])
+    assert redaction.scrub(f"references Secret/{value}-app; the password is {value}") == \
+        f"references Secret/{value}-app; the password is <redacted>"

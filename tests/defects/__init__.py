@@ -45,6 +45,15 @@ class Defect:
     kube_versions: tuple[str, ...] = ()
     #: Modes to render: install (the default, to keep the corpus fast) and/or upgrade.
     modes: tuple[str, ...] = ("install",)
+    #: Other policies the same defect breaks, each with exactly what it must fail (a key generated at
+    #: render time is a determinism defect too); they must fail as well, and nothing else may.
+    also: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: Text the policy's findings must quote as written (names stay readable even where a secret value is
+    #: part of one: issue 13).
+    quotes: tuple[str, ...] = ()
+    #: The patched copy is the new side of an upgrade from the unpatched reference chart (the upgrade
+    #: policies): its upgrade subjects have the reference chart as their ``upgrade_from``.
+    upgrade_from_reference: bool = False
 
     @property
     def near_miss(self) -> bool:

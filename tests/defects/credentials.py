@@ -14,6 +14,46 @@ from tests.defects._chart import (
     env_from_secret,
 )
 
+#: The dag-processor's main container gets the projected token...
+DAG_PROCESSOR_TOKEN = [
+    ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
+     ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
+      '            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}')),
+    ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}',
+     ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
+      '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}')),
+]
+DAG_PROCESSOR_ACCOUNT = "templates/dag-processor/dag-processor-serviceaccount.yaml"
+DAG_PROCESSOR_ACCOUNT_END = "automountServiceAccountToken: false\n"
+
+
+def dag_processor_rbac(rule: str, subject: str) -> str:
+    """...and the chart binds a Role with ``rule`` to ``subject`` (appended to its ServiceAccount's template)."""
+    return f"""---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{{{ include "airflow.fullname" . }}}}-dag-processor
+rules:
+  - {rule}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{{{ include "airflow.fullname" . }}}}-dag-processor
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{{{ include "airflow.fullname" . }}}}-dag-processor
+subjects:
+  - {subject}
+"""
+
+
+POD_LOG_READER = '{apiGroups: [""], resources: ["pods", "pods/log"], verbs: ["get", "list"]}'
+DAG_PROCESSOR_SUBJECT = ('{kind: ServiceAccount, name: "{{ include \"airflow.fullname\" . }}-dag-processor", '
+                         'namespace: "{{ .Release.Namespace }}"}')
+
 DEFECTS = [
     # --- sa-token-least-privilege ------------------------------------------------
     Defect(
@@ -25,14 +65,7 @@ DEFECTS = [
     Defect(
         "sa-token-least-privilege/dag-processor-token", "sa-token-least-privilege", "default",
         "the kube-api-access token volume copied into the dag-processor, which never calls the API",
-        edits={DAG_PROCESSOR: [
-            ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}',
-             ('          volumeMounts:\n            {{- include "airflow.configMount" . | nindent 12 }}\n'
-             '            {{- include "airflow.kubeApiAccessMount" . | nindent 12 }}')),
-            ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}',
-             ('      volumes:\n        {{- include "airflow.configVolume" . | nindent 8 }}\n'
-             '        {{- include "airflow.kubeApiAccessVolume" . | nindent 8 }}')),
-        ]},
+        edits={DAG_PROCESSOR: DAG_PROCESSOR_TOKEN},
         expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
     Defect(
@@ -63,6 +96,36 @@ DEFECTS = [
         edits={HELPERS: [(("  serviceAccountName: {{ include \"airflow.fullname\" . }}-worker\n"
                           "  automountServiceAccountToken: false\n"),
                           "  serviceAccountName: {{ include \"airflow.fullname\" . }}-worker\n")]},
+    ),
+
+    # The chart's own RBAC binding as evidence of API use (issue 13).
+    Defect(
+        "sa-token-least-privilege/near-miss-bound-dag-processor", "sa-token-least-privilege", "default",
+        "the dag-processor's main container gets a token, and the chart binds its ServiceAccount to a pod-log "
+        "reader Role (the official chart's triggerer): evidence that it calls the API",
+        edits={DAG_PROCESSOR: DAG_PROCESSOR_TOKEN, DAG_PROCESSOR_ACCOUNT: [(
+            DAG_PROCESSOR_ACCOUNT_END,
+            DAG_PROCESSOR_ACCOUNT_END + dag_processor_rbac(POD_LOG_READER, DAG_PROCESSOR_SUBJECT))]},
+    ),
+    Defect(
+        "sa-token-least-privilege/bound-through-a-group-only", "sa-token-least-privilege", "default",
+        "the dag-processor's main container gets a token; the pod-log reader Role is bound to the group of every "
+        "ServiceAccount of the namespace, which names no component: no evidence",
+        edits={DAG_PROCESSOR: DAG_PROCESSOR_TOKEN, DAG_PROCESSOR_ACCOUNT: [(
+            DAG_PROCESSOR_ACCOUNT_END, DAG_PROCESSOR_ACCOUNT_END + dag_processor_rbac(
+                POD_LOG_READER, '{kind: Group, apiGroup: rbac.authorization.k8s.io, '
+                                'name: "system:serviceaccounts:{{ .Release.Namespace }}"}'))]},
+        expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
+    ),
+    Defect(
+        "sa-token-least-privilege/bound-for-scc-use-only", "sa-token-least-privilege", "default",
+        "the dag-processor's main container gets a token; its ServiceAccount is bound only to `use` of an "
+        "OpenShift SCC, which admits the pod and calls no API: no evidence",
+        edits={DAG_PROCESSOR: DAG_PROCESSOR_TOKEN, DAG_PROCESSOR_ACCOUNT: [(
+            DAG_PROCESSOR_ACCOUNT_END, DAG_PROCESSOR_ACCOUNT_END + dag_processor_rbac(
+                '{apiGroups: [security.openshift.io], resources: [securitycontextconstraints], '
+                'resourceNames: [nonroot-v2], verbs: [use]}', DAG_PROCESSOR_SUBJECT))]},
+        expect=frozenset({"Deployment/ref-dag-processor:dag-processor"}),
     ),
 
     # --- secret-least-privilege --------------------------------------------------

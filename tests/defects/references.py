@@ -6,6 +6,7 @@ Each is applied to a copy of the reference chart by tests/test_defect_corpus.py.
 from tests.defects import Defect
 from tests.defects._chart import (
     API_SELECTOR,
+    API_SERVER,
     API_SERVICE,
     ORPHANS_BINDING,
     ORPHANS_ROLE_REF,
@@ -16,6 +17,42 @@ from tests.defects._chart import (
     STATSD_SELECTOR,
     STATSD_SERVICE,
 )
+
+#: The api-server mounts a TLS Secret that an operator makes (issue 13); the resource that makes it is
+#: appended to the api-server's ServiceAccount template, each defect says which.
+API_TLS_MOUNT = [
+    ('            - name: logs\n              mountPath: /opt/airflow/logs\n',
+     '            - name: logs\n              mountPath: /opt/airflow/logs\n'
+     '            - name: tls\n              mountPath: /opt/airflow/tls\n              readOnly: true\n'),
+    ('        - name: logs\n          emptyDir: {}',
+     '        - name: logs\n          emptyDir: {}\n        - name: tls\n          secret:\n'
+     '            secretName: {{ include "airflow.fullname" . }}-api-server-tls'),
+]
+API_ACCOUNT = "templates/api-server/api-server-serviceaccount.yaml"
+API_ACCOUNT_END = "automountServiceAccountToken: false\n"
+CERTIFICATE = """---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {{ include "airflow.fullname" . }}-api-server
+spec:
+  secretName: {{ include "airflow.fullname" . }}-api-server-tls
+  dnsNames: ["{{ include "airflow.fullname" . }}-api-server"]
+  issuerRef: {name: cluster-ca, kind: ClusterIssuer}
+"""
+MERGED_EXTERNAL_SECRET = """---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: {{ include "airflow.fullname" . }}-api-server-tls
+spec:
+  secretStoreRef: {name: vault, kind: ClusterSecretStore}
+  target:
+    creationPolicy: Merge
+  data:
+    - secretKey: tls.crt
+      remoteRef: {key: airflow/api-server-tls, property: crt}
+"""
 
 DEFECTS = [
     # --- reference-exists -----------------------------------------------------
@@ -30,6 +67,26 @@ DEFECTS = [
            expect=frozenset({"StatefulSet/ref-triggerer"})),
     Defect("reference-exists/near-miss-user-supplied-secrets", "reference-exists", "external-secrets",
            "every key comes from a user-supplied Secret the manifest declares external"),
+    # Secrets made by operators from rendered custom resources (issue 13).
+    Defect("reference-exists/near-miss-certificate-makes-tls-secret", "reference-exists", "default",
+           "the api-server mounts the TLS Secret that cert-manager makes from the Certificate the chart renders",
+           edits={API_SERVER: API_TLS_MOUNT, API_ACCOUNT: [(API_ACCOUNT_END, API_ACCOUNT_END + CERTIFICATE)]}),
+    # Names are not secrets (issue 13): a placeholder that is a secret value and part of a name.
+    Defect("reference-exists/secret-named-after-a-placeholder", "reference-exists", "default",
+           "the scheduler reads the `-app` Secret of a database service whose name is still the placeholder "
+           "`override_me`, which is also the metadata password: the finding must name the Secret readably",
+           edits={"values.yaml": [('apiSecretKey: ""\n', 'apiSecretKey: ""\npgServiceName: override_me\n')],
+                  SCHEDULER: [('            {{- include "airflow.coreEnv" . | nindent 12 }}\n',
+                               '            {{- include "airflow.coreEnv" . | nindent 12 }}\n'
+                               '            - name: PG_APP_USER\n              valueFrom:\n                secretKeyRef: '
+                               '{name: "{{ .Values.pgServiceName }}-app", key: username}\n')]},
+           values=("data.metadataConnection.pass=override_me",),
+           expect=frozenset({"Deployment/ref-scheduler:scheduler"}), quotes=("Secret/override_me-app",)),
+    Defect("reference-exists/external-secret-merge-makes-nothing", "reference-exists", "default",
+           "the api-server mounts the target of an ExternalSecret whose creationPolicy is Merge: external-secrets "
+           "only merges into an existing Secret, which nothing creates",
+           edits={API_SERVER: API_TLS_MOUNT, API_ACCOUNT: [(API_ACCOUNT_END, API_ACCOUNT_END + MERGED_EXTERNAL_SECRET)]},
+           expect=frozenset({"Deployment/ref-api-server:api-server"})),
 
     # --- selector-matches -----------------------------------------------------
     Defect("selector-matches/api-server-service-selects-nothing", "selector-matches", "default",

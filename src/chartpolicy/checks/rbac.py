@@ -101,3 +101,26 @@ def granted_names(rules: Sequence[Mapping[str, Any]], group: str, resource: str,
     """The resource names ``rules`` allow ``verb`` on (``*`` for every name)."""
     return {name for rule in rules if grants(rule, group, resource, verb, name=None)
             for name in (rule.get("resourceNames") or ["*"])}
+
+
+#: Resources whose ``use`` admits a pod (an OpenShift SCC, a PodSecurityPolicy): no call to the API.
+ADMISSION_RESOURCES = frozenset({"securitycontextconstraints", "podsecuritypolicies"})
+
+
+def admission_only(rule: Mapping[str, Any]) -> bool:
+    """Whether a rule grants only ``use`` of SCCs or PodSecurityPolicies (what a pod is admitted with)."""
+    verbs, resources = set(rule.get("verbs") or []), set(rule.get("resources") or [])
+    return verbs == {"use"} and bool(resources) and resources <= ADMISSION_RESOURCES
+
+
+def api_binding(objects: ObjectSet, namespace: str | None, account: str) -> Grant | None:
+    """A binding among the objects that names this ServiceAccount itself (not a group it is in) and binds
+    a role among the objects with at least one rule beyond SCC/PodSecurityPolicy ``use``: evidence that the
+    account's pods call the API (whether the binding is needed is rbac-least-privilege's question)."""
+    for grant in bindings_of(objects, namespace, account):
+        named = any(isinstance(entry, dict) and entry.get("kind") in ("ServiceAccount", "User")
+                    and binds(entry, namespace, account, grant.binding.namespace)
+                    for entry in grant.binding.body.get("subjects") or [])
+        if named and any(not admission_only(rule) for rule in grant.rules):
+            return grant
+    return None

@@ -172,6 +172,31 @@ class ClusterReader:
         version = (body or {}).get("gitVersion") if isinstance(body, dict) else None
         return str(version) if version else None
 
+    def api_versions(self) -> tuple[str, ...]:
+        """The group versions the server serves (``/api``, ``/apis``): what ``.Capabilities.APIVersions`` lists."""
+        core = self._read("listing the core API versions", Request("GET", "/api")) or {}
+        groups = self._read("listing the API groups", Request("GET", "/apis")) or {}
+        found = [str(v) for v in core.get("versions") or []]
+        found += [str(v.get("groupVersion")) for g in groups.get("groups") or [] for v in g.get("versions") or []
+                  if v.get("groupVersion")]
+        return tuple(sorted(set(found)))
+
+    def release_values(self, name: str, namespace: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
+        """The user-supplied values of a release record (``decode``), in clear: never recorded.
+
+        They are what the release was installed with, to render the next version
+        with (the upgrade gate); they may hold secrets, so a recording (and so a
+        snapshot) has no answer for them.
+        """
+        request = Request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        check_read_only(request)
+        entry = self._answer(f"reading the values of the Helm release record Secret {name} in namespace {namespace}",
+                             request, decode)
+        if "error" in entry or entry.get("status") == 404:
+            raise LiveError(entry.get("error") or f"the Helm release record Secret {name} in namespace {namespace} "
+                                                  "disappeared while read")
+        return entry.get("body")
+
     def release_record(self, name: str, namespace: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
         """The one Secret whose data is read: ``decode`` turns it into a redacted release."""
         request = Request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
@@ -379,6 +404,10 @@ class SnapshotReader(ClusterReader):
 
     def exec_host(self, pod: str, container: str, namespace: str):
         raise ExecNotAllowed(f"in-container checks need a cluster; {self.path} is a recorded snapshot")
+
+    def release_values(self, name: str, namespace: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
+        raise LiveError(f"the release's values are never recorded (they may hold secrets): {self.path} has none; "
+                        "pass --values/--set with --upgrade-to")
 
 
 def new_record(*, context: str | None, release: str, namespace: str, read_secret_data: bool) -> dict[str, Any]:

@@ -56,6 +56,10 @@ class ReleaseRecord:
     status: str
     chart: str
     manifest: ObjectSet
+    #: The chart's version (Chart.yaml ``version``) as the record holds it.
+    chart_version: str = ""
+    #: The revision's hooks (Helm keeps them apart from the manifest).
+    hooks: ObjectSet = field(default_factory=lambda: ObjectSet([]))
 
 
 @dataclass
@@ -77,6 +81,21 @@ class LiveRelease:
 
 def decode_release(secret: dict[str, Any]) -> dict[str, Any]:
     """A release record Secret, decoded, with its values and the Secrets in its manifest redacted."""
+    release = _release_of(secret)
+    chart = (release.get("chart") or {}).get("metadata") or {}
+    return {
+        "name": release.get("name"), "namespace": release.get("namespace"), "version": release.get("version"),
+        "info": {k: v for k, v in (release.get("info") or {}).items() if k in ("status", "last_deployed")},
+        "chart": {"metadata": {k: chart.get(k) for k in ("name", "version", "appVersion")}},
+        "manifest": redact_manifest(str(release.get("manifest") or "")),
+        "hooks": [{"path": str(hook.get("path") or ""), "manifest": redact_manifest(str(hook.get("manifest") or ""))}
+                  for hook in release.get("hooks") or [] if isinstance(hook, dict)],
+        "config": _redact_values(release.get("config") or {}),
+    }
+
+
+def _release_of(secret: dict[str, Any]) -> dict[str, Any]:
+    """The release JSON a record Secret holds (base64 of base64 of gzip of JSON)."""
     name = (secret.get("metadata") or {}).get("name", "?")
     try:
         payload = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
@@ -86,14 +105,19 @@ def decode_release(secret: dict[str, Any]) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError, binascii.Error, OSError, EOFError) as error:
         raise LiveError(f"Secret {name} is not a readable Helm release record "
                         f"({type(error).__name__}: {error})") from None
-    chart = (release.get("chart") or {}).get("metadata") or {}
-    return {
-        "name": release.get("name"), "namespace": release.get("namespace"), "version": release.get("version"),
-        "info": {k: v for k, v in (release.get("info") or {}).items() if k in ("status", "last_deployed")},
-        "chart": {"metadata": {k: chart.get(k) for k in ("name", "version", "appVersion")}},
-        "manifest": redact_manifest(str(release.get("manifest") or "")),
-        "config": _redact_values(release.get("config") or {}),
-    }
+    if not isinstance(release, dict):
+        raise LiveError(f"Secret {name} is not a readable Helm release record (not a JSON object)")
+    return release
+
+
+def release_values(client: ClusterReader, record: ReleaseRecord, namespace: str) -> dict[str, Any]:
+    """The user-supplied values the deployed revision was installed or upgraded with (``helm get values``).
+
+    In clear, to render the next version with: never recorded, never printed
+    (values whose text reaches a rendered Secret are scrubbed like any secret).
+    """
+    config = client.release_values(record.secret, namespace, lambda secret: _release_of(secret).get("config"))
+    return config if isinstance(config, dict) else {}
 
 
 def redact_manifest(manifest: str) -> str:
@@ -147,8 +171,15 @@ def find_record(client: ClusterReader, release: str, namespace: str, notes: list
         objects = parse_manifests(files, namespace)
     except ChartError as error:
         raise LiveError(f"the manifest in Helm release record {secret} does not parse: {error}") from None
+    try:
+        hooks = [obj for hook in decoded.get("hooks") or []
+                 for obj in parse_manifests({str(hook.get("path") or "hook"): str(hook.get("manifest") or "")},
+                                            namespace)]
+    except ChartError as error:
+        raise LiveError(f"a hook in Helm release record {secret} does not parse: {error}") from None
     chart = (decoded.get("chart") or {}).get("metadata") or {}
-    return ReleaseRecord(secret, revision, status, f"{chart.get('name')}-{chart.get('version')}", ObjectSet(objects))
+    return ReleaseRecord(secret, revision, status, f"{chart.get('name')}-{chart.get('version')}", ObjectSet(objects),
+                         chart_version=str(chart.get("version") or ""), hooks=ObjectSet(hooks))
 
 
 def read_release(client: ClusterReader, release: str, namespace: str, read_at: dt.datetime) -> LiveRelease:

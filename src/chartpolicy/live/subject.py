@@ -13,15 +13,19 @@ and the time of the read, and ask access reviews.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chartpolicy.live.client import ClusterReader
-from chartpolicy.live.release import LiveRelease
+from chartpolicy.live.client import ClusterReader, LiveError
+from chartpolicy.live.release import LiveRelease, release_values
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.redaction import remember_feeding
 from chartpolicy.model.scenarios import ChartSpec, Scenario, SubjectSpec
 from chartpolicy.model.selection import selector_matches
-from chartpolicy.model.subject import SpecSubject
+from chartpolicy.model.subject import PreviousRelease, SpecSubject
+from chartpolicy.rendering.engine import layer_values
+from chartpolicy.rendering.service import RenderedSubject, Renderer
 
 LIVE_CHART_KEY = "live"
 LIVE_MODE = "live"
@@ -39,6 +43,8 @@ class LiveTarget(SubjectSpec):
             key=LIVE_CHART_KEY, path=chart.path if chart else "", release=release, namespace=namespace,
             external=chart.external if chart else (), roles=chart.roles if chart else {},
             policy_config=chart.policy_config if chart else {}, waivers=chart.waivers if chart else (),
+            secret_producers=chart.secret_producers if chart else (),
+            reload_on_create=chart.reload_on_create if chart else False,
         )
         return cls(spec, Scenario(name=f"{namespace}/{release}", profiles=profiles), "cluster", LIVE_MODE)
 
@@ -126,3 +132,42 @@ class LiveSubject(SpecSubject):
             attributes["subresource"] = subresource
         groups = ["system:serviceaccounts", f"system:serviceaccounts:{self.namespace}", "system:authenticated"]
         return self.client.allowed(f"system:serviceaccount:{self.namespace}:{service_account}", groups, attributes)
+
+
+def cluster_kube_version(server_version: str | None) -> str:
+    """``X.Y.Z`` of what the API server reports (``v1.30.2-eks-1234`` -> ``1.30.2``); LiveError when unknown."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", server_version or "")
+    if not match:
+        raise LiveError(f"the cluster's Kubernetes version is unknown ({server_version or 'not reported'}): "
+                        "the chart cannot be rendered for it")
+    return f"{match.group(1)}.{match.group(2)}.{match.group(3) or 0}"
+
+
+def upgrade_subject(live: LiveSubject, renderer: Renderer, chart_path: str, *, values_files: tuple[str, ...] = (),
+                    overrides: tuple[str, ...] = ()) -> RenderedSubject:
+    """The chart about to ship rendered as the next revision of a deployed release (``--upgrade-to``).
+
+    For the cluster's Kubernetes version (``/version``) and API versions
+    (discovery), at the deployed revision + 1, with ``values_files`` and
+    ``overrides`` or, without them, the user-supplied values of the deployed
+    revision's record.  Its old side is the record's manifest and hooks, with the live
+    objects (Secrets only when their data was read) for what the cluster filled in.
+    """
+    record = live.release.record
+    if record is None:
+        raise LiveError(f"release {live.namespace}/{live.spec.chart.release} has no Helm release record: the "
+                        "upgrade gate needs the deployed revision's manifest")
+    kube_version = cluster_kube_version(live.server_version)
+    values = layer_values(list(values_files), list(overrides)) if values_files or overrides \
+        else release_values(live.client, record, live.namespace)
+    chart = replace(live.spec.chart, key=f"{live.spec.chart.key}-upgrade-to", path=chart_path)
+    scenario = Scenario(name=live.spec.scenario.name, profiles=live.spec.profiles, modes=("upgrade",),
+                        kube_versions=(kube_version,), api_versions=live.client.api_versions())
+    in_cluster = ObjectSet([obj for obj in live.objects if obj.kind != "Secret" or live.reads_secret_data])
+    previous = PreviousRelease(ObjectSet([*record.manifest, *record.hooks]), record.chart_version, live=in_cluster,
+                               origin=f"release {live.namespace}/{live.spec.chart.release} revision {record.revision}")
+    rendered = renderer.render_over(SubjectSpec(chart, scenario, kube_version, "upgrade"), values,
+                                    revision=record.revision + 1, previous=previous)
+    # Values whose text ends up in a Secret are secrets too, wherever else they show.
+    remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+    return rendered

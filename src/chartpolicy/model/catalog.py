@@ -32,6 +32,8 @@ class PolicyInfo:
     function: str
     #: The catalog module's own name (``openshift`` for policies/openshift.py): where the function lives.
     module: str = ""
+    #: The capabilities its ``subject`` must offer, from the type it is declared with (RerenderSubject: a chart).
+    needs: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> str:

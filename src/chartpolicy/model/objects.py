@@ -450,11 +450,21 @@ class ObjectSet:
         return self._by_ref.get(consumption.target)
 
     def identifiers(self) -> set[str]:
-        """Names, namespaces and label values: what messages quote to name objects."""
+        """What messages quote to name things, never a value: names and namespaces (of objects and of
+        what pods reference), label values, data keys, container, variable and volume names, template paths."""
         found: set[str] = set()
         for obj in self.objects:
-            found.update((obj.kind, obj.name, obj.namespace or ""))
+            found.update((obj.kind, obj.name, obj.namespace or "", obj.source))
             found.update(str(v) for v in obj.labels.values())
+            for field_name in ("data", "stringData", "binaryData"):
+                content = obj.body.get(field_name)
+                if isinstance(content, dict):
+                    found.update(str(key) for key in content)
+        for workload in self.workloads:
+            found.update(c.name for c in workload.containers)
+        for consumption in self.consumptions:
+            found.update(filter(None, (consumption.name, consumption.key, consumption.env_name, consumption.volume)))
+        found.discard("")
         return found
 
     def workload(self, name: str) -> Workload | None:

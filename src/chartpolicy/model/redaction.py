@@ -41,6 +41,10 @@ _PLAIN_WORD_LENGTH = 12
 _REDACTED_VALUE = re.compile(r"<redacted:[0-9a-f]{12}>")
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+#: Names that are never secrets (object names, keys, container names, template and values paths): a
+#: secret value is redacted where it appears as a value, never inside one of these (see remember_public).
+_public: set[str] = set()
+_public_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
 
@@ -55,6 +59,53 @@ def redact_secret_value(value: object, *, base64_encoded: bool) -> str:
     if base64_encoded:
         remember(text)
     return f"<redacted:{keyed_digest(clear, 12)}>"
+
+
+def remember_public(names: Iterable[str]) -> None:
+    """Mark identifiers as public: :func:`scrub` never redacts inside an occurrence of one.
+
+    A placeholder such as ``override_me`` may be a secret value and part of
+    an object's name (``override_me-app``): the finding must still read
+    ``Secret/override_me-app``, while the value alone stays redacted.
+    """
+    global _public_pattern
+    fresh = {name for name in names if isinstance(name, str) and len(name) >= _MIN_SECRET_LENGTH} - _public
+    if not fresh:
+        return
+    with _lock:
+        _public.update(fresh)
+        _public_pattern = None
+        _public_sent.difference_update(fresh)
+        _scrubbed.clear()
+
+
+def _public_spans(text: str) -> list[tuple[int, int]]:
+    """Where public identifiers occur in ``text`` (whole tokens, longest first)."""
+    global _public_pattern
+    if not _public:
+        return []
+    with _lock:
+        if _public_pattern is None:
+            alternatives = sorted(_public, key=len, reverse=True)
+            _public_pattern = re.compile(_START + "(?:" + "|".join(re.escape(a) for a in alternatives) + ")" + _END)
+        pattern = _public_pattern
+    return [match.span() for match in pattern.finditer(text)]
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(left <= start and end <= right for left, right in spans)
+
+
+#: Public names already handed on (:func:`new_public`).
+_public_sent: set[str] = set()
+
+
+def new_public() -> list[str]:
+    """Public identifiers learnt since the last call: what a pytest-xdist worker sends with its digests."""
+    with _lock:
+        fresh = sorted(_public - _public_sent)
+        _public_sent.update(fresh)
+    return fresh
 
 
 def set_run_key(key: bytes) -> None:
@@ -239,7 +290,15 @@ def _scrub(text: str) -> str:
                 # key=value pairs are still delimited by non-alphanumerics.
                 _pattern = re.compile(_START + "(?:" + "|".join(re.escape(a) for a in alternatives) + ")" + _END)
             pattern = _pattern
-        text = pattern.sub(REDACTED, text)
+        spans: list[tuple[int, int]] | None = None
+
+        def redact(match: re.Match[str]) -> str:
+            nonlocal spans
+            if spans is None:
+                spans = _public_spans(text)
+            return match.group(0) if _inside(spans, *match.span()) else REDACTED
+
+        text = pattern.sub(redact, text)
     if _digests:
         text = _scrub_by_digest(text)
     return text
@@ -294,6 +353,7 @@ def _scrub_by_digest(text: str) -> str:
     size = len(text)
     out: list[str] = []
     done = 0
+    spans: list[tuple[int, int]] | None = None
     for match in _STARTS.finditer(text):
         start = match.start()
         if start < done:
@@ -306,6 +366,10 @@ def _scrub_by_digest(text: str) -> str:
             if end > size or (end < size and text[end] in _ALNUM):
                 continue
             if _mac(text[start:end]) in lengths[length]:
+                if spans is None:
+                    spans = _public_spans(text)
+                if _inside(spans, start, end):
+                    continue  # part of a name, not a value
                 out.append(text[done:start])
                 out.append(REDACTED)
                 done = end

@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jsonschema
 import yaml
 
 from chartpolicy.model.errors import ChartError
+from chartpolicy.model.producers import SecretProducer, producer_from_manifest
 from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 
 #: The Kubernetes version a subject renders for when nobody names one.
@@ -54,6 +55,28 @@ _WAIVER = {
         "expires": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     },
 }
+_JMESPATH = {"type": "string", "minLength": 1}
+_SECRET_PRODUCER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "secrets"],
+    "properties": {
+        "apiVersion": {"type": "string", "minLength": 1},
+        "kind": {"type": "string", "minLength": 1},
+        "operator": {"type": "string"},
+        "when": _JMESPATH,
+        "secrets": {"type": "array", "minItems": 1, "items": {"oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "object", "additionalProperties": False, "required": ["name"],
+             "properties": {"name": {"type": "string", "minLength": 1}, "when": _JMESPATH}},
+        ]}},
+    },
+}
+_RELOADER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"reload_on_create": {"type": "boolean"}},
+}
 _SCENARIO = {
     "type": ["object", "null"],
     "additionalProperties": False,
@@ -68,6 +91,8 @@ _SCENARIO = {
         "external": {"type": "array", "items": _OBJECT_REF},
     },
 }
+#: What a manifest entry checks: a chart (``path``), or plain manifests, an Argo CD Application, a Flux HelmRelease.
+SOURCE_ENTRY_KEYS = ("path", "manifests", "argocd_app", "flux_helmrelease")
 MANIFEST_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -81,9 +106,17 @@ MANIFEST_SCHEMA = {
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["path"],
+                # A chart, or what deploys one (docs/sources.md): exactly one of these.
+                "oneOf": [{"required": [what]} for what in SOURCE_ENTRY_KEYS],
                 "properties": {
                     "path": {"type": "string"},
+                    "manifests": {"type": "string"},
+                    "argocd_app": {"type": "string"},
+                    "flux_helmrelease": {"type": "string"},
+                    "repo_root": {"type": "string"},
+                    "chart_archive_dir": {"type": "string"},
+                    "argocd_repos": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "values_from": _STRINGS,
                     "release": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
                     "namespace": {"type": "string"},
                     "kube_versions": _KUBE_VERSIONS,
@@ -101,6 +134,14 @@ MANIFEST_SCHEMA = {
                         "additionalProperties": _SCENARIO,
                     },
                     "waivers": {"type": "array", "items": _WAIVER},
+                    "upgrade_from": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["path"],
+                        "properties": {"path": {"type": "string"}, "values": _STRINGS},
+                    },
+                    "secret_producers": {"type": "array", "items": _SECRET_PRODUCER},
+                    "reloader": _RELOADER,
                 },
             },
         }
@@ -124,6 +165,22 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class UpgradeFrom:
+    """The chart version users run today, that the chart under test must upgrade from (the upgrade gate).
+
+    ``values``: the user-supplied values the old release was installed with
+    (files, before defaults are merged); None: each scenario's own.
+    """
+
+    path: str
+    values: tuple[str, ...] | None = None
+
+
+#: The chart key of an old side's render: ``<key>@from`` (an id of its own in the render cache).
+PREVIOUS_KEY_SUFFIX = "@from"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     values: tuple[str, ...] = ()
@@ -133,6 +190,14 @@ class Scenario:
     kube_versions: tuple[str, ...] = (DEFAULT_KUBE_VERSION,)
     api_versions: tuple[str, ...] = ()
     external: tuple[tuple[str, str], ...] = ()
+    #: Values layered after ``values`` and ``overrides``, in order, as ``(how, text)``: ``yaml`` (a mapping
+    #: merged like a values file), ``set``, ``set-string``, ``set-file`` (Helm's flags of those names).
+    #: What a GitOps resource writes in its own precedence (chartpolicy.model.sources).
+    layers: tuple[tuple[str, str], ...] = ()
+
+
+#: What subjects are read from (the JSON report's ``subjects[].source.kind``, but ``live``).
+CHART, ARGOCD, FLUX, MANIFESTS = "chart", "argocd", "flux", "manifests"
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +213,22 @@ class ChartSpec:
     roles: dict[str, dict[str, str]] = field(default_factory=dict)
     policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    #: What the subjects are read from: a chart (``path``), an Argo CD Application or Flux HelmRelease
+    #: (``source_file``; ``path`` is the chart they name) or a folder of plain manifests (``path``).
+    source: str = CHART
+    source_file: str | None = None
+    #: The text of a manifest stream read from standard input (``--manifests -``; ``path`` is ``-``).
+    stream: str | None = None
+
+    @property
+    def renders(self) -> bool:
+        """Whether the subjects are renders of a chart (that can be rendered again), not plain manifests."""
+        return self.source != MANIFESTS
+    #: The manifest's ``secret_producers``: operators beyond the built-in table (chartpolicy.model.producers).
+    secret_producers: tuple[SecretProducer, ...] = ()
+    #: The manifest's ``reloader.reload_on_create``: the cluster's Reloader runs with ``--reload-on-create``.
+    reload_on_create: bool = False
+    upgrade_from: UpgradeFrom | None = None
 
     def config_for(self, policy_id: str) -> dict[str, Any]:
         return self.policy_config.get(policy_id) or {}
@@ -186,13 +267,28 @@ class SubjectSpec:
     def is_external(self, kind: str, name: str) -> bool:
         return (kind, name) in self.external
 
+    @property
+    def upgraded_from(self) -> "SubjectSpec | None":
+        """The old side of the upgrade this subject is (its chart's ``upgrade_from``), or None.
+
+        An upgrade subject only: the old chart rendered as an install (revision 1)
+        for the same Kubernetes version, API versions, release and namespace, with
+        the ``upgrade_from`` values or, without them, the scenario's own.
+        """
+        old = self.chart.upgrade_from
+        if old is None or self.mode != "upgrade":
+            return None
+        chart = replace(self.chart, key=self.chart.key + PREVIOUS_KEY_SUFFIX, path=old.path, upgrade_from=None)
+        scenario = self.scenario if old.values is None else replace(self.scenario, values=old.values, overrides=())
+        return SubjectSpec(chart, replace(scenario, modes=("install",)), self.kube_version, "install")
+
 
 def normalise_version(version: str) -> str:
     version = version.lstrip("v")
     return version if version.count(".") == 2 else version + ".0"
 
 
-def _external(items: list[dict[str, str]] | None) -> tuple[tuple[str, str], ...]:
+def external_refs(items: list[dict[str, str]] | None) -> tuple[tuple[str, str], ...]:
     return tuple((item["kind"], item["name"]) for item in items or [])
 
 
@@ -210,7 +306,7 @@ def _scenario(name: str, raw: dict[str, Any] | None, chart: dict[str, Any], base
         modes=tuple(raw.get("modes") or default_modes),
         kube_versions=tuple(normalise_version(v) for v in kube_versions),
         api_versions=tuple(chart.get("api_versions") or ()) + tuple(raw.get("api_versions") or ()),
-        external=_external(raw.get("external")),
+        external=external_refs(raw.get("external")),
     )
 
 
@@ -224,10 +320,9 @@ def ci_scenarios(chart_path: Path) -> dict[str, dict[str, Any]]:
     return scenarios
 
 
-def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
-    chart_path = (base / raw["path"]).resolve()
-    scenarios_raw = raw.get("scenarios") or ci_scenarios(chart_path)
-    waivers = tuple(
+def entry_waivers(key: str, raw: dict[str, Any]) -> tuple[Waiver, ...]:
+    """The waivers of manifest entry ``key``, with their ids (``<key>/waivers[<n>]``)."""
+    return tuple(
         Waiver(
             policy=w["policy"], reason=w["reason"], owner=w["owner"],
             expires=dt.date.fromisoformat(w["expires"]), object=w.get("object"),
@@ -235,16 +330,40 @@ def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
         )
         for index, w in enumerate(raw.get("waivers") or [])
     )
+
+
+def with_entry(chart: ChartSpec, key: str, raw: dict[str, Any]) -> ChartSpec:
+    """A source's chart with what its manifest entry says about it (external objects, roles, config, waivers)."""
+    return replace(chart, external=external_refs(raw.get("external")), roles=raw.get("roles") or {},
+                   policy_config=raw.get("policy_config") or {}, waivers=entry_waivers(key, raw))
+
+
+#: Builds the charts of a manifest entry that names what deploys a chart (chartpolicy.model.sources.manifest_entry).
+SourceEntry = Callable[[str, dict[str, Any], Path], list[ChartSpec]]
+
+
+def _chart_spec(key: str, raw: dict[str, Any], base: Path) -> ChartSpec:
+    chart_path = (base / raw["path"]).resolve()
+    old = raw.get("upgrade_from")
+    upgrade_from = None if old is None else UpgradeFrom(
+        path=str((base / old["path"]).resolve()),
+        values=None if old.get("values") is None else tuple(str((base / v).resolve()) for v in old["values"]))
+    scenarios_raw = raw.get("scenarios") or ci_scenarios(chart_path)
+    waivers = entry_waivers(key, raw)
     return ChartSpec(
         key=key,
         path=str(chart_path),
         release=raw.get("release", DEFAULT_RELEASE),
         namespace=raw.get("namespace", DEFAULT_NAMESPACE),
         scenarios=tuple(_scenario(name, s, raw, base) for name, s in scenarios_raw.items()),
-        external=_external(raw.get("external")),
+        external=external_refs(raw.get("external")),
         roles=raw.get("roles") or {},
         policy_config=raw.get("policy_config") or {},
         waivers=waivers,
+        secret_producers=tuple(producer_from_manifest(entry, f"charts.{key}.secret_producers[{index}]")
+                               for index, entry in enumerate(raw.get("secret_producers") or [])),
+        reload_on_create=bool((raw.get("reloader") or {}).get("reload_on_create")),
+        upgrade_from=upgrade_from,
     )
 
 
@@ -270,8 +389,12 @@ def _line_of(document: yaml.Node | None, parts: list[Any], unexpected_after: dic
     return node.start_mark.line + 1
 
 
-def load_manifest(path: str | Path) -> list[ChartSpec]:
-    """Read and validate a manifest; every problem is a ChartError naming the file (and line)."""
+def load_manifest(path: str | Path, source_entry: SourceEntry | None = None) -> list[ChartSpec]:
+    """Read and validate a manifest; every problem is a ChartError naming the file (and line).
+
+    ``source_entry`` builds the charts of entries that name plain manifests, an
+    Argo CD Application or a Flux HelmRelease instead of a chart ``path``.
+    """
     path = Path(path)
     if not path.is_file():
         raise ChartError("manifest not found", file=str(path))
@@ -296,7 +419,15 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
             located.append((line, f"{where}{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"))
         raise ChartError("invalid manifest:\n  " + "\n  ".join(text for _, text in located), file=str(path),
                          line=located[0][0])
-    charts = [_chart_spec(key, spec, path.parent) for key, spec in raw["charts"].items()]
+    charts = []
+    for key, spec in raw["charts"].items():
+        if "path" not in spec:
+            continue
+        try:
+            charts.append(_chart_spec(key, spec, path.parent))
+        except ChartError as error:  # an expression that does not parse, in secret_producers
+            raise ChartError(error.message, file=str(path),
+                             line=_line_of(document, ["charts", key, "secret_producers"])) from None
     for chart in charts:
         for scenario in chart.scenarios:
             for index, values_file in enumerate(scenario.values):
@@ -309,7 +440,28 @@ def load_manifest(path: str | Path) -> list[ChartSpec]:
         if not Path(chart.path).exists():
             raise ChartError(f"chart {chart.key}: path does not exist: {chart.path}", file=str(path),
                              line=_line_of(document, ["charts", chart.key, "path"]))
+        check_upgrade_from(chart, str(path), document)
+    for key, spec in raw["charts"].items():
+        if "path" not in spec:
+            if source_entry is None:
+                raise ChartError(f"chart {key}: names no chart path", file=str(path),
+                                 line=_line_of(document, ["charts", key]))
+            charts += source_entry(key, spec, path.parent)
     return charts
+
+
+def check_upgrade_from(chart: ChartSpec, where: str, document: yaml.Node | None = None) -> None:
+    """The old chart and its values files exist (for the manifest: with the line that names them)."""
+    old = chart.upgrade_from
+    if old is None:
+        return
+    if not Path(old.path).exists():
+        raise ChartError(f"chart {chart.key}: upgrade_from path does not exist: {old.path}", file=where,
+                         line=_line_of(document, ["charts", chart.key, "upgrade_from", "path"]))
+    for index, values_file in enumerate(old.values or ()):
+        if not Path(values_file).is_file():
+            raise ChartError(f"chart {chart.key}: upgrade_from values file does not exist: {values_file}",
+                             file=where, line=_line_of(document, ["charts", chart.key, "upgrade_from", "values", index]))
 
 
 @dataclass(frozen=True)
@@ -325,6 +477,8 @@ class AdHocOptions:
     namespace: str | None = None
     mode: str = "both"
     profiles: tuple[str, ...] = ()
+    upgrade_from: str | None = None
+    upgrade_from_values: tuple[str, ...] = ()
 
 
 def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
@@ -357,7 +511,13 @@ def adhoc_chart(options: AdHocOptions, key: str | None = None) -> ChartSpec:
         raw["release"] = options.release
     if options.namespace:
         raw["namespace"] = options.namespace
-    return _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
+    if options.upgrade_from:
+        raw["upgrade_from"] = {"path": options.upgrade_from}
+        if options.upgrade_from_values:
+            raw["upgrade_from"]["values"] = list(options.upgrade_from_values)
+    spec = _chart_spec(key or chart_key(chart_path) or "chart", raw, Path.cwd())
+    check_upgrade_from(spec, "--upgrade-from")
+    return spec
 
 
 def chart_key(chart_path: Path) -> str:

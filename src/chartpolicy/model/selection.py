@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 import jmespath
 
-from chartpolicy.model.objects import ObjectSet, Workload
+from chartpolicy.model.objects import Container, ObjectSet, Workload
 
 #: Pod labels that name a component in Airflow-shaped charts, most specific first.
 COMPONENT_LABELS = ("component", "app.kubernetes.io/component")
@@ -22,6 +22,11 @@ ROLE_ALIASES = {"webserver": "api-server"}
 @lru_cache(maxsize=512)
 def _compiled(expression: str) -> Any:
     return jmespath.compile(expression)
+
+
+def compile_expression(expression: str) -> Any:
+    """A compiled JMESPath expression (once per expression); a ``ValueError`` when it does not parse."""
+    return _compiled(expression)
 
 
 def search(expression: str, data: Any) -> Any:
@@ -111,3 +116,24 @@ class Roles:
 
     def workloads(self, role: str, workloads: Iterable[Workload]) -> list[Workload]:
         return [w for w in workloads if self.role_of(w) == role]
+
+
+#: The pod annotation kubectl reads to pick a pod's default container.
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+
+def main_container(workload: Workload, role: str | None) -> Container | None:
+    """The container a pod exists for: the one ``kubectl.kubernetes.io/default-container`` names, else the
+    main container named after the workload's role (``scheduler``, ``airflow-scheduler``; a role's aliases
+    count: ``webserver`` for ``api-server``), else the pod's only main container, else its first.
+
+    Sidecars that run beside it (a log groomer as a second container) are not it, whatever their order.
+    """
+    mains = [c for c in workload.containers if c.kind == "main"]
+    named = workload.annotations.get(DEFAULT_CONTAINER_ANNOTATION)
+    by_annotation = next((c for c in mains if c.name == named), None)
+    if by_annotation is not None:
+        return by_annotation
+    names = {role, *(alias for alias, canonical in ROLE_ALIASES.items() if canonical == role)} - {None}
+    by_role = next((c for c in mains if any(c.name == n or c.name.endswith(f"-{n}") for n in names)), None)
+    return by_role or (mains[0] if mains else None)

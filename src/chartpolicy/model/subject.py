@@ -11,15 +11,19 @@ offers in ``capabilities``, so a policy asks instead of guessing:
 - ``values``: the chart's merged values: :class:`ValuesSubject`;
 - ``cluster``: a cluster to read (pods, access reviews, the time of the
   read): :class:`ClusterSubject`;
-- ``previous``: an older release to compare against (the upgrade gate).
+- ``previous``: an older release to compare against (the upgrade gate):
+  :class:`UpgradeSubject`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Protocol, TypeGuard
 
 from chartpolicy.model.objects import K8sObject, ObjectRef, ObjectSet, Workload
+from chartpolicy.model.producers import produced_secrets
 from chartpolicy.model.scenarios import SubjectSpec
 from chartpolicy.model.selection import Roles
 
@@ -28,6 +32,24 @@ VALUES = "values"
 CLUSTER = "cluster"
 PREVIOUS = "previous"
 CAPABILITIES = frozenset({RERENDER, VALUES, CLUSTER, PREVIOUS})
+
+
+@dataclass(frozen=True)
+class PreviousRelease:
+    """The old side of an upgrade: what Helm patches from.
+
+    Offline, the old chart rendered as an install; live, the deployed release's
+    manifest (``objects``) and the objects as the cluster holds them (``live``),
+    server-filled defaults included.  Hooks are among ``objects`` when the old
+    side has them (Helm keeps them apart from the manifest, but they exist).
+    """
+
+    objects: ObjectSet
+    #: The old chart's version (Chart.yaml ``version``, or the release record's chart).
+    chart_version: str
+    #: What the old side is, for messages: ``chart <path>`` or ``release <namespace>/<name> revision <n>``.
+    origin: str
+    live: ObjectSet | None = None
 
 
 class Subject(Protocol):
@@ -62,6 +84,11 @@ class Subject(Protocol):
 
     def is_external(self, kind: str, name: str) -> bool:
         """Whether the manifest declares this object as created outside the chart."""
+
+    @property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        """Secrets that operators make from the subject's custom resources (chartpolicy.model.producers):
+        each Secret's ref -> the resource that makes it."""
 
 
 class ValuesSubject(Subject, Protocol):
@@ -125,8 +152,24 @@ class ClusterSubject(Subject, Protocol):
         """Whether a ServiceAccount of the release's namespace may ``verb`` ``resource`` there."""
 
 
+class UpgradeSubject(Subject, Protocol):
+    """A subject with the ``previous`` capability: the new side of an upgrade, and its old side."""
+
+    @property
+    def previous(self) -> PreviousRelease:
+        """The old side (rendered on first use; a ChartError when the old chart cannot be rendered)."""
+
+    @property
+    def chart_version(self) -> str:
+        """The version of the chart this subject upgrades to."""
+
+    @property
+    def upgrade_kube_version(self) -> str:
+        """``X.Y.Z``: the Kubernetes version the upgrade runs on (the render's, or the cluster's)."""
+
+
 class SpecSubject:
-    """What a subject derives from its spec and objects, written once for rendered and live subjects."""
+    """What a subject derives from its spec and objects, written once for rendered, plain-manifest and live subjects."""
 
     spec: SubjectSpec
     objects: ObjectSet
@@ -150,6 +193,10 @@ class SpecSubject:
     def is_external(self, kind: str, name: str) -> bool:
         return self.spec.is_external(kind, name)
 
+    @cached_property
+    def produced_secrets(self) -> dict[ObjectRef, K8sObject]:
+        return produced_secrets(self.objects, self.spec.chart.secret_producers)
+
 
 def has_values(subject: Subject) -> TypeGuard[ValuesSubject]:
     return VALUES in subject.capabilities
@@ -161,3 +208,14 @@ def can_rerender(subject: Subject) -> TypeGuard[RerenderSubject]:
 
 def reads_cluster(subject: Subject) -> TypeGuard[ClusterSubject]:
     return CLUSTER in subject.capabilities
+
+
+def upgrades(subject: Subject) -> TypeGuard[UpgradeSubject]:
+    return PREVIOUS in subject.capabilities
+
+
+def capabilities_needed(annotation: object) -> frozenset[str]:
+    """What a policy whose ``subject`` is declared as ``annotation`` needs beyond objects."""
+    needed = {RerenderSubject: {RERENDER, VALUES}, ValuesSubject: {VALUES}, ClusterSubject: {CLUSTER},
+              UpgradeSubject: {PREVIOUS}}
+    return frozenset(needed.get(annotation, ()))  # type: ignore[call-overload]

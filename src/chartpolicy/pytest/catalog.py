@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+import typing
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -22,11 +23,21 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from chartpolicy.model.catalog import PER, TIERS, PolicyInfo, info_of, register, registered
+from chartpolicy.model.subject import capabilities_needed
 
 #: The built-in catalog: the repository's policies/, installed as this package.
 CATALOG_PACKAGE = "chartpolicy.policies"
 
 Policy = TypeVar("Policy", bound=Callable[..., Any])
+
+
+def _needs(function: Callable[..., Any]) -> frozenset[str]:
+    """The capabilities the declared type of ``subject`` asks for (none when it cannot be resolved)."""
+    try:
+        annotation = typing.get_type_hints(function).get("subject")
+    except Exception:  # noqa: BLE001 - an author's unresolvable annotation asks for nothing
+        return frozenset()
+    return capabilities_needed(annotation)
 
 
 def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: tuple[str, ...] = (),
@@ -51,6 +62,7 @@ def policy(policy_id: str, *, tiers: tuple[str, ...] = ("offline",), profiles: t
         info = PolicyInfo(
             id=policy_id, family=family or module, tiers=tuple(tiers), profiles=tuple(profiles), per=per,
             doc=inspect.cleandoc(function.__doc__ or ""), function=function.__qualname__, module=module,
+            needs=_needs(function),
         )
         if not info.doc:
             raise ValueError(f"policy {policy_id} has no docstring: the docstring is its documentation")

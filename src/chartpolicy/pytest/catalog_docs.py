@@ -11,6 +11,7 @@ profiles, and the docstring's invariant, ``Why:``, ``Fix:``, ``Waive:`` and
 from __future__ import annotations
 
 from chartpolicy.model import catalog
+from chartpolicy.model.subject import PREVIOUS
 from chartpolicy.pytest.catalog import built_in_catalog
 
 REGENERATE = "python -m chartpolicy.pytest.catalog_docs > docs/policies.md"
@@ -44,6 +45,8 @@ def render(policies: dict[str, catalog.PolicyInfo]) -> str:
             lines += ["", f"## {family}"]
         sections = info.sections
         runs = "once per chart and scenario" if info.per == "scenario" else "once per subject"
+        if PREVIOUS in info.needs:
+            runs += " that is an upgrade with an old side (docs/upgrade.md)"
         lines += [
             "",
             f"### {info.id}",

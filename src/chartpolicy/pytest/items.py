@@ -7,18 +7,22 @@ manifest that cannot be read, a command-line mistake found on an xdist worker.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
-from chartpolicy.model.redaction import remember_feeding
-from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.model.redaction import remember_feeding, remember_public
+from chartpolicy.model.scenarios import ChartSpec, SubjectSpec
 from chartpolicy.pytest.session import state_of
-from chartpolicy.rendering.service import unexpected_error
-from chartpolicy.reporting.baseline import identity_of
+from chartpolicy.rendering.perturbation import leaves_of_values
+from chartpolicy.rendering.service import RenderedSubject, unexpected_error
+from chartpolicy.reporting.baseline import chart_location, identity_of
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, SUBJECT_PROPERTY, Finding, subject_fields
+from chartpolicy.reporting.record import subject_source
 
 _REPORTED_RENDER_ERRORS = pytest.StashKey[dict[tuple[str, str], str]]()
 
@@ -33,14 +37,23 @@ class RenderItem(pytest.Item):
 
     def runtest(self) -> None:
         state = state_of(self.config)
-        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath)}
+        fields = {**subject_fields(self.spec), "chart_identity": identity_of(self.spec.chart, self.config.rootpath),
+                  "source": subject_source(self.spec.chart.source, _source_file(self.spec.chart, self.config.rootpath))}
         # The next subject's base render runs on a background thread while this one's policies run.
         state.renderer.prefetch(state.subjects_after(self.spec))
         try:
             try:
                 rendered = state.renderer.rendered(self.spec)
-                # Values whose text ends up in a Secret are secrets too, wherever else they show.
-                remember_feeding(rendered.merged_values(), rendered.objects.identifiers())
+                # Names are never secrets, even when a secret value is part of one; values whose text
+                # ends up in a Secret are secrets too, wherever else they show.
+                identifiers = rendered.objects.identifiers()
+                if isinstance(rendered, RenderedSubject):
+                    values = rendered.merged_values()
+                    remember_public(identifiers | {".".join(path[:end]) for path in leaves_of_values(values)
+                                                   for end in range(1, len(path) + 1)})
+                    remember_feeding(values, identifiers)
+                else:
+                    remember_public(identifiers)
             except ChartError:
                 raise
             except Exception as unexpected:  # noqa: BLE001 - one line naming the chart, never a traceback
@@ -51,7 +64,7 @@ class RenderItem(pytest.Item):
             self._record_error(str(error), error.file)
             raise
         self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
-        if rendered.problems:
+        if isinstance(rendered, RenderedSubject) and rendered.problems:
             self._skip_if_already_reported("\n".join(rendered.problems))
             for problem in rendered.problems:
                 self._record_error(problem, "Chart.yaml")
@@ -71,11 +84,20 @@ class RenderItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001
         if isinstance(excinfo.value, ChartError):
+            if not self.spec.chart.renders:
+                return f"{self.spec.id}: the manifests could not be read ({self.spec.chart.path}):\n{excinfo.value}"
             return f"{self.spec.id} did not render cleanly (chart {self.spec.chart.path}):\n{excinfo.value}"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
         return self.spec.chart.path, None, f"render {self.spec.id}"
+
+
+def _source_file(chart: ChartSpec, rootdir: Path) -> str | None:
+    """``subjects[].source.file``: the Application, HelmRelease, folder or chart, relative to the rootdir."""
+    if chart.path == "-":
+        return None  # standard input
+    return chart_location(replace(chart, path=chart.source_file or chart.path), rootdir)
 
 
 class SetupErrorItem(pytest.Item):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import yaml
 
+from chartpolicy.checks.upgrade import templates_calling_lookup
 from chartpolicy.live import incluster
 from chartpolicy.live.client import (
     ClusterReader,
@@ -29,12 +30,15 @@ from chartpolicy.live.client import (
     write_record,
 )
 from chartpolicy.live.release import read_release
-from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time
+from chartpolicy.live.subject import LiveSubject, LiveTarget, parse_time, upgrade_subject
+from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
 from chartpolicy.model.redaction import scrub_data
 from chartpolicy.model.scenarios import DEFAULT_NAMESPACE, ChartSpec
+from chartpolicy.rendering.service import RenderedSubject, Renderer
 from chartpolicy.reporting.baseline import chart_identity
 from chartpolicy.reporting.findings import FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY, Finding, Notice, subject_fields
+from chartpolicy.reporting.record import subject_source
 
 LIVE_STASH = pytest.StashKey["LiveSession"]()
 _RECORD_KEY = "chartpolicy_live_record"
@@ -55,6 +59,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write what the live tier read (secret values redacted) to FILE, for --live-snapshot")
     group.addoption("--live-snapshot", metavar="FILE",
                     help="evaluate the live policies against a file written by --live-record, with no cluster")
+    group.addoption("--upgrade-to", metavar="CHART",
+                    help="the pre-upgrade gate: render CHART (directory or .tgz) as the release's next revision for "
+                         "this cluster and run the upgrade policies with the deployed release as the old side "
+                         "(values: --values/--set, default the release's own)")
 
 
 def live_requested(config: pytest.Config) -> bool:
@@ -70,9 +78,13 @@ def live_session(config: pytest.Config) -> "LiveSession | None":
 class LiveSession:
     """The release a live run checks, read once (lazily), and its recording."""
 
-    def __init__(self, config: pytest.Config, charts: list[ChartSpec]):
+    def __init__(self, config: pytest.Config, charts: list[ChartSpec], renderer: Callable[[], Renderer]):
         option = config.getoption
         self.config = config
+        #: The session's renderer (created on first use): the pre-upgrade gate renders the chart to ship.
+        self.renderer = renderer
+        self.upgrade_to: str | None = option("upgrade_to")
+        self._upgrades: dict[str, RenderedSubject | ChartError | LiveError] = {}
         #: The manifest's charts: an entry with the release's name and namespace lends its roles and config.
         self.charts = charts
         self.snapshot_path: str | None = option("live_snapshot")
@@ -170,6 +182,35 @@ class LiveSession:
         except LiveError:
             pytest.skip(f"{target.id} could not be read: see connect[{target.id}]")
 
+    def upgrade_subject(self, target: LiveTarget) -> RenderedSubject:
+        """The chart of ``--upgrade-to`` as the release's next revision (rendered once); raises what stopped it."""
+        cached = self._upgrades.get(target.id)
+        if cached is None:
+            live = self.connect(target)
+            option = self.config.getoption
+            try:
+                cached = upgrade_subject(live, self.renderer(), str(self.upgrade_to),
+                                         values_files=tuple(option("values")), overrides=tuple(option("set_values")))
+            except (ChartError, LiveError) as error:
+                cached = error
+            self._upgrades[target.id] = cached
+        if isinstance(cached, (ChartError, LiveError)):
+            raise cached
+        return cached
+
+    def upgrade_notices(self) -> list[str]:
+        """What a user of the pre-upgrade gate must know before reading its verdict."""
+        if not self.upgrade_to:
+            return []
+        try:
+            calling = templates_calling_lookup(self.renderer().chart(self.upgrade_to))
+        except ChartError:
+            return []  # the upgrade policies report the chart's error themselves
+        if not calling:
+            return []
+        return [f"--upgrade-to {self.upgrade_to}: lookup returns nothing in this render but would return live "
+                f"objects in a real upgrade; templates that call it: {', '.join(calling)}"]
+
     def first_item(self, session: pytest.Session, target: LiveTarget) -> "ConnectItem":
         return ConnectItem.from_parent(session, name=f"connect[{target.id}]", nodeid=f"connect[{target.id}]",
                                        spec=target, live=self)
@@ -239,7 +280,8 @@ class ConnectItem(pytest.Item):
 
     def runtest(self) -> None:
         where = f"{self.spec.chart.namespace}/{self.spec.chart.release}"
-        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where)}
+        fields = {**subject_fields(self.spec), "chart_identity": chart_identity(self.spec.chart.key, where),
+                  "source": subject_source("live", None)}
         try:
             live = self.live.connect(self.spec)
         except LiveError as error:
@@ -250,7 +292,7 @@ class ConnectItem(pytest.Item):
             raise
         self.user_properties.append((SUBJECT_PROPERTY, {**fields, "status": "rendered", "error": None}))
         notes = [f"the API server runs Kubernetes {live.server_version}"] if live.server_version else []
-        notes += live.release.notes
+        notes += live.release.notes + self.live.upgrade_notices()
         if notes:
             self.user_properties.append((NOTICES_PROPERTY, [Notice("connect", note).as_dict() for note in notes]))
 

@@ -31,6 +31,7 @@ from chartpolicy.pytest.deep import deep_lines
 from chartpolicy.pytest.policy_selection import USAGE_ERROR_NODEID
 from chartpolicy.pytest.session import is_worker, state_of
 from chartpolicy.pytest.stats import run_render_stats
+from chartpolicy.rendering.manifests import ManifestSubject
 from chartpolicy.rendering.service import RenderedSubject
 from chartpolicy.rendering.stats import describe as describe_render_stats
 from chartpolicy.reporting.baseline import Baseline, BaselineError, identity_of
@@ -85,7 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline = Baseline.load(path, current) if path else None
     except BaselineError as error:
         raise pytest.UsageError(str(error)) from None
-    charts = {chart.key: chart.path for chart in state_of(config).charts}
+    # A stream (standard input) has no file to point at.
+    charts = {chart.key: chart.path for chart in state_of(config).charts if chart.path != "-"}
     outputs = RunOutputs(RunRecord(), WaiverLedger(), ItemIndex(), Locator(config.rootpath, charts), baseline)
     config.stash[OUTPUTS] = outputs
     config.pluginmanager.register(outputs, "chartpolicy-outputs")
@@ -104,7 +106,7 @@ def record_lines(item: pytest.Item) -> None:
     """Where the item's findings are in their templates: computed where the objects are, sent with the report."""
     funcargs = getattr(item, "funcargs", {})
     found, rendered = funcargs.get("violations"), funcargs.get("subject")
-    if isinstance(found, Violations) and isinstance(rendered, RenderedSubject):
+    if isinstance(found, Violations) and isinstance(rendered, (RenderedSubject, ManifestSubject)):
         lines = lines_of(found, rendered)
         if lines:
             item.user_properties.append((LOCATIONS_PROPERTY, lines))

@@ -23,13 +23,16 @@ from pathlib import Path
 
 import pytest
 
+from chartpolicy.live.client import LiveError
+from chartpolicy.live.subject import LiveTarget
 from chartpolicy.model import catalog
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import ObjectRef
 from chartpolicy.model.scenarios import SubjectSpec
+from chartpolicy.model.subject import PREVIOUS
 from chartpolicy.pytest.catalog import catalog_dir
 from chartpolicy.pytest.items import RenderItem, SetupErrorItem
-from chartpolicy.pytest.live import live_requested
+from chartpolicy.pytest.live import LiveSession, live_requested
 from chartpolicy.pytest.outputs import baseline_of, record_lines
 from chartpolicy.pytest.pasted import PastedIds, pasted_ids, take_pasted_ids
 from chartpolicy.pytest.session import (
@@ -39,6 +42,7 @@ from chartpolicy.pytest.session import (
     PolicySession,
     state_of,
 )
+from chartpolicy.pytest.sources import sources_requested
 from chartpolicy.rendering.engine import DEFAULT_RENDER_MEMORY_MIB, DEFAULT_RENDER_TIMEOUT
 from chartpolicy.reporting.findings import (
     EXAMINED_PROPERTY,
@@ -67,6 +71,7 @@ pytest_plugins = [
     "chartpolicy.pytest.deep",
     "chartpolicy.pytest.progress",
     "chartpolicy.pytest.chart_render",
+    "chartpolicy.pytest.sources",
 ]
 
 
@@ -96,6 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--namespace", metavar="NS", help="release namespace (for --chart: default 'default')")
     group.addoption("--mode", choices=("install", "upgrade", "both"), default="both",
                     help="render as install, upgrade or both (default: both)")
+    group.addoption("--upgrade-from", metavar="PATH",
+                    help="the chart (directory or .tgz) users run today: the upgrade policies check that upgrading "
+                         "from it to the chart under test neither fails nor loses data (every chart of the run)")
+    group.addoption("--upgrade-from-values", metavar="FILE", action="append", default=[],
+                    help="the user-supplied values the old release was installed with, repeatable, for every "
+                         "scenario (default: each scenario's own values)")
     group.addoption("--profile", metavar="NAME", action="append", default=[],
                     help="--chart: mark every scenario with a profile (openshift, gitops); with the manifest: "
                          "run only the scenarios that have it; repeatable")
@@ -166,7 +177,7 @@ def _no_subjects_for(pasted: PastedIds, config: pytest.Config) -> str:
 
 
 def _should_collect_catalog(config: pytest.Config, state: PolicySession) -> bool:
-    if config.getoption("chart") or pasted_ids(config):
+    if config.getoption("chart") or pasted_ids(config) or sources_requested(config):
         return True
     if live_requested(config):
         return True
@@ -218,9 +229,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                       and "subject" in getattr(i, "fixturenames", ())]
     for item in unparametrized:
         info = catalog.info_of(getattr(item, "function", None))
-        if info and "offline" in info.tiers and state.active:
+        if info and PREVIOUS in info.needs:
+            continue  # no upgrade subject (no --upgrade-from): said once below, or not at all
+        if info and "offline" in info.tiers and state.active and info.id not in state.chart_only:
             needs = f" (it needs scenarios with profile {', '.join(info.profiles)})" if info.profiles else ""
             state.session_notices.append(Notice(info.id, f"applies to no subject in this run{needs}"))
+    upgrade_notice = state.upgrade_gate_notice()
+    if upgrade_notice is not None:
+        state.session_notices.append(upgrade_notice)
+    if state.chart_only:
+        manifests = sorted({s.chart.key for s in state.subjects if not s.chart.renders})
+        state.session_notices.append(Notice("sources", f"not run on {', '.join(manifests)} (plain manifests: no "
+                                                       f"chart to render again): {', '.join(sorted(state.chart_only))}"))
     if unparametrized:
         config.hook.pytest_deselected(items=unparametrized)
         dropped = set(map(id, unparametrized))
@@ -333,11 +353,26 @@ def subject(request: pytest.FixtureRequest):
     param: SubjectSpec = request.param
     live = state_of(request.config).live
     if live and param in live.targets:
+        info = catalog.info_of(request.function)
+        if info is not None and PREVIOUS in info.needs:
+            return _live_upgrade_subject(request, live, param, info.id)
         return live.subject(param)
     try:
         return state_of(request.config).renderer.rendered(param)
     except ChartError:
         pytest.skip(f"{param.id} did not render: see render[{param.id}]")
+
+
+def _live_upgrade_subject(request: pytest.FixtureRequest, live: LiveSession, target: LiveTarget, policy_id: str):
+    """The chart of --upgrade-to over the deployed release; what stops it is this policy's error, never a pass."""
+    live.subject(target)  # a release that could not be read skips, as for every live policy
+    try:
+        return live.upgrade_subject(target)
+    except (ChartError, LiveError) as error:
+        finding = Finding.of(target, policy=policy_id, outcome="error", message=str(error),
+                             object=ObjectRef("Chart", None, str(live.upgrade_to)))
+        request.node.user_properties.append((FINDINGS_PROPERTY, [finding.as_dict()]))
+        pytest.fail(f"--upgrade-to {live.upgrade_to} cannot be checked against {target.id}: {error}", pytrace=False)
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ from _pytest._code.code import ReprFileLocation
 
 from chartpolicy.model.redaction import (
     new_digests,
+    new_public,
     remember_digests,
+    remember_public,
     run_key,
     scrub,
     scrub_data,
@@ -37,8 +39,11 @@ from chartpolicy.model.redaction import (
 
 #: The user property that carries digests from a worker to the controller (removed there).
 DIGESTS_PROPERTY = "chartpolicy.secret-digests"
+#: The user property that carries public identifiers (names, never values) from a worker to the controller.
+PUBLIC_PROPERTY = "chartpolicy.public-names"
 _RUN_KEY_INPUT = "chartpolicy_run_key"
 _DIGESTS_OUTPUT = "chartpolicy_secret_digests"
+_PUBLIC_OUTPUT = "chartpolicy_public_names"
 
 
 @dataclass
@@ -76,6 +81,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     scrub_report(report)
     if hasattr(item.config, "workerinput"):
+        public = new_public()
+        if public:
+            report.user_properties.append((PUBLIC_PROPERTY, public))
         digests = new_digests()
         if digests:
             report.user_properties.append((DIGESTS_PROPERTY, digests))
@@ -87,14 +95,17 @@ class _ControllerScrubbing:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Learn a worker's digests, drop them from the report, then scrub the report by them."""
+        """Learn a worker's digests and public names, drop them from the report, then scrub the report by them."""
+        for name, value in report.user_properties:
+            if name == PUBLIC_PROPERTY and isinstance(value, list):
+                remember_public(value)
         carried: list[Any] = [value for name, value in report.user_properties if name == DIGESTS_PROPERTY]
+        report.user_properties = [(name, value) for name, value in report.user_properties
+                                  if name not in (DIGESTS_PROPERTY, PUBLIC_PROPERTY)]
         if not carried:
             return
         for digests in carried:
             remember_digests(digests)
-        report.user_properties = [(name, value) for name, value in report.user_properties
-                                  if name != DIGESTS_PROPERTY]
         scrub_report(report)
 
 
@@ -116,9 +127,11 @@ def pytest_configure_node(node) -> None:  # noqa: ANN001 (xdist's WorkerControll
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
+        workeroutput[_PUBLIC_OUTPUT] = new_public()
         workeroutput[_DIGESTS_OUTPUT] = new_digests()
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 (xdist's WorkerController)
+    remember_public(getattr(node, "workeroutput", {}).get(_PUBLIC_OUTPUT) or [])
     remember_digests(getattr(node, "workeroutput", {}).get(_DIGESTS_OUTPUT) or [])

@@ -18,14 +18,19 @@ from chartpolicy.model.scenarios import (
     AdHocOptions,
     ChartSpec,
     SubjectSpec,
+    UpgradeFrom,
     Waiver,
     adhoc_charts,
+    check_upgrade_from,
     expand,
     load_manifest,
     normalise_version,
 )
+from chartpolicy.model.sources import manifest_entry
+from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES
 from chartpolicy.pytest.live import LiveSession, live_requested
 from chartpolicy.pytest.render_cache import disk_cache_for
+from chartpolicy.pytest.sources import source_charts, sources_requested
 from chartpolicy.rendering.engine import make_engine
 from chartpolicy.rendering.service import Renderer, RenderStats
 from chartpolicy.reporting.findings import Notice
@@ -45,6 +50,8 @@ class PolicySession:
         self.subjects: list[SubjectSpec] = []
         self.setup_error: ChartError | None = None
         self.session_notices: list[Notice] = []
+        #: Policies left out for plain-manifest subjects because they need a chart (one notice lists them).
+        self.chart_only: set[str] = set()
         self._renderer: Renderer | None = None
         #: The subjects whose render items this process runs, in item order (see subjects_after).
         self.render_order: list[SubjectSpec] = []
@@ -64,7 +71,13 @@ class PolicySession:
                                           file=where)
         #: The live tier's session when a cluster or snapshot is named: such a
         #: run checks the cluster, not the manifest's charts.
-        self.live = LiveSession(config, self.charts) if live else None
+        self.live = LiveSession(config, self.charts, lambda: self.renderer) if live else None
+        if config.getoption("upgrade_from_values") and not config.getoption("upgrade_from"):
+            raise pytest.UsageError("--upgrade-from-values: the values of the old chart, which --upgrade-from names; "
+                                    "it is not given")
+        if config.getoption("upgrade_to") and not live:
+            raise pytest.UsageError("--upgrade-to is the live tier's pre-upgrade gate: it needs --kubeconfig, "
+                                    "--in-cluster or --live-snapshot (offline, use --upgrade-from)")
 
     @property
     def active(self) -> bool:
@@ -79,6 +92,7 @@ class PolicySession:
                                  render_memory=option("render_memory"))
             self._renderer = Renderer(engine, disk_cache_for(self.config, lambda: engine.version))
             self._renderer.targeting = not self.config.getoption("no_targeted_renders")
+            self._renderer.rootdir = self.config.rootpath
         return self._renderer
 
     def close(self) -> None:
@@ -93,20 +107,30 @@ class PolicySession:
 
     def _load_charts(self) -> list[ChartSpec]:
         option = self.config.getoption
+        if sources_requested(self.config):
+            charts, notices = source_charts(self.config)
+            self.session_notices += [Notice("sources", notice) for notice in notices]
+            if option("kube_version"):  # over an Application's kubeVersion too: the versions asked for
+                charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
+            return (self._adhoc_charts() if option("chart") else []) + charts
         if option("chart"):
-            return adhoc_charts(AdHocOptions(
-                chart=option("chart")[0], values=tuple(option("values")), overrides=tuple(option("set_values")),
-                values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
-                release=option("release"), namespace=option("namespace"), mode=option("mode"),
-                profiles=tuple(option("profile")),
-            ), option("chart"))
+            return self._adhoc_charts()
         manifest = option("manifest")
         if manifest is None:
             default = Path(self.config.rootpath, self.config.getini("chartpolicy_manifest"))
             if not default.is_file():
                 return []
             manifest = str(default)
-        charts = load_manifest(manifest)
+        read: list[str] = []
+        charts = load_manifest(manifest, lambda key, raw, base: manifest_entry(key, raw, base, read))
+        self.session_notices += [Notice("sources", notice) for notice in read]
+        if option("upgrade_from"):
+            # On the command line, the old chart of every chart of the manifest (the manifest's upgrade_from is per chart).
+            old = UpgradeFrom(str(Path(option("upgrade_from")).resolve()),
+                              tuple(str(Path(v).resolve()) for v in option("upgrade_from_values")) or None)
+            charts = [replace(c, upgrade_from=old) for c in charts]
+            for chart in charts:
+                check_upgrade_from(chart, "--upgrade-from")
         if option("kube_version"):
             charts = [_with_kube_versions(c, option("kube_version")) for c in charts]
         if option("profile"):
@@ -114,6 +138,16 @@ class PolicySession:
             charts = [replace(c, scenarios=tuple(s for s in c.scenarios if set(option("profile")) <= set(s.profiles)))
                       for c in charts]
         return charts
+
+    def _adhoc_charts(self) -> list[ChartSpec]:
+        option = self.config.getoption
+        return adhoc_charts(AdHocOptions(
+            chart=option("chart")[0], values=tuple(option("values")), overrides=tuple(option("set_values")),
+            values_dir=option("values_dir"), kube_versions=tuple(option("kube_version")),
+            release=option("release"), namespace=option("namespace"), mode=option("mode"),
+            profiles=tuple(option("profile")), upgrade_from=option("upgrade_from"),
+            upgrade_from_values=tuple(option("upgrade_from_values")),
+        ), option("chart"))
 
     def _check_waiver_horizon(self) -> None:
         """A waiver is a dated exception: one that expires in 9999 is a permanent one in disguise."""
@@ -134,9 +168,18 @@ class PolicySession:
     def subjects_for(self, info: PolicyInfo) -> list[SubjectSpec]:
         live = [t for t in self.live.targets if all(p in t.profiles for p in info.profiles)] \
             if self.live and "live" in info.tiers else []
+        if PREVIOUS in info.needs and not (self.live and self.live.upgrade_to):
+            live = []  # a deployed release is the old side of an upgrade only with --upgrade-to
         if "offline" not in info.tiers:
             return list(live)
         matching = [s for s in self.subjects if all(p in s.profiles for p in info.profiles)]
+        if PREVIOUS in info.needs:
+            matching = [s for s in matching if s.upgraded_from is not None]
+        # Plain manifests offer objects only: a policy that needs a chart is not collected for them.
+        offered = [s for s in matching if info.needs - {PREVIOUS} <= offers(s)]
+        if len(offered) < len(matching):
+            self.chart_only.add(info.id)
+        matching = offered
         if info.per == "scenario":
             first_per_scenario: dict[str, SubjectSpec] = {}
             for s in matching:
@@ -151,12 +194,24 @@ class PolicySession:
         index = self.render_order.index(spec)
         return self.render_order[index + 1:index + 1 + count]
 
+    def upgrade_gate_notice(self) -> Notice | None:
+        """Why the upgrade policies have no item in a run that names a chart to upgrade from, if they have none."""
+        if not any(c.upgrade_from for c in self.charts) or any(s.upgraded_from for s in self.subjects):
+            return None
+        return Notice("upgrade", "an old chart to upgrade from is named, but no subject renders as an upgrade "
+                                 "(--mode install, or scenarios with modes [install]): the upgrade policies did not run")
+
     def waivers_for(self, spec: SubjectSpec | None) -> tuple[Waiver, ...]:
         return spec.chart.waivers if spec else ()
 
     def manifest_waivers(self) -> list[tuple[str, Waiver]]:
         """Every manifest waiver of the run, with the key of its chart."""
         return [(chart.key, waiver) for chart in self.charts for waiver in chart.waivers]
+
+
+def offers(spec: SubjectSpec) -> frozenset[str]:
+    """What a subject of this spec will offer beyond objects (live subjects aside)."""
+    return frozenset({RERENDER, VALUES}) if spec.chart.renders else frozenset()
 
 
 def _with_kube_versions(chart: ChartSpec, versions: list[str]) -> ChartSpec:

@@ -29,7 +29,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -257,22 +257,44 @@ def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
     return merged
 
 
-def layer_values(files: list[str], overrides: list[str]) -> dict[str, Any]:
-    """Values files in order, then ``--set`` expressions in order, as Helm does."""
+def layer_values(files: list[str], overrides: list[str], layers: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Values files in order, then ``--set`` expressions in order, as Helm does; then ``layers`` in order.
+
+    ``layers`` (a scenario's, see chartpolicy.model.scenarios.Scenario): ``yaml``
+    text merged like a values file, ``set``, ``set-string``, ``set-file``
+    expressions parsed like Helm's flags of those names.
+    """
     values: dict[str, Any] = {}
     for path in files:
         values = merge_values(values, load_values_file(path))
     for expression in overrides:
         values = merge_values(values, parse_set(expression))
+    for how, text in layers:
+        layer = _load_yaml_mapping(text, "values") if how == "yaml" else parse_set(text, how)
+        values = merge_values(values, layer)
     return values
 
 
-def parse_set(expression: str) -> dict[str, Any]:
-    """Parse ``--set`` syntax with Helm's own parser."""
+_SET_PARSERS = {"set": "parse_set_string", "set-string": "parse_set_string_values", "set-file": "parse_set_file"}
+
+
+def parse_set(expression: str, how: str = "set") -> dict[str, Any]:
+    """Parse ``--set`` (or ``--set-string``, ``--set-file``: ``how``) syntax with Helm's own parser."""
     try:
-        return helm_set_values(expression)
+        return helm_set_values(expression, how)
     except ValueError as exc:
-        raise ChartError(f"invalid --set expression {expression!r}: {exc}") from None
+        raise ChartError(f"invalid --{how} expression {expression!r}: {exc}") from None
+
+
+def helm_set_values(expression: str, how: str = "set") -> dict[str, Any]:
+    """One ``--set`` (``--set-string``, ``--set-file``: ``how``) expression, read by Helm's strvals;
+    ValueError carries Helm's words."""
+    import helm_python
+
+    try:
+        return getattr(helm_python, _SET_PARSERS[how])(expression)
+    except helm_python.HelmError as exc:
+        raise ValueError(exc.detail) from None
 
 
 _TEMPLATE_LOCATION = re.compile(r"(?P<chart>[\w.-]+)/(?P<path>(?:charts/[\w.-]+/)*templates/[^\s:\"]+):(?P<line>\d+)")
@@ -647,16 +669,6 @@ def helm_yaml_reading(document: str) -> dict[str, Any] | str:
         return helm_python.values_from_yaml(document)
     except helm_python.HelmError as exc:
         return exc.detail.replace("common.Values", "util.SimpleHead")
-
-
-def helm_set_values(expression: str, *, strings: bool = False) -> dict[str, Any]:
-    """One ``--set`` (``--set-string`` with ``strings``) expression, read by Helm's strvals; ValueError: Helm's words."""
-    import helm_python
-
-    try:
-        return helm_python.parse_set_string_values(expression) if strings else helm_python.parse_set_string(expression)
-    except helm_python.HelmError as exc:
-        raise ValueError(exc.detail) from None
 
 
 _DEFAULT_KUBE_VERSION: list[str] = []

@@ -113,12 +113,13 @@ def values_of(command: TemplateCommand) -> dict[str, Any]:
                 detail = reading.replace("util.SimpleHead", "map[string]interface {}")
                 raise HelmTemplateError(f"failed to parse {path}: cannot unmarshal yaml document: {detail}")
             values = merge_values(values, reading)
-    for key, strings in (("set", False), ("set_string", True)):
+    for key in ("set", "set_string"):
+        flag = key.replace("_", "-")
         for expression in command.lists.get(key, []):
             try:
-                values = merge_values(values, helm_set_values(expression, strings=strings))
+                values = merge_values(values, helm_set_values(expression, flag))
             except ValueError as error:
-                raise HelmTemplateError(f"failed parsing --{key.replace('_', '-')} data: {error}") from None
+                raise HelmTemplateError(f"failed parsing --{flag} data: {error}") from None
     return values
 
 

@@ -25,6 +25,7 @@ string but ``include`` still sees it; a checksum over a template that calls
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import math
@@ -60,6 +61,18 @@ _STAND_INS = {
     "genSignedCert": 'dict "Cert" "cert" "Key" "key" "_"',
     "genSignedCertWithKey": 'dict "Cert" "cert" "Key" "key" "_"',
 }
+#: Other deterministic stand-ins: a template rendered with these instead of :data:`_STAND_INS` shows
+#: what it generates at render time (content that differs between the two renders).
+_VARIANT_STAND_INS = {
+    **{name: 'printf "variant-%v"' for name in ("randAlphaNum", "randAlpha", "randNumeric", "randAscii",
+                                                "randBytes", "shuffle", "genPrivateKey", "bcrypt")},
+    "randInt": "add 1", "uuidv4": '"00000000-0000-4000-8000-000000000001"',
+    "htpasswd": 'printf "variant-%s:%s"', "encryptAES": 'printf "variant-%s%s"',
+    "now": '(toDate "2006-01-02" "2024-01-02")',
+    **{name: 'dict "Cert" "variant-cert" "Key" "variant-key" "_"'
+       for name in ("genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert",
+                    "genSignedCertWithKey")},
+}
 _RANDOM_FUNCTION = re.compile(r"(?<![\w.$])(" + "|".join(sorted(_STAND_INS, key=len, reverse=True)) + r")\b")
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`')
@@ -69,14 +82,14 @@ _DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"\s*-?\}\}(.*?)\{\{-?\s*end\s*-
 _HASH_LIKE = re.compile(r"^[0-9a-f]{32,}$")
 
 
-def _neutralise_action(match: re.Match[str]) -> str:
+def _neutralise_action(match: re.Match[str], stand_ins: Mapping[str, str]) -> str:
     action = match.group(1)
     pieces, last = [], 0
     for literal in _STRING_LITERAL.finditer(action):
-        pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:literal.start()]))
+        pieces.append(_RANDOM_FUNCTION.sub(lambda m: stand_ins[m.group(1)], action[last:literal.start()]))
         pieces.append(literal.group(0))
         last = literal.end()
-    pieces.append(_RANDOM_FUNCTION.sub(lambda m: _STAND_INS[m.group(1)], action[last:]))
+    pieces.append(_RANDOM_FUNCTION.sub(lambda m: stand_ins[m.group(1)], action[last:]))
     return "{{" + "".join(pieces) + "}}"
 
 
@@ -93,13 +106,18 @@ def neutralise(chart: ChartFiles) -> ChartFiles:
     return chart if neutral.digest == chart.digest else neutral
 
 
+def neutralise_text(text: str, stand_ins: Mapping[str, str] = _STAND_INS) -> str:
+    """One template's text with its random functions replaced by ``stand_ins``."""
+    return _ACTION.sub(lambda match: _neutralise_action(match, stand_ins), text)
+
+
 def _neutralise_files(chart: ChartFiles) -> ChartFiles:
     changes = {}
     for path in chart.files:
         if "templates/" not in path or not path.endswith((".yaml", ".yml", ".tpl", ".txt", ".json")):
             continue
         text = chart.text(path)
-        new = _ACTION.sub(_neutralise_action, text)
+        new = neutralise_text(text)
         if new != text:
             changes[path] = new
     return chart.with_changes(changes) if changes else chart
@@ -156,6 +174,12 @@ class Gap:
     consumed: K8sObject
     template: str
     values_path: str | None = None
+    #: The consumed content is generated at render time (a new value on every render), and the pod
+    #: template does not change with it.
+    generated: bool = False
+    #: The file whose literal text was edited, as a chart upgrade does: the content changed, the pod
+    #: template did not, and no values change alone opens the gap.
+    upgrade_edit: str | None = None
 
 
 @dataclass
@@ -181,6 +205,9 @@ class CoverageProbe:
         self.neutral_chart = neutralise(rendered.chart)
         self._baseline: ObjectSet | None = None
         self._values_renders: dict[tuple[str, ...], ObjectSet | None] = {}
+        self._variants: dict[str, ObjectSet | None] = {}
+        #: Per template: the content edits rendered so far, and those left to try.
+        self._upgrade_edits: dict[str, tuple[list[tuple[str, ObjectSet]], Iterator[tuple[str, dict[str, str]]]]] = {}
         #: Per workload, annotations proven to be the hash of a template file.
         self._hashes_of: dict[str, set[str]] = {}
         #: A group's probe answers for these pairs only (see :meth:`run`).
@@ -380,22 +407,36 @@ class CoverageProbe:
     def _confirm_gap(self, workload: Workload, consumed: K8sObject, signatures: dict[str, int],
                      result: CoverageResult) -> None:
         """A file change did not reach the pod template: is that the whole story?"""
-        verdict = self._values_verdict(workload, consumed, result)
-        if verdict == "covered":
+        generated = self._generated_verdict(workload, consumed)
+        if generated:
             result.covered.append((workload, consumed))
             return
-        if isinstance(verdict, str):
+        verdict = self._values_verdict(workload, consumed, result)
+        if generated is not None:
+            # A gap whatever values do; a values path that proves it too is named with it.
+            proof = verdict if isinstance(verdict, str) and verdict != "covered" else None
+            result.gaps.append(Gap(workload, consumed, consumed.source, values_path=proof, generated=True))
+            return
+        if isinstance(verdict, str) and verdict != "covered":
             result.gaps.append(Gap(workload, consumed, consumed.source, values_path=verdict))
+            return
+        if verdict == "covered":
+            # Every value that changes the content also changes the pod template (perhaps through
+            # another object): a chart upgrade edits the literal text instead, which no value reaches.
+            self._decide_by_upgrade(workload, consumed, result, otherwise=True)
             return
         # No value changes the consumed object.  A hash-like annotation that
         # reacted to no template file may hash a named template or values we
-        # could not reach: then the gap is unproven, not a violation.
+        # could not reach: the literal text is edited where it lives, and without
+        # such an edit the gap is unproven, not a violation.
         pod = workload_pod(self.baseline, workload)
         unexplained = [
             key for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items()
             if isinstance(value, str) and _HASH_LIKE.match(value) and not signatures.get(f"metadata.annotations.{key}")
             and key not in self._hashes_of.get(workload.name, ()) and not self._reacts_elsewhere(workload, key)
         ]
+        if unexplained and self._decide_by_upgrade(workload, consumed, result, otherwise=None):
+            return
         if unexplained:
             result.unproven.append(
                 f"{workload.name}: could not prove that annotation(s) {', '.join(sorted(unexplained))} "
@@ -403,6 +444,99 @@ class CoverageProbe:
             )
             return
         result.gaps.append(Gap(workload, consumed, consumed.source))
+
+    def _variant(self, template: str) -> ObjectSet | None:
+        """The render in which ``template`` alone takes the other stand-ins for its random functions
+        (None: it calls none, or the render failed).  Only that file changes, so a pod template that
+        changes follows this template's generated content, not another's."""
+        if template not in self._variants:
+            original = self.rendered.chart.text(template)
+            variant = neutralise_text(original, _VARIANT_STAND_INS)
+            rendered = None
+            if variant != neutralise_text(original):
+                try:
+                    rendered = self._render(self.neutral_chart.with_changes({template: variant}))
+                except ChartError:
+                    pass  # the values confirmation decides, as without generated content
+            self._variants[template] = rendered
+        return self._variants[template]
+
+    def _generated_verdict(self, workload: Workload, consumed: K8sObject) -> bool | None:
+        """For content generated at render time: whether the pod template follows it (None: not generated).
+
+        The generator runs on every render (every upgrade and GitOps sync), so
+        no values change is needed to open the gap, and none can close it: a
+        values change that also changes the pod template through another
+        object (a config that mentions whether the key was set) proves nothing
+        about this one.  The pod follows only when its template changes with
+        the generated value (a checksum over the generating template).
+        """
+        variant = self._variant(consumed.source) if consumed.source in self.rendered.chart.files else None
+        if variant is None:
+            return None
+        after = variant.get(consumed.ref)
+        if after is None or content_of(after) == content_of(self.baseline.get(consumed.ref)):
+            return None
+        after_workload = variant.workload(workload.name)
+        return after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
+                                                                   flatten(after_workload.pod)))
+
+    def _upgrade_edit(self, consumed: K8sObject) -> tuple[str, ObjectSet] | None:
+        """The first edit of literal content text (:func:`content_edits`) that changes ``consumed``'s content,
+        and its render; None when none of the first few does.  A template that renders several objects
+        shares its edits (and their renders) between them."""
+        template = consumed.source
+        if template not in self.rendered.chart.files:
+            return None
+        if template not in self._upgrade_edits:
+            self._upgrade_edits[template] = ([], itertools.islice(content_edits(self.neutral_chart, template),
+                                                                  _CONTENT_EDITS))
+        tried, untried = self._upgrade_edits[template]
+        before = content_of(self.baseline.get(consumed.ref))
+
+        def changes_it(objects: ObjectSet) -> bool:
+            after = objects.get(consumed.ref)
+            return after is not None and content_of(after) != before
+
+        found = next(((edited, objects) for edited, objects in tried if changes_it(objects)), None)
+        if found is not None:
+            return found
+        for edited, changes in untried:
+            try:
+                objects = self._render(self.neutral_chart.with_changes(changes))
+            except ChartError:
+                continue  # the edit broke the template: try the next place
+            tried.append((edited, objects))
+            if changes_it(objects):
+                return edited, objects
+        return None
+
+    def _decide_by_upgrade(self, workload: Workload, consumed: K8sObject, result: CoverageResult, *,
+                           otherwise: bool | None) -> bool:
+        """Record the pair as covered or as a gap a chart upgrade opens, by an edit of its literal content;
+        without such an edit, as covered when ``otherwise`` is True.  Whether a verdict was recorded."""
+        upgrade = self._upgrade_verdict(workload, consumed)
+        if upgrade is None:
+            if otherwise:
+                result.covered.append((workload, consumed))
+            return bool(otherwise)
+        covered, edited = upgrade
+        if covered:
+            result.covered.append((workload, consumed))
+        else:
+            result.gaps.append(Gap(workload, consumed, consumed.source, upgrade_edit=edited))
+        return True
+
+    def _upgrade_verdict(self, workload: Workload, consumed: K8sObject) -> tuple[bool, str] | None:
+        """(covered, the file edited) when editing the literal content text changes ``consumed``'s content;
+        None when no edit does (or it removes the object)."""
+        edit = self._upgrade_edit(consumed)
+        if edit is None:
+            return None
+        edited, objects = edit
+        after_workload = objects.workload(workload.name)
+        return (after_workload is None or bool(_changed_leaves(flatten(workload_pod(self.baseline, workload)),
+                                                                flatten(after_workload.pod)))), edited
 
     def _values_verdict(self, workload: Workload, consumed: K8sObject, result: CoverageResult) -> str | None:
         """A values path proving the gap, ``"covered"``, or None when no value changes the content.
@@ -489,6 +623,101 @@ def values_read_by(chart: ChartFiles, template: str, *, printed_first: bool = Fa
     content, printed = printed_values(chart.text(template))
     return ([p for p in paths if p in content] + [p for p in paths if p in printed and p not in content]
             + [p for p in paths if p not in printed and p not in content])
+
+
+UPGRADE_MARKER = "chartpolicy-upgrade-edit"
+#: Places tried per template before giving up (each is one render; the files a template reads count once).
+_CONTENT_EDITS = 12
+_FILES_GET = re.compile(r'\.Files\.(Get|Glob)\s+"([^"]+)"')
+_KEY_LINE = re.compile(r"^(\s*(?:-\s+)?[\w./\"'-]+:)(\s+)(.*)$")
+
+
+def content_edits(chart: ChartFiles, template: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Edits of the literal text where ``template``'s content lives, as a chart upgrade makes them:
+    ``(file edited, {path: new text})``, one place each, most likely first.
+
+    The files the template (or a named template it includes) reads with
+    ``.Files.Get``/``.Files.Glob`` get a line appended, all in one edit; the bodies of those
+    named templates, then the template's own ``data:``/``stringData:``/
+    ``binaryData:`` block, get one literal line changed (the value after a
+    ``key:``, or a line of a block scalar, never a key: renaming a key is no
+    edit a chart makes while keeping its consumers).  Text inside actions is
+    never edited, so values and functions stay as they are.
+    """
+    root = template[:template.index("templates/")] if "templates/" in template else ""
+    text = chart.text(template)
+    bodies = list(_define_spans(chart, text))
+    read: dict[str, None] = {}
+    for reader in [text, *(chart.text(path)[start:end] for _, path, start, end in bodies)]:
+        for function, pattern in _FILES_GET.findall(reader):
+            matches = ([root + pattern] if function == "Get" else
+                       sorted(p for p in chart.files if p.startswith(root) and fnmatch.fnmatchcase(p[len(root):], pattern)))
+            read.update((path, None) for path in matches if path in chart.files)
+    if read:
+        # Every file it reads at once: one render, whichever object each file feeds.
+        shown = ", ".join(list(read)[:3]) + (f" (and {len(read) - 3} more files)" if len(read) > 3 else "")
+        yield shown, {path: chart.text(path).rstrip("\n") + f"\n# {UPGRADE_MARKER}\n" for path in read}
+    for _, path, start, end in bodies:
+        whole = chart.text(path)
+        for offset in _literal_line_offsets(whole[start:end]):
+            changed = _edit_line(whole, start + offset)
+            if changed is not None:
+                yield path, {path: changed}
+    for offset in _literal_line_offsets(text):
+        line = text[offset:].split("\n", 1)[0]
+        # Just past the line's first character: where _in_content_block reads the line's own indentation.
+        if _in_content_block(text, offset + len(line) - len(line.lstrip()) + 1):
+            changed = _edit_line(text, offset)
+            if changed is not None:
+                yield template, {template: changed}
+
+
+def _define_spans(chart: ChartFiles, text: str) -> Iterator[tuple[str, str, int, int]]:
+    """(name, file, body start, body end) of the named templates ``text`` includes, transitively, in order."""
+    where: dict[str, tuple[str, int, int]] = {}
+    for path in chart.files:
+        if "templates/" in path and path.endswith((".tpl", ".yaml", ".yml")):
+            for match in _DEFINE.finditer(chart.text(path)):
+                where.setdefault(match.group(1), (path, match.start(2), match.end(2)))
+    queue, seen = list(_INCLUDE.findall(text)), set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in where:
+            continue
+        seen.add(name)
+        path, start, end = where[name]
+        yield name, path, start, end
+        queue.extend(_INCLUDE.findall(chart.text(path)[start:end]))
+
+
+def _literal_line_offsets(text: str) -> Iterator[int]:
+    """Offsets of the lines that hold literal text outside template actions (and are not YAML comments)."""
+    offset = 0
+    for line in text.split("\n"):
+        outside = _ACTION.sub("", line).strip()
+        if outside and not outside.startswith("#") and "{{" not in outside and "}}" not in outside:
+            yield offset
+        offset += len(line) + 1
+
+
+def _edit_line(text: str, offset: int) -> str | None:
+    """``text`` with the literal value on the line at ``offset`` changed (None: the line holds no such value)."""
+    end = text.find("\n", offset)
+    end = len(text) if end < 0 else end
+    line = text[offset:end]
+    key = _KEY_LINE.match(line)
+    if key:
+        value = key.group(3)
+        if not value or value.startswith(("{{", "|", ">", "&", "*", "!", "[", "{")):
+            return None
+        quote = value[0] if value[0] in "\"'" else ""
+        edited = key.group(1) + key.group(2) + quote + UPGRADE_MARKER + "-" + value[len(quote):]
+    else:
+        stripped = line.lstrip()
+        if stripped.startswith(("{{", "-", "[", "{")) or not stripped:
+            return None
+        edited = line[:len(line) - len(stripped)] + UPGRADE_MARKER + "-" + stripped
+    return text[:offset] + edited + text[end:]
 
 
 def printed_values(text: str) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:

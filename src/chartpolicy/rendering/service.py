@@ -29,15 +29,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from chartpolicy.model.errors import ChartError
 from chartpolicy.model.objects import K8sObject, ObjectSet, Workload, parse_manifests
 from chartpolicy.model.scenarios import SubjectSpec
-from chartpolicy.model.subject import SpecSubject
+from chartpolicy.model.subject import PREVIOUS, RERENDER, VALUES, PreviousRelease, SpecSubject
 from chartpolicy.rendering.closure import READS, Reduction, analysis_of
 from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, missing_dependencies
 from chartpolicy.rendering.kubeversion import kube_version_problem
+from chartpolicy.rendering.manifests import ManifestSubject, manifest_subject
 from chartpolicy.rendering.perturbation import neutralise
 
 
@@ -109,7 +111,7 @@ class Renderer:
         self.stats = RenderStats()
         self._charts: dict[str, ChartFiles] = {}
         self._values: dict[tuple[str, ...], dict[str, Any]] = {}
-        self._rendered: dict[str, "RenderedSubject | ChartError"] = {}
+        self._rendered: dict[str, "RenderedSubject | ManifestSubject | ChartError"] = {}
         self._lock = threading.RLock()
         self._subject_locks: dict[str, threading.Lock] = {}
         self._busy = threading.local()
@@ -119,6 +121,8 @@ class Renderer:
         self.threads = min(4, os.cpu_count() or 1)
         #: Comparison renders of reduced charts (False: ``--no-targeted-renders``, every comparison is whole).
         self.targeting = True
+        #: What the files of plain manifests are named relative to (pytest's rootdir).
+        self.rootdir = Path.cwd()
         self._shared: dict[tuple[Any, ...], "dict[str, str] | ChartError"] = {}
         self._shared_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._prefetcher: ThreadPoolExecutor | None = None
@@ -131,10 +135,12 @@ class Renderer:
             return self._charts[path]
 
     def values(self, spec: SubjectSpec) -> dict[str, Any]:
-        key = spec.scenario.values + ("\0",) + spec.scenario.overrides
+        key = spec.scenario.values + ("\0",) + spec.scenario.overrides + ("\0",) + tuple(
+            f"{how}\0{text}" for how, text in spec.scenario.layers)
         with self._lock:
             if key not in self._values:
-                self._values[key] = layer_values(list(spec.scenario.values), list(spec.scenario.overrides))
+                self._values[key] = layer_values(list(spec.scenario.values), list(spec.scenario.overrides),
+                                                 spec.scenario.layers)
             return self._values[key]
 
     def options(self, spec: SubjectSpec) -> RenderOptions:
@@ -315,14 +321,15 @@ class Renderer:
             with self._lock:
                 setattr(self.stats, seconds, getattr(self.stats, seconds) + elapsed)
 
-    def rendered(self, spec: SubjectSpec) -> "RenderedSubject":
-        """The subject's base render, done once per session; raises its ChartError."""
+    def rendered(self, spec: SubjectSpec) -> "RenderedSubject | ManifestSubject":
+        """The subject's base render (plain manifests: read), done once per session; raises its ChartError."""
         cached = self._rendered_or_error(spec, prefetch=False)
         if isinstance(cached, ChartError):
             raise cached
         return cached
 
-    def _rendered_or_error(self, spec: SubjectSpec, *, prefetch: bool) -> "RenderedSubject | ChartError":
+    def _rendered_or_error(self, spec: SubjectSpec, *,
+                           prefetch: bool) -> "RenderedSubject | ManifestSubject | ChartError":
         with self._lock:
             lock = self._subject_locks.setdefault(spec.id, threading.Lock())
         with lock:
@@ -337,7 +344,7 @@ class Renderer:
                 self._rendered[spec.id] = cached
                 if prefetch:
                     self._prefetched.add(spec.id)
-            elif isinstance(cached, RenderedSubject) and not prefetch:
+            elif isinstance(cached, (RenderedSubject, ManifestSubject)) and not prefetch:
                 with self._lock:
                     if spec.id in self._prefetched:
                         self._prefetched.discard(spec.id)  # the subject's first reader: no hit
@@ -372,19 +379,36 @@ class Renderer:
             close()
 
     def forget(self, spec: SubjectSpec) -> None:
-        """Drop a subject's objects once its last policy has run (memory stays flat)."""
+        """Drop a subject's objects (and its old side's) once its last policy has run (memory stays flat)."""
         with self._lock:
-            if isinstance(self._rendered.get(spec.id), RenderedSubject):
-                self._rendered[spec.id] = _Forgotten(spec.id)
+            for dropped in (spec, spec.upgraded_from):
+                if dropped is not None and isinstance(self._rendered.get(dropped.id), (RenderedSubject, ManifestSubject)):
+                    self._rendered[dropped.id] = _Forgotten(dropped.id)
 
-    def _render_subject(self, spec: SubjectSpec) -> "RenderedSubject":
+    def render_over(self, spec: SubjectSpec, values: Mapping[str, Any], *, revision: int,
+                    previous: PreviousRelease) -> "RenderedSubject":
+        """A render of ``spec``'s chart with ``values`` as revision ``revision``: the new side of an upgrade from
+        ``previous`` (the live pre-upgrade gate; not kept by the renderer, its caller keeps it)."""
+        rendered = self._render_subject(spec, values=dict(values), revision=revision)
+        if not isinstance(rendered, RenderedSubject):
+            raise ChartError("the chart to upgrade to is plain manifests, not a chart", file=spec.chart.path)
+        rendered.capabilities = frozenset({PREVIOUS})
+        rendered.old_side = previous
+        return rendered
+
+    def _render_subject(self, spec: SubjectSpec, *, values: dict[str, Any] | None = None,
+                        revision: int | None = None) -> "RenderedSubject | ManifestSubject":
+        if not spec.chart.renders:
+            return manifest_subject(spec, self.rootdir)
         chart = self.chart(spec.chart.path)
         # Helm refuses to install a chart whose kubeVersion this version does not meet; its render does not check.
         refusal = kube_version_problem(chart.metadata.get("kubeVersion"), spec.kube_version)
         if refusal:
             raise ChartError(refusal, file=f"{spec.chart.path}/Chart.yaml")
-        values = self.values(spec)
+        values = self.values(spec) if values is None else values
         options = self.options(spec)
+        if revision is not None:
+            options = RenderOptions(**{**options.__dict__, "revision": revision})
         files = self._base_files(chart, values, options)
         objects = self.parse(files, options.namespace)
         if not objects.objects:
@@ -392,7 +416,21 @@ class Renderer:
         problems = missing_dependencies(self.engine, chart, self.merged_values(chart, values))
         rendering = {obj.source for obj in objects}
         empty = {path: text for path, text in files.items() if path not in rendering}
-        return RenderedSubject(self, spec, chart, values, options, objects, problems, empty_templates=empty)
+        capabilities = frozenset({RERENDER, VALUES} | ({PREVIOUS} if spec.upgraded_from else set()))
+        return RenderedSubject(self, spec, chart, values, options, objects, problems, capabilities=capabilities,
+                               empty_templates=empty)
+
+    def previous(self, spec: SubjectSpec) -> PreviousRelease:
+        """The old side of an upgrade subject: its ``upgraded_from`` spec's render (once per session)."""
+        old = spec.upgraded_from
+        if old is None:
+            raise ValueError(f"{spec.id} is not an upgrade from another chart")
+        try:
+            rendered = self.rendered(old)
+        except ChartError as error:
+            raise ChartError(f"the chart upgraded from does not render: {error}", file=old.chart.path) from None
+        version = str(rendered.chart.metadata.get("version") or "") if isinstance(rendered, RenderedSubject) else ""
+        return PreviousRelease(rendered.objects, version, origin=f"chart {old.chart.path}")
 
     def template_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
                        reads: frozenset[str] | None = None) -> dict[str, str]:
@@ -482,9 +520,11 @@ class RenderedSubject(SpecSubject):
     objects: ObjectSet
     problems: list[str]
     #: What this subject offers beyond objects, drawn from rerender, values, cluster, previous.
-    capabilities: frozenset[str] = frozenset({"rerender", "values"})
+    capabilities: frozenset[str] = frozenset({RERENDER, VALUES})
     #: The rendered text of every template that renders no object in this render.
     empty_templates: dict[str, str] = field(default_factory=dict)
+    #: The old side when it is not a render of ``spec.upgraded_from`` (the live gate: a deployed release).
+    old_side: PreviousRelease | None = None
     _merged: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -494,6 +534,19 @@ class RenderedSubject(SpecSubject):
     @property
     def revision(self) -> int:
         return self.options.effective_revision
+
+    @property
+    def chart_version(self) -> str:
+        return str(self.chart.metadata.get("version") or "")
+
+    @property
+    def upgrade_kube_version(self) -> str:
+        return self.spec.kube_version
+
+    @property
+    def previous(self) -> PreviousRelease:
+        """The old side of the upgrade (the ``previous`` capability): rendered on first use."""
+        return self.old_side if self.old_side is not None else self.renderer.previous(self.spec)
 
     def merged_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.renderer.merged_values(self.chart, self.values if values is None else values)

@@ -1,6 +1,6 @@
 """Adopting the gate on a chart with debt: ``--baseline`` and ``--write-baseline``.
 
-A baseline is a previous policy report (``chartpolicy-report/1``).  A
+A baseline is a previous policy report (``chartpolicy-report/1`` or ``/2``).  A
 finding that is in it, matched by policy, chart, scenario, object (kind,
 namespace, name) and container, is known debt: it is judged like a waiver
 (reason ``in baseline``), so the item is an xfail when all its findings are
@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 from chartpolicy.model.scenarios import ChartSpec, Waiver
 from chartpolicy.reporting.findings import Finding, FindingIdentity, Notice
-from chartpolicy.reporting.record import SCHEMA, RunRecord
+from chartpolicy.reporting.record import READABLE_SCHEMAS, RunRecord
 
 BASELINE_REASON = "in baseline"
 Key = tuple[str, ...]
@@ -51,14 +51,18 @@ def chart_identity(key: str, location: str) -> str:
     return f"{key}@{hashlib.sha256(location.encode()).hexdigest()[:12]}"
 
 
-def identity_of(chart: ChartSpec, rootdir: Path) -> str:
-    """A chart's identity: its location relative to the rootdir (the same in every checkout), else absolute."""
+def chart_location(chart: ChartSpec, rootdir: Path) -> str:
+    """Where a chart is: relative to the rootdir (the same in every checkout), else absolute."""
     path = Path(chart.path)
     try:
-        location = path.resolve().relative_to(Path(rootdir).resolve()).as_posix()
+        return path.resolve().relative_to(Path(rootdir).resolve()).as_posix()
     except ValueError:
-        location = os.path.abspath(path)
-    return chart_identity(chart.key, location)
+        return os.path.abspath(path)
+
+
+def identity_of(chart: ChartSpec, rootdir: Path) -> str:
+    """A chart's identity: its key and a digest of its location."""
+    return chart_identity(chart.key, chart_location(chart, rootdir))
 
 
 @dataclass
@@ -97,8 +101,9 @@ class Baseline:
             raise BaselineError(f"--baseline {path}: file not found") from None
         except (OSError, UnicodeDecodeError, ValueError) as error:
             raise BaselineError(f"--baseline {path}: not a JSON report ({error})") from None
-        if not isinstance(report, dict) or report.get("schema") != SCHEMA:
-            raise BaselineError(f"--baseline {path}: not a {SCHEMA} report (see docs/reports.md)")
+        if not isinstance(report, dict) or report.get("schema") not in READABLE_SCHEMAS:
+            raise BaselineError(f"--baseline {path}: not a {' or '.join(READABLE_SCHEMAS)} report "
+                                "(see docs/reports.md)")
         try:
             keys = frozenset(key_of(f) for f in report["findings"] if f["outcome"] in ("fail", "waived"))
             identities = {str(s["chart"]): str(s["chart_identity"]) for s in report.get("subjects") or []

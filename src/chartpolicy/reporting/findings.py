@@ -48,14 +48,16 @@ class Finding:
     kube_version: str | None = None
     mode: str | None = None
     waiver: Waiver | None = None
+    #: (from_version, to_version): the chart versions of an upgrade the finding is about, else None.
+    upgrade: tuple[str, str] | None = None
 
     @classmethod
     def of(cls, spec: SubjectSpec | None, *, policy: str, outcome: str, object: ObjectRef, message: str,
            source: str | None = None, container: str | None = None,
-           related: tuple[ObjectRef, ...] = ()) -> Finding:
+           related: tuple[ObjectRef, ...] = (), upgrade: tuple[str, str] | None = None) -> Finding:
         """A finding on ``spec``'s subject (None: on the run itself, a manifest error)."""
         return cls(policy=policy, outcome=outcome, object=object, message=message, source=source,
-                   container=container, related=related, chart=spec.chart.key if spec else None,
+                   container=container, related=related, upgrade=upgrade, chart=spec.chart.key if spec else None,
                    scenario=spec.scenario.name if spec else None, kube_version=spec.kube_version if spec else None,
                    mode=spec.mode if spec else None)
 
@@ -73,6 +75,7 @@ class Finding:
             "source": self.source,
             "related": [r.as_dict() for r in self.related],
             "message": scrub(self.message),
+            "upgrade": {"from_version": self.upgrade[0], "to_version": self.upgrade[1]} if self.upgrade else None,
         }
 
     def describe(self) -> str:
@@ -126,16 +129,23 @@ def describe(finding: Mapping[str, Any], *, style: str = "terminal") -> str:
     what = f"{obj['kind']}/{obj['name']}"
     container = f" container {finding['container']}" if finding.get("container") else ""
     subject = ":".join(str(finding[k]) for k in ("chart", "scenario", "kube_version", "mode") if finding.get(k))
+    message = finding["message"] + upgrade_note(finding)
     if style == "terminal":
         source = f" ({finding['source']})" if finding.get("source") else ""
-        return scrub(f"{what}{container}{source}: {finding['message']}")
+        return scrub(f"{what}{container}{source}: {message}")
     if style == "sarif":
         namespace = f" in namespace {obj['namespace']}" if obj.get("namespace") else ""
         prefix = f"[{subject}] " if subject else ""
-        return f"{prefix}{what}{namespace}{container}: {finding['message']}"
+        return f"{prefix}{what}{namespace}{container}: {message}"
     if style == "annotation":
-        return f"{what}{container} [{subject}]: {finding['message']}"
+        return f"{what}{container} [{subject}]: {message}"
     raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+
+
+def upgrade_note(finding: Mapping[str, Any]) -> str:
+    """`` [upgrade 1.7.0 -> 1.8.0]`` for a finding about an upgrade (both chart versions), else empty."""
+    upgrade = finding.get("upgrade")
+    return f" [upgrade {upgrade['from_version']} -> {upgrade['to_version']}]" if upgrade else ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,8 @@ class Violations:
     notices: list[Notice] = field(default_factory=list)
     #: How many things the policy looked at; zero across a whole run is reported.
     examined: int = 0
+    #: (from_version, to_version) when the findings are about an upgrade (:meth:`about_upgrade`).
+    upgrade: tuple[str, str] | None = None
     _objects: dict[ObjectRef, K8sObject] = field(default_factory=dict, repr=False)
 
     def add(self, target: K8sObject | Workload, message: str, *, container: str | None = None,
@@ -174,8 +186,12 @@ class Violations:
         related_refs = tuple(r if isinstance(r, ObjectRef) else r.ref for r in related)
         self.findings.append(Finding.of(
             self.spec, policy=self.policy, outcome="fail", object=obj.ref, message=message, source=obj.source or None,
-            container=container, related=related_refs,
+            container=container, related=related_refs, upgrade=self.upgrade,
         ))
+
+    def about_upgrade(self, from_version: str, to_version: str) -> None:
+        """Every finding from now on is about upgrading the chart from ``from_version`` to ``to_version``."""
+        self.upgrade = (from_version, to_version)
 
     def notice(self, message: str) -> None:
         """Something a user must know that is not a violation (config missing, unproven case)."""

@@ -15,6 +15,7 @@ from html import escape
 from typing import Any, Iterable, Mapping
 
 from chartpolicy.model.redaction import scrub
+from chartpolicy.reporting.findings import upgrade_note
 from chartpolicy.reporting.locations import Locator
 from chartpolicy.reporting.summary import cell_counts
 
@@ -70,7 +71,7 @@ def findings_table(findings: Iterable[dict[str, Any]], locator: Locator) -> str:
                     f'<td style="{_CELL}" class="chartpolicy-object">{_text(where)}</td>'
                     f'<td style="{_CELL}">{_text(finding.get("container") or "")}</td>'
                     f'<td style="{_CELL}" class="chartpolicy-source">{_text(place)}</td>'
-                    f'<td style="{_CELL}">{_text(finding["message"])}</td></tr>')
+                    f'<td style="{_CELL}">{_text(finding["message"] + upgrade_note(finding))}</td></tr>')
     if not rows:
         return ""
     head = "".join(f'<th style="{_CELL}">{name}</th>'

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chartpolicy.rendering.manifests import ManifestSubject
 from chartpolicy.rendering.service import RenderedSubject
 from chartpolicy.reporting.findings import Violations, object_in_render
 from chartpolicy.reporting.record import ItemReport
@@ -41,13 +42,18 @@ def template_line(template: str, kind: str, ordinal: int, rendered_count: int) -
     return None
 
 
-def lines_of(found: Violations, rendered: RenderedSubject) -> list[dict[str, Any]]:
-    """The template line of each finding's object, where ``rendered`` (a rendered subject) shows it."""
+def lines_of(found: Violations, rendered: RenderedSubject | ManifestSubject) -> list[dict[str, Any]]:
+    """The template line of each finding's object, where ``rendered`` shows it (plain manifests: where it starts)."""
     lines: dict[tuple, dict[str, Any]] = {}
     for finding in found.findings:
         obj = found.object_of(finding)
         entry = {"chart": finding.chart, "scenario": finding.scenario, "kube_version": finding.kube_version,
                  "mode": finding.mode, "object": finding.object.as_dict()}
+        if isinstance(rendered, ManifestSubject):
+            line = rendered.line_of(obj) if obj is not None else None
+            if line is not None:
+                lines[object_in_render(entry)] = {**entry, "line": line}
+            continue
         if obj is None or object_in_render(entry) in lines or obj.source not in rendered.chart.files:
             continue
         same_kind = [o for o in rendered.objects if o.source == obj.source and o.kind == obj.kind]

@@ -1,7 +1,8 @@
 """The machine-readable report (``--policy-report FILE.json``).
 
-Schema ``chartpolicy-report/1`` is a public contract (docs/report.md): keys
-and meanings never change within a schema version.  Everything is gathered
+Schema ``chartpolicy-report/2`` is a public contract (docs/reports.md): keys
+and meanings never change within a schema version.  ``/2`` is ``/1`` plus
+``subjects[].source`` and ``findings[].upgrade``.  Everything is gathered
 from test reports, so it works the same under pytest-xdist, where findings
 travel from workers in ``user_properties``.  The pytest layer feeds it
 (:mod:`chartpolicy.pytest.outputs`); this module only keeps and writes it.
@@ -16,7 +17,11 @@ from typing import Any, Iterable, Protocol
 from chartpolicy.model.redaction import scrub
 from chartpolicy.reporting.findings import EXAMINED_PROPERTY, FINDINGS_PROPERTY, NOTICES_PROPERTY, SUBJECT_PROPERTY
 
-SCHEMA = "chartpolicy-report/1"
+SCHEMA = "chartpolicy-report/2"
+#: The schemas a report may have to be read back (``--baseline``): every ``/1`` key is in ``/2``.
+READABLE_SCHEMAS = ("chartpolicy-report/1", SCHEMA)
+#: What a subject was read from (``subjects[].source.kind``).
+SOURCE_KINDS = ("chart", "argocd", "flux", "manifests", "live")
 _OUTCOME_ORDER = {"error": 0, "fail": 1, "waived": 2}
 IDLE_MESSAGE = "matched zero objects across the whole run: this gate checked nothing"
 
@@ -100,6 +105,13 @@ class RunRecord:
             "notices": sorted(self.notices + self.idle_notices(), key=lambda n: (n["policy"], n["message"])),
             "summary": self.summary(),
         }
+
+
+def subject_source(kind: str, file: str | None) -> dict[str, str | None]:
+    """``subjects[].source``: the kind of thing the subject was read from, and its file (None: none, e.g. live)."""
+    if kind not in SOURCE_KINDS:
+        raise ValueError(f"source kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+    return {"kind": kind, "file": file}
 
 
 def _item_outcome(previous: str | None, report: ItemReport) -> str:

@@ -65,6 +65,7 @@ def _result(finding: dict[str, Any], rule_index: int, locator: Locator) -> dict[
             "chart": finding["chart"], "scenario": finding["scenario"],
             "kubeVersion": finding["kube_version"], "mode": finding["mode"],
             "object": obj, "container": finding.get("container"), "related": finding.get("related") or [],
+            "upgrade": finding.get("upgrade"),
         },
     }
     location: dict[str, Any] = {

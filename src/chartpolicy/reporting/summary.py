@@ -10,7 +10,7 @@ under pytest-xdist.  The render counters are chartpolicy.rendering.stats' line.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from typing import Any, Mapping
 
 from chartpolicy.model.scenarios import Waiver
 from chartpolicy.reporting.findings import ITEM_PROPERTY
@@ -66,11 +66,23 @@ def matrix_lines(items: dict[str, tuple[str, str]], outcomes: dict[str, str]) ->
     return lines
 
 
+def upgrade_lines(findings: list[dict[str, Any]]) -> list[str]:
+    """One line per chart:scenario whose upgrade findings name chart versions: what was upgraded, how many found."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for finding in findings:
+        if finding.get("upgrade") and finding["outcome"] != "waived":
+            versions = f"{finding['upgrade']['from_version']} -> {finding['upgrade']['to_version']}"
+            key = (f"{finding['chart']}:{finding['scenario']}", versions, finding["policy"])
+            counts[key] = counts.get(key, 0) + 1
+    return [f"{subject} {versions}: {policy} {count}" for (subject, versions, policy), count in sorted(counts.items())]
+
+
 def summary_sections(record: RunRecord, index: ItemIndex, expiring: list[tuple[str, Waiver]],
                      unused: list[Waiver], *, strict: bool) -> list[tuple[str, list[str], dict[str, bool]]]:
     """(title, lines, markup) for each part of the summary that has something to say."""
     Section = tuple[str, list[str], dict[str, bool]]
-    sections: list[Section] = [("policy x chart:scenario", matrix_lines(index.items, record.outcomes), {})]
+    sections: list[Section] = [("policy x chart:scenario", matrix_lines(index.items, record.outcomes), {}),
+                               ("upgrades with findings", upgrade_lines(record.findings), {})]
     sections.append((f"waivers expiring within {EXPIRY_WARNING_DAYS} days", [describe(w) for _, w in expiring],
                      {"yellow": True}))
     if unused and strict:
