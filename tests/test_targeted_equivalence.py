@@ -170,6 +170,7 @@ def test_a_chart_whose_closure_cannot_be_computed_is_rendered_whole_and_judged_r
     assert run.failed_objects("checksum-coverage") == {"Deployment/rel-app"}
     failure = run.findings("checksum-coverage", "fail")[0]
     assert "Secret/rel-key" in failure["message"] and "`key`" in failure["message"]
-    assert counts.fallbacks >= 1 and counts.fallback_seconds > 0
+    # (not its seconds: printed to two decimals, a fast fallback reads 0.00; test_closure checks the counter)
+    assert counts.fallbacks >= 1
     assert counts.fallbacks >= counts.extra_renders["checksum-coverage"]  # every one of its renders fell back
     assert counts.targeted >= 1  # secret-determinism reads only the Secret: its closure is known
