@@ -70,6 +70,7 @@ pytest_plugins = [
     "chartpolicy.pytest.live",
     "chartpolicy.pytest.deep",
     "chartpolicy.pytest.progress",
+    "chartpolicy.pytest.chart_render",
     "chartpolicy.pytest.sources",
 ]
 

@@ -50,6 +50,7 @@ class RenderOptions:
 
     release: str
     namespace: str
+    #: "" is Helm's own default (its client library's version), as ``helm template`` without --kube-version.
     kube_version: str = DEFAULT_KUBE_VERSION
     api_versions: tuple[str, ...] = ()
     mode: str = "install"
@@ -279,25 +280,51 @@ _SET_PARSERS = {"set": "parse_set_string", "set-string": "parse_set_string_value
 
 def parse_set(expression: str, how: str = "set") -> dict[str, Any]:
     """Parse ``--set`` (or ``--set-string``, ``--set-file``: ``how``) syntax with Helm's own parser."""
+    try:
+        return helm_set_values(expression, how)
+    except ValueError as exc:
+        raise ChartError(f"invalid --{how} expression {expression!r}: {exc}") from None
+
+
+def helm_set_values(expression: str, how: str = "set") -> dict[str, Any]:
+    """One ``--set`` (``--set-string``, ``--set-file``: ``how``) expression, read by Helm's strvals;
+    ValueError carries Helm's words."""
     import helm_python
 
     try:
         return getattr(helm_python, _SET_PARSERS[how])(expression)
     except helm_python.HelmError as exc:
-        raise ChartError(f"invalid --{how} expression {expression!r}: {exc.detail}") from None
+        raise ValueError(exc.detail) from None
 
 
 _TEMPLATE_LOCATION = re.compile(r"(?P<chart>[\w.-]+)/(?P<path>(?:charts/[\w.-]+/)*templates/[^\s:\"]+):(?P<line>\d+)")
 
 
-def _render_error(source: str, detail: str) -> ChartError:
+class HelmRenderFailure(ChartError):
+    """Helm refused a render: located like any ChartError, with Helm's own words kept as it wrote them.
+
+    ``values_error``: the values were refused (the values schema) before any
+    template ran; ``helm template`` words the two kinds differently.
+    """
+
+    def __init__(self, message: str, *, detail: str, values_error: bool, file: str | None = None,
+                 line: int | None = None):
+        super().__init__(message, file=file, line=line)
+        self.detail = detail
+        self.values_error = values_error
+
+
+def _render_error(source: str, detail: str, kind: str = "") -> ChartError:
     """Turn Helm's error text into a ChartError located at the template."""
+    values_error = kind == "HelmValuesError"
     match = _TEMPLATE_LOCATION.search(detail)
     if match:
-        return ChartError(detail.strip(), file=match.group("path"), line=int(match.group("line")))
+        return HelmRenderFailure(detail.strip(), detail=detail, values_error=values_error, file=match.group("path"),
+                                 line=int(match.group("line")))
     if "values don't meet the specifications of the schema" in detail:
-        return ChartError(detail.strip(), file=f"{source}/values.schema.json")
-    return ChartError(detail.strip(), file=source)
+        return HelmRenderFailure(detail.strip(), detail=detail, values_error=values_error,
+                                 file=f"{source}/values.schema.json")
+    return HelmRenderFailure(detail.strip(), detail=detail, values_error=values_error, file=source)
 
 
 def _strip_chart_prefix(rendered: Mapping[str, str]) -> dict[str, str]:
@@ -438,17 +465,18 @@ class EmbeddedEngine:
             "revision": options.effective_revision,
             "is_install": options.mode == "install",
             "is_upgrade": options.mode == "upgrade",
-            # Not exposed by Chart.render, but accepted by the native call.
-            "kube_version": "v" + options.kube_version.lstrip("v"),
             "api_versions": list(options.api_versions),
         }
+        if options.kube_version:  # "" renders with Helm's default version
+            # Not exposed by Chart.render, but accepted by the native call.
+            native_options["kube_version"] = "v" + options.kube_version.lstrip("v")
         values_json = json.dumps(dict(values))
         if self._pool is None:
             return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options)))
         try:
             rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options)
         except HelmFailure as failure:
-            raise _render_error(chart.source, failure.detail) from None
+            raise _render_error(chart.source, failure.detail, failure.kind) from None
         except (RenderTimeout, WorkerDied) as error:
             raise render_error(error, chart.source, self.render_timeout) from None
         return _strip_chart_prefix(json.loads(rendered))
@@ -461,7 +489,7 @@ class EmbeddedEngine:
         try:
             return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
         except HelmError as exc:
-            raise _render_error(chart.source, exc.detail) from None
+            raise _render_error(chart.source, exc.detail, type(exc).__name__) from None
 
     def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
         """(dependencies declared, names of subcharts actually present).
@@ -520,9 +548,10 @@ class HelmBinaryEngine(EmbeddedEngine):
             command = [
                 self.binary, "template", options.release, str(archive),
                 "--namespace", options.namespace,
-                "--kube-version", options.kube_version,
                 "--values", str(values_file),
             ]
+            if options.kube_version:
+                command += ["--kube-version", options.kube_version]
             for api_version in options.api_versions:
                 command += ["--api-versions", api_version]
             if options.mode == "upgrade":
@@ -592,7 +621,7 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
     problems = []
     for dependency in declared:
         name = dependency.get("name")
-        if name in present or not _dependency_enabled(dependency, merged_values):
+        if name in present or not dependency_enabled(dependency, merged_values):
             continue
         condition = dependency.get("condition")
         why = f" (enabled by {condition})" if condition else ""
@@ -603,7 +632,7 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
     return problems
 
 
-def _dependency_enabled(dependency: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+def dependency_enabled(dependency: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     # Helm: the first condition path that resolves to a boolean decides; then tags.
     for path in str(dependency.get("condition") or "").split(","):
         value = _lookup(values, path.strip())
@@ -624,3 +653,38 @@ def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
             return None
         node = node[part]
     return node if dotted else None
+
+
+def helm_yaml_reading(document: str) -> dict[str, Any] | str:
+    """How Helm reads one rendered document (sigs.k8s.io/yaml): the mapping, or Helm's own error text.
+
+    Asked only when PyYAML cannot read the document: the two parsers agree
+    on what renders, and Helm's words are the ones ``helm template`` prints.
+    Helm reads a document into its head struct, not into values: the error
+    names that type.
+    """
+    import helm_python
+
+    try:
+        return helm_python.values_from_yaml(document)
+    except helm_python.HelmError as exc:
+        return exc.detail.replace("common.Values", "util.SimpleHead")
+
+
+_DEFAULT_KUBE_VERSION: list[str] = []
+
+
+def helm_default_kube_version() -> str:
+    """The Kubernetes version Helm renders with when none is given (its client library's), asked once."""
+    if not _DEFAULT_KUBE_VERSION:
+        import helm_python
+        from helm_python import _native
+
+        probe = ChartFiles(source="<probe>", name="probe", files={
+            "Chart.yaml": b"apiVersion: v2\nname: probe\nversion: 0.1.0\n",
+            "templates/version.yaml": b"{{ .Capabilities.KubeVersion }}",
+        })
+        with helm_python.Chart.load_archive(probe.archive()) as chart:
+            rendered = json.loads(_native.call_string("helm_render", chart._raw(), "{}", json.dumps({"name": "probe"})))
+        _DEFAULT_KUBE_VERSION.append(rendered["probe/templates/version.yaml"].strip())
+    return _DEFAULT_KUBE_VERSION[0]

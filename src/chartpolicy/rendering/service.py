@@ -432,6 +432,21 @@ class Renderer:
         version = str(rendered.chart.metadata.get("version") or "") if isinstance(rendered, RenderedSubject) else ""
         return PreviousRelease(rendered.objects, version, origin=f"chart {old.chart.path}")
 
+    def template_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,
+                       reads: frozenset[str] | None = None) -> dict[str, str]:
+        """A render for ``helm template`` (chartpolicy.testing): the whole chart, or the templates ``reads`` and
+        their closure, a targeted render like a comparison's (the files of ``reads`` are exactly a whole render's).
+
+        The whole chart renders when the closure is uncertain or targeting is
+        off.  Kept in the on-disk cache like base renders: a reduced chart has
+        a digest of its own.
+        """
+        if reads is not None and self.targeting:
+            reduction = analysis_of(chart).reduce(reads, values, lambda: self.merged_values(chart, values))
+            if reduction.uncertain is None:
+                chart = reduction.chart
+        return self._base_files(chart, values, options)
+
     def _base_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions) -> dict[str, str]:
         if self.disk_cache is not None:
             files = self.disk_cache.get(chart, values, options)
