@@ -565,21 +565,7 @@ def _template_strings(node: Any) -> list[str]:
 
 def _string_regions(node: Any) -> list[Region]:
     """The template code of every string (and map key) of a values tree that holds an action."""
-    regions: list[Region] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "{{" in item:
-                regions.append(read_string(item))
-        elif isinstance(item, Mapping):
-            for key, value in item.items():
-                if isinstance(key, str) and "{{" in key:
-                    regions.append(read_string(key))
-                stack.append(value)
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return regions
+    return [read_string(text) for text in _template_strings(node)]
 
 
 def _digest(values: Mapping[str, Any]) -> str:
