@@ -154,6 +154,22 @@ def test_vendored_dependencies_render_with_their_own_template_paths(engine, make
     assert missing_dependencies(engine, chart, engine.default_values(chart, {})) == []
 
 
+@pytest.mark.parametrize("where", ["render worker", "this process"])
+def test_a_render_that_disables_a_subchart_does_not_drop_it_from_the_next_render(make_chart, tmp_path, where):
+    """Helm's dependency processing removes disabled subcharts from the chart it renders: a kept chart must not be
+    that chart, or every later render (another scenario, another test's values) silently loses the subchart."""
+    engine = EmbeddedEngine(workers=1) if where == "render worker" else EmbeddedEngine(render_timeout=0)
+    try:
+        chart = engine.load(_parent(make_chart, tmp_path, vendored="tgz"))
+        options = RenderOptions(release="r", namespace="n")
+        assert "charts/sub/templates/cm.yaml" in engine.render(chart, {}, options)
+        assert "charts/sub/templates/cm.yaml" not in engine.render(chart, {"sub": {"enabled": False}}, options)
+        assert "charts/sub/templates/cm.yaml" in engine.render(chart, {}, options)
+        assert engine.declared_dependencies(chart)[1] == {"sub"}
+    finally:
+        engine.close()
+
+
 def test_a_missing_enabled_dependency_is_named_and_a_disabled_one_is_not(engine, make_chart, tmp_path):
     chart = engine.load(_parent(make_chart, tmp_path, vendored=None))
     [problem] = missing_dependencies(engine, chart, engine.default_values(chart, {}))

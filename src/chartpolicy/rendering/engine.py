@@ -37,6 +37,7 @@ from chartpolicy.model.errors import ChartError
 from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
 from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 from chartpolicy.rendering.isolation import HelmFailure, RenderTimeout, WorkerDied, WorkerPool, render_error
+from chartpolicy.rendering.render_worker import LoadedChart
 
 #: Seconds a render may take (``--render-timeout``); 0 renders in-process, without a bound.
 DEFAULT_RENDER_TIMEOUT = 120.0
@@ -485,9 +486,10 @@ class EmbeddedEngine:
         """A render in this process: no deadline, no memory bound (``--render-timeout 0``)."""
         from helm_python import HelmError, _native
 
-        handle = self._chart(chart)
         try:
-            return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
+            # Never the kept handle itself: the render would remove disabled subcharts from it.
+            with LoadedChart(self._chart(chart), chart.archive).to_render() as handle:
+                return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
         except HelmError as exc:
             raise _render_error(chart.source, exc.detail, type(exc).__name__) from None
 

@@ -24,6 +24,7 @@ worker says ``{"ready": <engine version>}`` first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, Iterator
 
 _FRAME = struct.Struct(">II")
 _CHARTS_KEPT = 64
@@ -63,6 +64,35 @@ def _orphan_watch(parent: int) -> None:
             os._exit(3)
 
 
+class LoadedChart:
+    """A loaded chart kept for the renders to come, and the archive it was loaded from.
+
+    Helm's render removes the subcharts the values disable from the chart it
+    renders (its dependency processing edits the loaded chart), so a chart
+    that declares dependencies renders from a fresh load every time: a render
+    with ``postgresql.enabled: false`` must not lose the subchart for the next
+    one.  A load costs about 15 ms against 70 ms to 1 s for the render.
+    """
+
+    def __init__(self, handle: Any, archive: Callable[[], bytes]):
+        self.handle = handle
+        self.archive = archive
+        self.mutable = bool(handle.metadata.get("dependencies"))
+
+    @contextlib.contextmanager
+    def to_render(self) -> Iterator[Any]:
+        if not self.mutable:
+            yield self.handle
+            return
+        import helm_python
+
+        fresh = helm_python.Chart.load_archive(self.archive())
+        try:
+            yield fresh
+        finally:
+            fresh.close()
+
+
 def main() -> None:
     address_space = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     parent = int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid()
@@ -83,7 +113,7 @@ def main() -> None:
     import helm_python
     from helm_python import _native
 
-    charts: OrderedDict[str, Any] = OrderedDict()
+    charts: OrderedDict[str, LoadedChart] = OrderedDict()
 
     def answer(header: dict[str, Any], blob: bytes = b"") -> None:
         answers.write(frame(header, blob))
@@ -98,18 +128,19 @@ def main() -> None:
         try:
             if header["op"] == "load":
                 if header["chart"] not in charts:
-                    charts[header["chart"]] = helm_python.Chart.load_archive(blob)
+                    charts[header["chart"]] = LoadedChart(helm_python.Chart.load_archive(blob), lambda archive=blob: archive)
                     if len(charts) > _CHARTS_KEPT:
-                        charts.popitem(last=False)[1].close()
+                        charts.popitem(last=False)[1].handle.close()
                 answer({"ok": True})
             elif header["op"] == "render":
-                chart = charts.get(header["chart"])
-                if chart is None:
+                loaded = charts.get(header["chart"])
+                if loaded is None:
                     answer({"need": "chart"})
                     continue
                 charts.move_to_end(header["chart"])
-                rendered = _native.call_string("helm_render", chart._raw(), blob.decode(),
-                                               json.dumps(header["options"]))
+                with loaded.to_render() as chart:
+                    rendered = _native.call_string("helm_render", chart._raw(), blob.decode(),
+                                                   json.dumps(header["options"]))
                 answer({"ok": True}, rendered.encode())
             else:
                 answer({"error": "ValueError", "detail": f"unknown request {header['op']!r}"})
