@@ -25,6 +25,7 @@ worker says ``{"ready": <engine version>}`` first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -128,7 +129,7 @@ def main() -> None:
         try:
             if header["op"] == "load":
                 if header["chart"] not in charts:
-                    charts[header["chart"]] = LoadedChart(helm_python.Chart.load_archive(blob), lambda archive=blob: archive)
+                    charts[header["chart"]] = LoadedChart(helm_python.Chart.load_archive(blob), functools.partial(bytes, blob))
                     if len(charts) > _CHARTS_KEPT:
                         charts.popitem(last=False)[1].handle.close()
                 answer({"ok": True})
