@@ -52,15 +52,18 @@ PLUGIN = textwrap.dedent('''
         generator.validate_k8s_object = lambda instance, kubernetes_version: None
         if os.environ["CHART_SUITE_MODE"] != "in-process":
             return
+        from chartpolicy.testing import ChartRenderError
         from chartpolicy.testing import render_chart as chartpolicy_render_chart
 
-        chart_dir = os.environ["CHART_SUITE_CHART"]
-
-        # The one-line switch of docs/hand-written-tests.md, with the helper's own defaults.
+        # The switch of docs/hand-written-tests.md, with the helper's own defaults and its own error class.
         def render_chart(name="release-name", values=None, show_only=None, chart_dir=None,
                          kubernetes_version=generator.DEFAULT_KUBERNETES_VERSION, namespace=None):
-            return chartpolicy_render_chart(name, values, show_only, chart_dir or os.environ["CHART_SUITE_CHART"],
-                                            kubernetes_version, namespace)
+            try:
+                return chartpolicy_render_chart(name, values, show_only,
+                                                chart_dir or os.environ["CHART_SUITE_CHART"], kubernetes_version,
+                                                namespace)
+            except ChartRenderError as error:
+                raise generator.HelmFailedError(error.returncode, error.cmd, error.output, error.stderr) from None
 
         generator.render_chart = render_chart
 ''')
