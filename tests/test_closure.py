@@ -104,6 +104,25 @@ def test_a_template_that_changes_shared_values_is_kept_unless_the_change_is_empt
     assert "templates/a-merge.yaml" in assert_exact(c, {"templates/deployment.yaml"}, labelled).kept
 
 
+def test_a_merge_into_a_variable_changes_only_the_values_subtree_the_variable_comes_from():
+    """Airflow's worker templates merge into each element of ``.Values.workers.celery.sets`` (ranged over through
+    variables): that changes that subtree only, so an empty label merge elsewhere stays inert (otherwise kept, with
+    every template that includes one: two thirds of the official chart in every targeted render).  A variable of unknown origin still may change anything."""
+    merge = "{{- $_ := mustMerge .Values.app.labels .Values.labels }}\n"
+    ranged = ("{{- $sets := .Values.sets | default list -}}\n"
+              '{{- $sets = concat (list (dict "name" "default")) $sets -}}\n'
+              "{{- range $set := $sets }}{{- $_ := mustMerge $set (deepCopy $.Values.app) }}{{- end }}\n")
+    c = rule_chart(**{"templates/a-merge.yaml": merge, "templates/a-sets.yaml": ranged})
+    values = {"sets": [{"name": "one"}], "tag": "1", "k": "v", "text": "t", "labels": {}, "app": {"labels": {}}}
+    reduction = assert_exact(c, {"templates/deployment.yaml"}, values)
+    assert "templates/a-merge.yaml" not in reduction.kept
+    assert "templates/a-sets.yaml" in reduction.kept  # it does change values
+    unknown = ranged.replace(".Values.sets | default list", "list (get .Values \"app\")")
+    c = rule_chart(**{"templates/a-merge.yaml": merge, "templates/a-sets.yaml": unknown})
+    assert {"templates/a-merge.yaml", "templates/a-sets.yaml"} <= assert_exact(
+        c, {"templates/deployment.yaml"}, values).kept
+
+
 def test_subchart_templates_are_dropped_by_the_same_rules_and_its_chart_and_values_kept():
     c = rule_chart(**{
         "charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",

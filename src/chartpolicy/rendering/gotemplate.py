@@ -57,6 +57,12 @@ _FRESH = frozenset({"dict", "list", "tuple", "deepCopy", "mustDeepCopy", "fromYa
                     "concat", "mustAppend", "mustPrepend", "without", "uniq", "compact", "reverse", "rest",
                     "initial", "keys", "values", "sortAlpha", "split"})
 _MUTATORS = frozenset({"set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"})
+#: Functions whose result shares no map with anything.
+_DEEP_COPIES = frozenset({"deepCopy", "mustDeepCopy", "fromYaml", "fromJson", "fromYamlArray", "fromJsonArray",
+                          "mustFromJson"})
+#: Functions whose result holds only what their arguments hold (or new lists of it).
+_SUBTREE_UNIONS = frozenset({"default", "concat", "append", "mustAppend", "prepend", "mustPrepend", "list", "tuple", "dict",
+                             "compact", "uniq"})
 
 
 class TemplateSyntaxError(ValueError):
@@ -705,6 +711,9 @@ class _Evaluator:
         self.flow = Flow()
         self.root_vars: set[str] = {"$"} if entry_root else set()
         self.fresh_vars: dict[str, int] = {}
+        #: Variables known to hold only new maps or parts of one values subtree: the subtree's path
+        #: (``$set`` ranging over ``.Values.workers.celery.sets``); a variable not here may hold anything.
+        self.var_paths: dict[str, tuple[str, ...] | None] = {}
 
     # An operand's value: (may hold the root, freshness).  Freshness: 0 shared with others,
     # 1 a new map or list (its members may be shared), 2 new all the way down (a deep copy).
@@ -736,21 +745,61 @@ class _Evaluator:
             return base_root
         return fields[-1] in self.keys
 
-    def pipeline(self, pipeline: Pipeline, dot_root: bool, *, printed: bool) -> tuple[bool, int]:
+    def pipeline(self, pipeline: Pipeline, dot_root: bool, *, printed: bool, ranged: bool = False) -> tuple[bool, int]:
+        """Where the root goes in ``pipeline``: (its value may hold the root, freshness).  ``ranged``: its
+        variables take the value's members (a range), which a new list of shared maps does not make new."""
         piped: tuple[bool, int] | None = None
         result: tuple[bool, int] = (False, 0)
         for command in pipeline.commands:
             result = self.command(command, dot_root, piped)
             piped = result
         if pipeline.decl:
+            subtree = self.subtree(pipeline, dot_root)
             for name in pipeline.decl:
                 if result[0]:
                     self.root_vars.add(name)
+                # Assigned twice: the subtree holding both values.
+                self.var_paths[name] = _union(self.var_paths[name], subtree) if name in self.var_paths else subtree
                 # A variable assigned twice is as fresh as its least fresh value.
-                self.fresh_vars[name] = min(result[1], self.fresh_vars.get(name, 2))
+                fresh = result[1] if not ranged or result[1] == 2 else 0
+                self.fresh_vars[name] = min(fresh, self.fresh_vars.get(name, 2))
         elif printed and result[0]:
             self.flow.dumps = True
         return result
+
+    def subtree(self, pipeline: Pipeline, dot_root: bool) -> tuple[str, ...] | None:
+        """The values subtree holding every map ``pipeline``'s value may share: ``()`` when it shares
+        none (all new), None when unknown.  Read for a merge or ``set`` whose target is a variable."""
+        found: tuple[str, ...] | None = ()
+        for position, command in enumerate(pipeline.commands):
+            head, args = command.operands[0], command.operands[1:]
+            piped = [found] if position else []
+            if head.kind != "fn" or head.fields:
+                found = None if args or piped else self._operand_subtree(head, dot_root)
+            elif head.text in _DEEP_COPIES:
+                found = ()
+            elif head.text in _SUBTREE_UNIONS:
+                found = ()
+                for part in [self._operand_subtree(op, dot_root) for op in args] + piped:
+                    found = _union(found, part)
+            else:
+                return None
+            if found is None:
+                return None
+        return found
+
+    def _operand_subtree(self, op: Operand, dot_root: bool) -> tuple[str, ...] | None:
+        if op.kind == "group":
+            return self.subtree(op.group, dot_root) if op.group is not None and not op.fields else None
+        if op.kind in ("str", "lit") or (op.kind == "fn" and not op.fields):
+            return ()
+        path = values_path(op)
+        if path:
+            return path
+        if op.kind == "var":
+            base = self.var_paths.get(op.text)
+            return None if base is None or (op.fields and not base) else base + op.fields
+        return None
 
     def command(self, command: Command, dot_root: bool, piped: tuple[bool, int] | None) -> tuple[bool, int]:
         head = command.operands[0]
@@ -777,6 +826,10 @@ class _Evaluator:
             if not target[1]:
                 operands = command.operands[1:]
                 path = values_path(operands[0]) if operands else None
+                if path is None and operands and operands[0].kind == "var":
+                    # A variable holding part of one values subtree changes that subtree only.
+                    base = self.var_paths.get(operands[0].text)
+                    path = base + operands[0].fields if base else None
                 if name in ("set", "unset"):
                     key = operands[1] if len(operands) > 1 else None
                     path = path + (key.text,) if path is not None and key is not None and key.kind == "str" else None
@@ -822,8 +875,7 @@ class _Evaluator:
             return True, member
         if name in ("first", "last", "mustFirst", "mustLast") and any_root:
             return any(key.startswith("#") for key in self.keys), 0
-        if name in ("deepCopy", "mustDeepCopy", "fromYaml", "fromJson", "fromYamlArray", "fromJsonArray",
-                    "mustFromJson"):
+        if name in _DEEP_COPIES:
             return any_root, 2
         if name in ("merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"):
             return any_root, deep if args and args[0][1] else 0
@@ -834,6 +886,18 @@ class _Evaluator:
         if any_root:
             self.flow.dumps = True
         return False, 2 if name in _FRESH else 0
+
+
+def _union(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The subtree holding what two subtrees hold (``()`` holds nothing shared; None: unknown)."""
+    if a is None or b is None:
+        return None
+    if not a or not b:
+        return a or b
+    shared = 0
+    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
+        shared += 1
+    return a[:shared] or None  # nothing in common: anywhere in values
 
 
 def evaluate(region: Region, entry_root: bool, keys: frozenset[str]) -> Flow:
@@ -868,7 +932,7 @@ def _evaluate(key: int, region: Region, entry_root: bool, keys: frozenset[str]) 
                 continue
             # The dot outside the innermost block: where else-branches start again.
             outer = dots[-2] if keyword.startswith("else") and len(dots) > 1 else dots[-1]
-            root = evaluator.pipeline(statement.pipeline, outer, printed=False)[0] \
+            root = evaluator.pipeline(statement.pipeline, outer, printed=False, ranged=keyword.endswith("range"))[0] \
                 if statement.pipeline is not None else False
             if keyword in ("range", "else range") and root:
                 evaluator.flow.dumps = True  # walking a root visits every field of it
