@@ -16,6 +16,7 @@ from chartpolicy.rendering.engine import (
     layer_values,
     missing_dependencies,
     split_by_source,
+    subcharts_kept,
 )
 
 CAPABILITIES = {
@@ -168,6 +169,18 @@ def test_a_render_that_disables_a_subchart_does_not_drop_it_from_the_next_render
         assert engine.declared_dependencies(chart)[1] == {"sub"}
     finally:
         engine.close()
+
+
+def test_a_render_is_proven_to_keep_every_subchart_only_when_every_switch_resolves_on(make_chart, tmp_path):
+    """Such a render may use the kept chart; any other takes a fresh load (the test above shows why)."""
+    engine = EmbeddedEngine(render_timeout=0)
+    chart = engine.load(_parent(make_chart, tmp_path, vendored="tgz"))  # condition sub.enabled, default true
+    assert subcharts_kept(chart, {})
+    assert subcharts_kept(chart, {"sub": {"enabled": True, "other": 1}})
+    assert not subcharts_kept(chart, {"sub": {"enabled": False}})
+    assert not subcharts_kept(chart, {"sub": {"enabled": "no"}})  # not a boolean: Helm reads the next path
+    plain = engine.load(make_chart({"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}))
+    assert subcharts_kept(plain, {"anything": False})
 
 
 def test_a_missing_enabled_dependency_is_named_and_a_disabled_one_is_not(engine, make_chart, tmp_path):

@@ -44,10 +44,8 @@ modes only with that proof.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
-import tarfile
 import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -55,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from chartpolicy.rendering.engine import ChartFiles
+from chartpolicy.rendering.engine import ChartFiles, with_subcharts_unpacked
 from chartpolicy.rendering.gotemplate import (
     FileCode,
     Mutation,
@@ -67,7 +65,6 @@ from chartpolicy.rendering.gotemplate import (
 )
 
 _TEMPLATE = re.compile(r"^((?:charts/[^/]+/)*)templates/")
-_SUBCHART_ARCHIVE = re.compile(r"^((?:charts/[^/]+/)*)charts/([^/]+)\.tgz$")
 _MERGES = frozenset({"merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"})
 #: What a render may read besides chart and values.
 READS = frozenset({"capabilities", "mode", "revision"})
@@ -128,30 +125,6 @@ def is_template(path: str) -> bool:
 
 def is_partial(path: str) -> bool:
     return is_template(path) and path.rsplit("/", 1)[-1].startswith("_")
-
-
-def with_subcharts_unpacked(chart: ChartFiles) -> ChartFiles:
-    """The chart with every packaged subchart (``charts/x.tgz``) unpacked in memory, at any depth."""
-    files = dict(chart.files)
-    changed = False
-    while True:
-        archives = [p for p in files if _SUBCHART_ARCHIVE.match(p)]
-        if not archives:
-            break
-        for path in archives:
-            prefix = path[: -len(path.rsplit("/", 1)[-1])]
-            data = files.pop(path)
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                for member in tar.getmembers():
-                    extracted = tar.extractfile(member) if member.isfile() else None
-                    if extracted is None or "/" not in member.name:
-                        continue
-                    top, relative = member.name.split("/", 1)
-                    if ".." in relative.split("/"):
-                        continue
-                    files[f"{prefix}{top}/{relative}"] = extracted.read()
-            changed = True
-    return ChartFiles(source=chart.source, name=chart.name, files=files) if changed else chart
 
 
 class ChartAnalysis:

@@ -472,23 +472,24 @@ class EmbeddedEngine:
             # Not exposed by Chart.render, but accepted by the native call.
             native_options["kube_version"] = "v" + options.kube_version.lstrip("v")
         values_json = json.dumps(dict(values))
+        # Helm removes the subcharts a render disables from the chart it renders: then a fresh load renders.
+        fresh = not subcharts_kept(chart, values)
         if self._pool is None:
-            return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options)))
+            return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options, fresh)))
         try:
-            rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options)
+            rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options, fresh=fresh)
         except HelmFailure as failure:
             raise _render_error(chart.source, failure.detail, failure.kind) from None
         except (RenderTimeout, WorkerDied) as error:
             raise render_error(error, chart.source, self.render_timeout) from None
         return _strip_chart_prefix(json.loads(rendered))
 
-    def _render_here(self, chart: ChartFiles, values_json: str, native_options: dict[str, Any]) -> str:
+    def _render_here(self, chart: ChartFiles, values_json: str, native_options: dict[str, Any], fresh: bool) -> str:
         """A render in this process: no deadline, no memory bound (``--render-timeout 0``)."""
         from helm_python import HelmError, _native
 
         try:
-            # Never the kept handle itself: the render would remove disabled subcharts from it.
-            with LoadedChart(self._chart(chart), chart.archive).to_render() as handle:
+            with LoadedChart(self._chart(chart), chart.archive).to_render(fresh=fresh) as handle:
                 return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
         except HelmError as exc:
             raise _render_error(chart.source, exc.detail, type(exc).__name__) from None
@@ -632,6 +633,110 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
             "run `helm dependency build`"
         )
     return problems
+
+
+#: A packaged subchart at any depth: (the charts holding it, its file name without .tgz).
+_SUBCHART_ARCHIVE = re.compile(r"^((?:charts/[^/]+/)*)charts/([^/]+)\.tgz$")
+
+
+def with_subcharts_unpacked(chart: ChartFiles) -> ChartFiles:
+    """The chart with every packaged subchart (``charts/x.tgz``) unpacked in memory, at any depth."""
+    files = dict(chart.files)
+    changed = False
+    while True:
+        archives = [p for p in files if _SUBCHART_ARCHIVE.match(p)]
+        if not archives:
+            break
+        for path in archives:
+            prefix = path[: -len(path.rsplit("/", 1)[-1])]
+            data = files.pop(path)
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                for member in tar.getmembers():
+                    extracted = tar.extractfile(member) if member.isfile() else None
+                    if extracted is None or "/" not in member.name:
+                        continue
+                    top, relative = member.name.split("/", 1)
+                    if ".." in relative.split("/"):
+                        continue
+                    files[f"{prefix}{top}/{relative}"] = extracted.read()
+            changed = True
+    return ChartFiles(source=chart.source, name=chart.name, files=files) if changed else chart
+
+
+def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
+    """Whether Helm's render provably keeps every subchart of ``chart`` with ``values`` (the user's, uncoalesced).
+
+    Helm's dependency processing removes a disabled subchart from the chart
+    it renders, so a kept chart may render only when nothing is removed.
+    Proven when every dependency, at any depth, has neither condition nor
+    tags, or its condition resolves to true (in the values, else in the
+    defaults of the values files on its path), or it has only tags and no
+    values file nor the values set ``tags``.  Anything else: not proven.
+    """
+    switches, defaults = _dependency_switches(chart)
+    for condition, tagged in switches:
+        decided = None
+        for path in condition:
+            found = _lookup(values, path)
+            if found is None:
+                found = next((_lookup(d, path[len(prefix):]) for prefix, d in defaults
+                              if path.startswith(prefix) and _lookup(d, path[len(prefix):]) is not None), None)
+            if isinstance(found, bool):
+                decided = found
+                break
+        if decided is None and tagged and ("tags" in values or any("tags" in d for prefix, d in defaults if not prefix)):
+            return False
+        if decided is None and condition and not tagged:
+            return False  # Helm keeps it, but only because nothing resolved: not worth proving further
+        if decided is False:
+            return False
+    return True
+
+
+_SWITCHES: dict[str, tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]] = {}
+
+
+def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]:
+    """(every dependency's condition paths from the top and whether it has tags; the values files by the
+    values path they sit at), for a chart and its subcharts at any depth.  Kept by chart digest."""
+    found = _SWITCHES.get(chart.digest)
+    if found is not None:
+        return found
+    files = with_subcharts_unpacked(chart).files
+    switches: list[tuple[list[str], bool]] = []
+    defaults: list[tuple[str, Mapping[str, Any]]] = []
+    # Chart directories, shallowest first: "" then "charts/sub/" then "charts/sub/charts/lib/".
+    directories = sorted({p[: -len("Chart.yaml")] for p in files if p.endswith("Chart.yaml")
+                          and re.fullmatch(r"(?:charts/[^/]+/)*Chart\.yaml", p)}, key=lambda d: d.count("/"))
+    prefixes = {"": ""}
+    for directory in directories:
+        prefix = prefixes.get(directory)
+        metadata = _yaml_mapping(files.get(directory + "Chart.yaml", b""))
+        values_file = _yaml_mapping(files.get(directory + "values.yaml", b""))
+        if prefix is None or metadata is None or values_file is None:
+            switches.append((["?"], True))  # unreadable or unplaced: never proven
+            continue
+        defaults.append((prefix, values_file))
+        for dependency in metadata.get("dependencies") or []:
+            if not isinstance(dependency, Mapping):
+                continue
+            name = str(dependency.get("name") or "")
+            prefixes[f"{directory}charts/{name}/"] = f"{prefix}{dependency.get('alias') or name}."
+            condition = [prefix + p.strip() for p in str(dependency.get("condition") or "").split(",") if p.strip()]
+            if condition or dependency.get("tags"):
+                switches.append((condition, bool(dependency.get("tags"))))
+    if len(_SWITCHES) > 256:
+        _SWITCHES.clear()
+    _SWITCHES[chart.digest] = (switches, defaults)
+    return switches, defaults
+
+
+def _yaml_mapping(data: bytes) -> Mapping[str, Any] | None:
+    try:
+        loaded = yaml.load(data, Loader=yaml.CSafeLoader) if data else {}
+    except yaml.YAMLError:
+        return None
+    return loaded if isinstance(loaded, Mapping) else ({} if loaded is None else None)
 
 
 def dependency_enabled(dependency: Mapping[str, Any], values: Mapping[str, Any]) -> bool:

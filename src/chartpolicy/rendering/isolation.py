@@ -181,13 +181,16 @@ class WorkerPool:
                 self._idle.append(_Worker(self.address_space))
 
     def render(self, digest: str, archive: Callable[[], bytes], values_json: str,
-               options: dict[str, Any]) -> str:
-        """Helm's JSON output for one render; raises RenderTimeout, WorkerDied or HelmFailure."""
+               options: dict[str, Any], *, fresh: bool = False) -> str:
+        """Helm's JSON output for one render; raises RenderTimeout, WorkerDied or HelmFailure.
+
+        ``fresh``: render a fresh load of the chart, not the one the worker keeps (the render may disable a
+        subchart, which Helm removes from the chart it renders)."""
         worker = self._acquire()
         healthy = False
         try:
             deadline = time.monotonic() + self.timeout
-            request = {"op": "render", "chart": digest, "options": options}
+            request = {"op": "render", "chart": digest, "options": options, "fresh": fresh}
             answer, blob = worker.request(request, values_json.encode(), deadline)
             if answer.get("need") == "chart":
                 loaded, _ = worker.request({"op": "load", "chart": digest}, archive(), deadline)
