@@ -16,8 +16,8 @@ import pytest
 
 from chartpolicy.model.objects import ObjectSet, parse_manifests
 from chartpolicy.model.scenarios import expand, load_manifest
-from chartpolicy.rendering.closure import analysis_of, with_subcharts_unpacked
-from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values
+from chartpolicy.rendering.closure import analysis_of
+from chartpolicy.rendering.engine import ChartFiles, EmbeddedEngine, RenderOptions, layer_values, with_subcharts_unpacked
 from chartpolicy.rendering.gotemplate import actions, read_file
 from chartpolicy.rendering.perturbation import neutralise
 from chartpolicy.rendering.service import RenderStats

@@ -29,7 +29,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -674,16 +674,19 @@ def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
     values file nor the values set ``tags``.  Anything else: not proven.
     """
     switches, defaults = _dependency_switches(chart)
-    for condition, tagged in switches:
-        decided = None
-        for path in condition:
-            found = _lookup(values, path)
-            if found is None:
-                found = next((_lookup(d, path[len(prefix):]) for prefix, d in defaults
-                              if path.startswith(prefix) and _lookup(d, path[len(prefix):]) is not None), None)
-            if isinstance(found, bool):
-                decided = found
+
+    def value_at(path: str) -> Any:
+        """The values' value at ``path``, else the first values file on its path that sets it."""
+        found = _lookup(values, path)
+        for prefix, default in defaults:
+            if found is not None:
                 break
+            if path.startswith(prefix):
+                found = _lookup(default, path[len(prefix):])
+        return found
+
+    for condition, tagged in switches:
+        decided = _condition_decides(condition, value_at)
         if decided is None and tagged and ("tags" in values or any("tags" in d for prefix, d in defaults if not prefix)):
             return False
         if decided is None and condition and not tagged:
@@ -711,8 +714,8 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
     prefixes = {"": ""}
     for directory in directories:
         prefix = prefixes.get(directory)
-        metadata = _yaml_mapping(files.get(directory + "Chart.yaml", b""))
-        values_file = _yaml_mapping(files.get(directory + "values.yaml", b""))
+        metadata = _yaml_mapping(files.get(directory + "Chart.yaml", b""), f"{chart.source}/{directory}Chart.yaml")
+        values_file = _yaml_mapping(files.get(directory + "values.yaml", b""), f"{chart.source}/{directory}values.yaml")
         if prefix is None or metadata is None or values_file is None:
             switches.append((["?"], True))  # unreadable or unplaced: never proven
             continue
@@ -731,20 +734,29 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
     return switches, defaults
 
 
-def _yaml_mapping(data: bytes) -> Mapping[str, Any] | None:
+def _yaml_mapping(data: bytes, where: str) -> Mapping[str, Any] | None:
+    """A Chart.yaml or values.yaml read as everywhere else (bounded); None when it cannot be read."""
     try:
-        loaded = yaml.load(data, Loader=yaml.CSafeLoader) if data else {}
-    except yaml.YAMLError:
+        return _load_yaml_mapping(data, where)
+    except ChartError:
         return None
-    return loaded if isinstance(loaded, Mapping) else ({} if loaded is None else None)
+
+
+def _condition_decides(paths: Iterable[str], value_at: Callable[[str], Any]) -> bool | None:
+    """Helm's reading of a dependency's condition: the first path whose value is a boolean decides (None: none)."""
+    for path in paths:
+        value = value_at(path)
+        if isinstance(value, bool):
+            return value
+    return None
 
 
 def dependency_enabled(dependency: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    # Helm: the first condition path that resolves to a boolean decides; then tags.
-    for path in str(dependency.get("condition") or "").split(","):
-        value = _lookup(values, path.strip())
-        if isinstance(value, bool):
-            return value
+    # Helm: the condition decides; then tags.
+    condition = _condition_decides((p.strip() for p in str(dependency.get("condition") or "").split(",")),
+                                   lambda path: _lookup(values, path))
+    if condition is not None:
+        return condition
     tags = dependency.get("tags") or []
     tag_values = (values.get("tags") or {}) if isinstance(values.get("tags"), Mapping) else {}
     decided = [tag_values[t] for t in tags if isinstance(tag_values.get(t), bool)]

@@ -429,7 +429,7 @@ class Renderer:
             rendered = self.rendered(old)
         except ChartError as error:
             raise ChartError(f"the chart upgraded from does not render: {error}", file=old.chart.path) from None
-        version = str(rendered.chart.metadata.get("version") or "") if isinstance(rendered, RenderedSubject) else ""
+        version = rendered.chart_version if isinstance(rendered, RenderedSubject) else ""
         return PreviousRelease(rendered.objects, version, origin=f"chart {old.chart.path}")
 
     def template_files(self, chart: ChartFiles, values: Mapping[str, Any], options: RenderOptions,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from chartpolicy.model.errors import ChartError
-from chartpolicy.rendering.closure import analysis_of, is_partial, with_subcharts_unpacked
+from chartpolicy.rendering.closure import analysis_of, is_partial
 from chartpolicy.rendering.engine import (
     ChartFiles,
     HelmRenderFailure,
@@ -32,6 +32,7 @@ from chartpolicy.rendering.engine import (
     dependency_enabled,
     helm_default_kube_version,
     helm_yaml_reading,
+    with_subcharts_unpacked,
 )
 from chartpolicy.rendering.helm_template import (
     DEBUG_HINT,
