@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from chartpolicy.rendering.engine import ChartFiles, with_subcharts_unpacked
+from chartpolicy.rendering.engine import TEMPLATE_PATH, ChartFiles, with_subcharts_unpacked
 from chartpolicy.rendering.gotemplate import (
     FileCode,
     Mutation,
@@ -64,7 +64,6 @@ from chartpolicy.rendering.gotemplate import (
     read_string,
 )
 
-_TEMPLATE = re.compile(r"^((?:charts/[^/]+/)*)templates/")
 _MERGES = frozenset({"merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"})
 #: What a render may read besides chart and values.
 READS = frozenset({"capabilities", "mode", "revision"})
@@ -120,7 +119,7 @@ class FailureOnly:
 
 
 def is_template(path: str) -> bool:
-    return _TEMPLATE.match(path) is not None
+    return TEMPLATE_PATH.match(path) is not None
 
 
 def is_partial(path: str) -> bool:
@@ -136,7 +135,7 @@ class ChartAnalysis:
         files = self.chart.files
         self.templates: dict[str, FileCode] = {}
         self.partials: set[str] = set()
-        self.roots = sorted({_TEMPLATE.match(p).group(1) for p in files if is_template(p)}  # type: ignore[union-attr]
+        self.roots = sorted({TEMPLATE_PATH.match(p).group(1) for p in files if is_template(p)}  # type: ignore[union-attr]
                             | {p[: -len("Chart.yaml")] for p in files if p.endswith("Chart.yaml")
                                and re.match(r"^(?:charts/[^/]+/)*Chart\.yaml$", p)})
         for path in sorted(files):
@@ -286,7 +285,7 @@ class ChartAnalysis:
         # they may read, and the files their code runs in.  Their outcome changes only with their inputs.
         by_root: dict[str, list[str]] = {}
         for path in sorted(failing - wanted - mutating):
-            by_root.setdefault(_TEMPLATE.match(path).group(1), []).append(path)  # type: ignore[union-attr]
+            by_root.setdefault(TEMPLATE_PATH.match(path).group(1), []).append(path)  # type: ignore[union-attr]
         failures = []
         for root, paths in sorted(by_root.items()):
             failure = self._reach(paths, extra)

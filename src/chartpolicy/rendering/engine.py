@@ -635,6 +635,8 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
     return problems
 
 
+#: A template file of the chart or of a subchart at any depth: (the charts holding it).
+TEMPLATE_PATH = re.compile(r"^((?:charts/[^/]+/)*)templates/")
 #: A packaged subchart at any depth: (the charts holding it, its file name without .tgz).
 _SUBCHART_ARCHIVE = re.compile(r"^((?:charts/[^/]+/)*)charts/([^/]+)\.tgz$")
 
@@ -701,8 +703,16 @@ _SWITCHES: dict[str, tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping
 
 def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]:
     """(every dependency's condition paths from the top and whether it has tags; the values files by the
-    values path they sit at), for a chart and its subcharts at any depth.  Kept by chart digest."""
-    found = _SWITCHES.get(chart.digest)
+    values path they sit at), for a chart and its subcharts at any depth.
+
+    Kept by the digest of the files besides templates: the perturbed and
+    reduced copies a comparison renders (hundreds a run) differ only in
+    templates, and reading a subchart's values again costs 15-25 ms.
+    """
+    key = hashlib.sha256(b"".join(hashlib.sha256(path.encode() + b"\0" + data).digest()
+                                  for path, data in sorted(chart.files.items())
+                                  if not TEMPLATE_PATH.match(path))).hexdigest()
+    found = _SWITCHES.get(key)
     if found is not None:
         return found
     files = with_subcharts_unpacked(chart).files
@@ -730,7 +740,7 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
                 switches.append((condition, bool(dependency.get("tags"))))
     if len(_SWITCHES) > 256:
         _SWITCHES.clear()
-    _SWITCHES[chart.digest] = (switches, defaults)
+    _SWITCHES[key] = (switches, defaults)
     return switches, defaults
 
 
