@@ -15,6 +15,7 @@ version) without touching the disk.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from chartpolicy.model.scenarios import DEFAULT_KUBE_VERSION
 from chartpolicy.model.yamlbounds import TextTimestampLoader, check_expansion
 from chartpolicy.rendering.isolation import HelmFailure, RenderTimeout, WorkerDied, WorkerPool, render_error
 from chartpolicy.rendering.render_worker import LoadedChart
+from chartpolicy.rendering.values_schema import ValuesSchemas
 
 #: Seconds a render may take (``--render-timeout``); 0 renders in-process, without a bound.
 DEFAULT_RENDER_TIMEOUT = 120.0
@@ -65,6 +67,10 @@ class RenderOptions:
         return 1 if self.mode == "install" else 2
 
 
+#: A template file of the chart or of a subchart at any depth: (the charts holding it).
+TEMPLATE_PATH = re.compile(r"^((?:charts/[^/]+/)*)templates/")
+
+
 @dataclass
 class ChartFiles:
     """A chart as an immutable map of its files, relative to the chart root.
@@ -84,6 +90,14 @@ class ChartFiles:
             h.update(b"\0")
             h.update(hashlib.sha256(self.files[path]).digest())
         self.digest = h.hexdigest()
+
+    @functools.cached_property
+    def family(self) -> str:
+        """The digest of the files besides templates: the perturbed and reduced copies a comparison renders
+        (hundreds a run) share it, and all it decides (values, dependencies, schema) with it."""
+        return hashlib.sha256(b"".join(hashlib.sha256(path.encode() + b"\0" + data).digest()
+                                       for path, data in sorted(self.files.items())
+                                       if not TEMPLATE_PATH.match(path))).hexdigest()
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -359,6 +373,8 @@ class EmbeddedEngine:
         self.render_timeout = render_timeout
         self.render_memory = render_memory
         self._pool: WorkerPool | None = None
+        self._schemas = ValuesSchemas()
+        self._schema_copies: dict[tuple[str, frozenset[str]], ChartFiles] = {}
         if render_timeout > 0:
             size = workers if workers is not None else min(4, os.cpu_count() or 1)
             self._pool = WorkerPool(size, timeout=render_timeout, address_space=render_memory * 2**20)
@@ -474,14 +490,18 @@ class EmbeddedEngine:
         values_json = json.dumps(dict(values))
         # Helm removes the subcharts a render disables from the chart it renders: then a fresh load renders.
         fresh = not subcharts_kept(chart, values)
+        checked_chart, checked = self._with_values_schema(chart, values)
         if self._pool is None:
-            return _strip_chart_prefix(json.loads(self._render_here(chart, values_json, native_options, fresh)))
-        try:
-            rendered = self._pool.render(chart.digest, chart.archive, values_json, native_options, fresh=fresh)
-        except HelmFailure as failure:
-            raise _render_error(chart.source, failure.detail, failure.kind) from None
-        except (RenderTimeout, WorkerDied) as error:
-            raise render_error(error, chart.source, self.render_timeout) from None
+            rendered = self._render_here(checked_chart, values_json, native_options, fresh)
+        else:
+            try:
+                rendered = self._pool.render(checked_chart.digest, checked_chart.archive, values_json, native_options,
+                                             fresh=fresh)
+            except HelmFailure as failure:
+                raise _render_error(chart.source, failure.detail, failure.kind) from None
+            except (RenderTimeout, WorkerDied) as error:
+                raise render_error(error, chart.source, self.render_timeout) from None
+        self._schemas.passed(chart.family, checked, values)
         return _strip_chart_prefix(json.loads(rendered))
 
     def _render_here(self, chart: ChartFiles, values_json: str, native_options: dict[str, Any], fresh: bool) -> str:
@@ -493,6 +513,24 @@ class EmbeddedEngine:
                 return _native.call_string("helm_render", handle._raw(), values_json, json.dumps(native_options))
         except HelmError as exc:
             raise _render_error(chart.source, exc.detail, type(exc).__name__) from None
+
+    def _with_values_schema(self, chart: ChartFiles, values: Mapping[str, Any]) -> tuple[ChartFiles, frozenset[str]]:
+        """(the chart to render: ``chart``, or a copy whose values schema checks only what ``values`` can fail;
+        the top-level properties its schema checks), see :mod:`chartpolicy.rendering.values_schema`."""
+        never_reduced = subchart_keys(chart)
+        schema = chart.files.get("values.schema.json") if never_reduced is not None else None
+        text, checked = self._schemas.schema_for(chart.family, schema, values, never_reduced or frozenset())
+        if text is None:
+            return chart, checked
+        with self._lock:
+            reduced = self._schema_copies.get((chart.digest, checked))
+        if reduced is None:
+            reduced = chart.with_changes({"values.schema.json": text})
+            with self._lock:
+                if len(self._schema_copies) >= 64:
+                    self._schema_copies.pop(next(iter(self._schema_copies)))
+                self._schema_copies[(chart.digest, checked)] = reduced
+        return reduced, checked
 
     def declared_dependencies(self, chart: ChartFiles) -> tuple[list[dict[str, Any]], set[str]]:
         """(dependencies declared, names of subcharts actually present).
@@ -633,10 +671,6 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
             "run `helm dependency build`"
         )
     return problems
-
-
-#: A template file of the chart or of a subchart at any depth: (the charts holding it).
-TEMPLATE_PATH = re.compile(r"^((?:charts/[^/]+/)*)templates/")
 #: A packaged subchart at any depth: (the charts holding it, its file name without .tgz).
 _SUBCHART_ARCHIVE = re.compile(r"^((?:charts/[^/]+/)*)charts/([^/]+)\.tgz$")
 
@@ -698,6 +732,32 @@ def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
     return True
 
 
+_SUBCHART_KEYS: dict[str, frozenset[str] | None] = {}
+
+
+def subchart_keys(chart: ChartFiles) -> frozenset[str] | None:
+    """The top-level values keys Helm gives ``chart``'s subcharts (each one's name, each dependency's alias);
+    None when a dependency imports values (``import-values`` writes into any top-level key)."""
+    if chart.family in _SUBCHART_KEYS:
+        return _SUBCHART_KEYS[chart.family]
+    declared = list(chart.metadata.get("dependencies") or [])
+    if "requirements.yaml" in chart.files:  # an apiVersion v1 chart's dependencies
+        requirements = _yaml_mapping(chart.files["requirements.yaml"], f"{chart.source}/requirements.yaml") or {}
+        declared += list(requirements.get("dependencies") or [])
+    result: frozenset[str] | None = None
+    if all(isinstance(dependency, Mapping) and not dependency.get("import-values") for dependency in declared):
+        keys = {str(dependency[k]) for dependency in declared for k in ("name", "alias") if dependency.get(k)}
+        files = with_subcharts_unpacked(chart).files
+        for path in files:
+            if re.fullmatch(r"charts/[^/]+/Chart\.yaml", path):
+                keys.add(str((_yaml_mapping(files[path], f"{chart.source}/{path}") or {}).get("name")))
+        result = frozenset(keys)
+    if len(_SUBCHART_KEYS) > 256:
+        _SUBCHART_KEYS.clear()
+    _SUBCHART_KEYS[chart.family] = result
+    return result
+
+
 _SWITCHES: dict[str, tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]] = {}
 
 
@@ -705,13 +765,9 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
     """(every dependency's condition paths from the top and whether it has tags; the values files by the
     values path they sit at), for a chart and its subcharts at any depth.
 
-    Kept by the digest of the files besides templates: the perturbed and
-    reduced copies a comparison renders (hundreds a run) differ only in
-    templates, and reading a subchart's values again costs 15-25 ms.
+    Kept by the chart's family (reading a subchart's values again costs 15-25 ms).
     """
-    key = hashlib.sha256(b"".join(hashlib.sha256(path.encode() + b"\0" + data).digest()
-                                  for path, data in sorted(chart.files.items())
-                                  if not TEMPLATE_PATH.match(path))).hexdigest()
+    key = chart.family
     found = _SWITCHES.get(key)
     if found is not None:
         return found
