@@ -123,6 +123,30 @@ def test_a_merge_into_a_variable_changes_only_the_values_subtree_the_variable_co
         c, {"templates/deployment.yaml"}, values).kept
 
 
+def test_a_change_whose_target_holds_no_map_changes_nothing_until_the_values_give_it_one():
+    """Airflow's worker templates merge into each member of ``.Values.workers.celery.sets``: with the chart's
+    default (an empty list) that changes nothing, so they are dropped from every other template's render.  They
+    count once the list has a member, once another template may put one there, and the values that delete the
+    list do not stand for the chart's default in the closure's memory."""
+    ranged = ("{{- $sets := .Values.sets | default list -}}\n"
+              '{{- $sets = concat (list (dict "name" "default")) $sets -}}\n'
+              "{{- range $set := $sets }}{{- $_ := mustMerge $set (deepCopy $.Values.app) }}{{- end }}\n")
+    # Helm renders "z-sets" before "reader" (reverse order by name): the reader prints what the merge did.
+    reader = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: r}\ndata: {sets: {{ .Values.sets | toJson | quote }}}\n"
+    c = rule_chart(**{"templates/z-sets.yaml": ranged, "templates/reader.yaml": reader})
+    values = {"tag": "1", "k": "v", "text": "t", "labels": {}, "app": {"labels": {"a": "b"}}}
+    assert "templates/z-sets.yaml" not in assert_exact(c, {"templates/reader.yaml"}, dict(values, sets=[])).kept
+    member = dict(values, sets=[{"name": "one"}])
+    assert "templates/z-sets.yaml" in assert_exact(c, {"templates/reader.yaml"}, member).kept
+    filler = '{{- $_ := set .Values "sets" (list (dict "name" "filled")) }}\n'  # renders first ("zz" > "z-")
+    c = rule_chart(**{"templates/z-sets.yaml": ranged, "templates/reader.yaml": reader, "templates/zz-fill.yaml": filler})
+    assert "templates/z-sets.yaml" in assert_exact(c, {"templates/reader.yaml"}, dict(values, sets=[])).kept
+    c = chart({"templates/z-sets.yaml": ranged, "templates/reader.yaml": reader},
+              values="sets: [{name: from-defaults}]\napp: {labels: {a: b}}\n")
+    assert "templates/z-sets.yaml" not in assert_exact(c, {"templates/reader.yaml"}, {"sets": None}).kept
+    assert "templates/z-sets.yaml" in assert_exact(c, {"templates/reader.yaml"}, {}).kept
+
+
 def test_subchart_templates_are_dropped_by_the_same_rules_and_its_chart_and_values_kept():
     c = rule_chart(**{
         "charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",

@@ -157,7 +157,7 @@ class ChartAnalysis:
                 self.all_mutations.extend(evaluate(region, True, frozenset()).mutations)
         self._lock = threading.Lock()
         self._reductions: dict[tuple[Any, ...], Reduction] = {}
-        self._merge_sources: list[tuple[str, ...]] | None = None
+        self._judged_paths: list[tuple[str, ...]] | None = None
         self._own_strings: set[str] | None = None
         # What the code does, whatever its text: a perturbed copy (a comment appended to a
         # template) has the same key, so what depends only on it is computed once.
@@ -248,18 +248,19 @@ class ChartAnalysis:
 
     def values_signature(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """What a reduction reads of the render's values: the strings tpl may run, and the values at the
-        sources of merges (whether a merge changes anything).  Values with the same signature reduce alike."""
-        if self._merge_sources is None:
-            self._merge_sources = sorted({scope + source for mutation in self.all_mutations
-                                          if mutation.function in _MERGES for source in mutation.sources
-                                          if source for scope in self.scopes})
+        sources and targets of changes to shared maps (whether a change does anything).  Values with the
+        same signature reduce alike."""
+        if self._judged_paths is None:
+            self._judged_paths = sorted({scope + path for mutation in self.all_mutations
+                                         for path in (*mutation.sources, _changed_map(mutation))
+                                         if path for scope in self.scopes})
         if self._own_strings is None:
             self._own_strings = {text for path in self.others if path.rsplit("/", 1)[-1] == "values.yaml"
                                  for text in _values_file_strings(self.chart.files[path])}
         # The chart's own values strings are read anyway (coalesced values repeat them).
         strings = sorted(set(_template_strings(values)) - self._own_strings)
         return (hashlib.sha256("\0".join(strings).encode()).hexdigest(),
-                tuple(repr(_lookup(values, path)) for path in self._merge_sources))
+                tuple(_given(values, path) for path in self._judged_paths))
 
     def _reduced_chart(self, keep: frozenset[str]) -> ChartFiles:
         files = {p: data for p, data in self.chart.files.items() if not is_template(p) or p in keep}
@@ -453,13 +454,16 @@ class _Reach:
 
 
 class _NoOpJudge:
-    """Whether a change to shared values is provably empty for these values.
+    """Whether a change to shared maps is provably empty for these values.
 
-    A merge (``mustMerge .Values.a .Values.b``) whose sources are all empty
-    (in every place ``.Values`` may point) is *inert*.  If every change that
-    could reach a source of an inert merge is itself inert, no source ever
-    becomes non-empty (by induction over Helm's render order), so every inert
-    merge changes nothing, whatever its target.  Any other change counts.
+    A change is *idle* when its own values make it change nothing: a merge
+    (``mustMerge .Values.a .Values.b``) whose sources are all empty, or any
+    change whose target subtree holds no map (``.Values.workers.celery.sets``
+    an empty list: ranging over it and merging into each member changes
+    nothing), in every place ``.Values`` may point.  If no change that is not
+    idle may reach what keeps an idle one idle (its sources, its target), that
+    stays as it is (by induction over Helm's render order), so every idle
+    change changes nothing.  Any other change counts.
     """
 
     def __init__(self, analysis: ChartAnalysis, merged_values: Callable[[], Mapping[str, Any]]):
@@ -468,21 +472,58 @@ class _NoOpJudge:
         self._merged: Mapping[str, Any] | None = None
         self._active: list[Mutation] | None = None
 
-    def _inert(self, mutation: Mutation) -> bool:
-        if mutation.function not in _MERGES or not mutation.sources or any(s is None for s in mutation.sources):
-            return False
+    def _kept_idle_by(self, mutation: Mutation) -> tuple[tuple[str, ...], ...] | None:
+        """The values paths that keep ``mutation`` idle, or None: it may change something."""
         if self._merged is None:
             self._merged = self.merged_values()  # the coalesced values, read and never changed
-        return all(_lookup(self._merged, scope + source) in (None, {})
-                   for source in mutation.sources if source is not None for scope in self.analysis.scopes)
+        scopes = self.analysis.scopes
+        changed = _changed_map(mutation)
+        if changed is not None and all(_holds_no_map(self._merged, scope + changed) for scope in scopes):
+            return (changed,)
+        if mutation.function not in _MERGES or not mutation.sources or any(s is None for s in mutation.sources):
+            return None
+        sources = tuple(source for source in mutation.sources if source is not None)
+        if all(_lookup(self._merged, scope + source) in (None, {}) for source in sources for scope in scopes):
+            return sources
+        return None
 
     def __call__(self, mutation: Mutation) -> bool:
-        if not self._inert(mutation):
+        watched = self._kept_idle_by(mutation)
+        if watched is None:
             return False
         if self._active is None:
-            self._active = [m for m in self.analysis.all_mutations if not self._inert(m)]
-        return not any(other.target is None or _overlaps(other.target, source)
-                       for other in self._active for source in mutation.sources if source is not None)
+            self._active = [m for m in self.analysis.all_mutations if self._kept_idle_by(m) is None]
+        return not any(other.target is None or _overlaps(other.target, path)
+                       for other in self._active for path in watched)
+
+
+def _changed_map(mutation: Mutation) -> tuple[str, ...] | None:
+    """The values subtree holding the map ``mutation`` changes (a ``set``'s target names the key it sets)."""
+    if mutation.target is None:
+        return None
+    return mutation.target[:-1] if mutation.function in ("set", "unset") else mutation.target
+
+
+def _holds_no_map(values: Any, path: tuple[str, ...]) -> bool:
+    """Whether no map sits at or below ``path`` in ``values`` (a list stands for each of its members)."""
+    if isinstance(values, list):
+        return all(_holds_no_map(member, path) for member in values)
+    if isinstance(values, Mapping):
+        return bool(path) and (path[0] not in values or _holds_no_map(values[path[0]], path[1:]))
+    return True  # a scalar or null: nothing below it
+
+
+def _given(values: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    """What the user's values decide at ``path``: nothing (the chart's default), or the value set at it or at
+    the first place on its way that is not a map (null deletes a default; Helm coalesces the rest alike)."""
+    node: Any = values
+    for depth, part in enumerate(path):
+        if not isinstance(node, Mapping):
+            return f"{depth}:{node!r}"
+        if part not in node:
+            return "-"
+        node = node[part]
+    return f"{len(path)}:{node!r}"
 
 
 def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
