@@ -30,7 +30,8 @@ def _schema(**top):
     })
     schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": False,
               "required": ["image"], "properties": properties,
-              "definitions": {"lifecycle": {"type": "object", "properties": {"preStop": {"type": "string"}}}}}
+              "definitions": {"lifecycle": {"type": "object", "properties": {"preStop": {"$ref": "#/definitions/hook"}}},
+                              "hook": {"type": "string"}, "unused": {"type": "number"}}}
     schema.update(top)
     return schema
 
@@ -133,8 +134,21 @@ def test_what_a_reduced_schema_keeps():
     document = json.loads(reduced)
     assert list(document["properties"]) == list(_schema()["properties"])  # every property still named
     assert document["properties"]["p1"] == {} and document["properties"]["p5"] == _schema()["properties"]["p5"]
-    assert {k: v for k, v in document.items() if k != "properties"} == {
-        k: v for k, v in _schema().items() if k != "properties"}
+    assert {k: v for k, v in document.items() if k not in ("properties", "definitions")} == {
+        k: v for k, v in _schema().items() if k not in ("properties", "definitions")}
+    assert document["definitions"] == {}  # nothing checked references one
+    document = json.loads(schemas.schema_for("f", text, {"image": {}}, frozenset({"sub"}))[0])
+    assert set(document["definitions"]) == {"lifecycle", "hook"}  # image's, and what that one references
+
+
+def test_a_reference_to_no_definition_keeps_every_definition():
+    schema = _schema()
+    schema["properties"]["p2"]["properties"]["count"] = {"$ref": "#/definitions/missing"}
+    schemas = ValuesSchemas()
+    text = json.dumps(schema).encode()
+    schemas.passed("f", schemas.schema_for("f", text, {}, frozenset())[1], {})
+    assert set(json.loads(schemas.schema_for("f", text, {"p0": {}}, frozenset())[0])["definitions"]) == {
+        "lifecycle", "hook", "unused"}
 
 
 @pytest.mark.parametrize("shape, reducible", [

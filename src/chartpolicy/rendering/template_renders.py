@@ -81,6 +81,8 @@ class TemplateRenders:
         self._lock = threading.Lock()
         self._charts: dict[str, tuple[tuple[Any, ...], ChartFiles]] = {}
         self._answers: dict[tuple[Any, ...], str | HelmTemplateError] = {}
+        #: The templates --show-only patterns match, by chart digest and patterns (matching every template: 2 ms).
+        self._shown: dict[tuple[str, tuple[str, ...]], frozenset[str] | None] = {}
         #: Answers served from the session (not rendered again).
         self.hits = 0
 
@@ -175,11 +177,21 @@ class TemplateRenders:
         """The templates ``--show-only`` patterns match (a targeted render reads them), or None: render all."""
         if not patterns:
             return None
+        key = (chart.digest, patterns)
+        with self._lock:
+            if key in self._shown:
+                return self._shown[key]
         templates = analysis_of(chart).templates
-        shown = frozenset(path for path in templates if not is_partial(path)
-                          and any(path_match(pattern, path) for pattern in patterns))
+        shown: frozenset[str] | None = frozenset(path for path in templates if not is_partial(path)
+                                                 and any(path_match(pattern, path) for pattern in patterns))
         # A pattern that matches no template is Helm's error, which a whole render gives with every other error.
-        return shown if shown and all(any(path_match(p, t) for t in shown) for p in patterns) else None
+        if not shown or not all(any(path_match(p, t) for t in shown) for p in patterns):
+            shown = None
+        with self._lock:
+            if len(self._shown) >= _ANSWERS_KEPT:
+                self._shown.pop(next(iter(self._shown)))
+            self._shown[key] = shown
+        return shown
 
     def _crds(self, chart: ChartFiles, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The ``crds/`` files ``--include-crds`` prints: the chart's, then each enabled subchart's (CRDObjects)."""
@@ -203,16 +215,24 @@ class TemplateRenders:
 
 def _signature(path: str) -> tuple[Any, ...]:
     """Sizes and mtimes of a chart's files: a chart edited between renders is read again."""
-    entries = []
+    entries: list[tuple[str, int, int]] = []
     try:
         if os.path.isdir(path):
-            for directory, _, names in os.walk(path):
-                for name in names:
-                    info = os.lstat(os.path.join(directory, name))
-                    entries.append((os.path.join(directory, name), info.st_size, info.st_mtime_ns))
+            _directory_entries(path, entries)
         else:
             info = os.stat(path)
             entries.append((path, info.st_size, info.st_mtime_ns))
     except OSError:
         return ()
     return tuple(sorted(entries))
+
+
+def _directory_entries(directory: str, entries: list[tuple[str, int, int]]) -> None:
+    """Every file below ``directory`` with its size and mtime (one scandir and one lstat a file: on every call)."""
+    with os.scandir(directory) as found:
+        for entry in found:
+            if entry.is_dir(follow_symlinks=False):
+                _directory_entries(entry.path, entries)
+            else:
+                info = entry.stat(follow_symlinks=False)
+                entries.append((entry.path, info.st_size, info.st_mtime_ns))

@@ -12,10 +12,11 @@ every time: once a render has passed with it checked, it passes.
 So :class:`ValuesSchemas` learns, per chart (its files besides templates),
 which top-level properties have passed at their defaults, and a later render
 validates against the chart's schema with each such property it leaves
-alone reduced to ``{}``.  Every property stays named (``additionalProperties``
+alone reduced to ``{}``, and the definitions no kept part references (at
+any depth) left out.  Every property stays named (``additionalProperties``
 and ``required`` read as before), every other subschema and every definition
-is kept, at the same place: a render that fails, fails in a kept part, with
-Helm's own words and locations.  A subchart's key (its name or alias) is
+it uses is kept, at the same place: a render that fails, fails in a kept
+part, with Helm's own words and locations.  A subchart's key (its name or alias) is
 never reduced: its coalesced value also takes the subchart's defaults and
 the globals, and Helm checks it against the subchart's own schema too.
 
@@ -44,6 +45,7 @@ import json
 import math
 import re
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -52,6 +54,7 @@ MIN_SCHEMA_BYTES = 64 * 1024
 #: The top-level keywords that judge each property alone, or only which keys are present.
 _TOP_KEYWORDS = frozenset({"$schema", "$id", "$comment", "title", "description", "type", "properties", "definitions",
                            "$defs", "additionalProperties", "required", "default", "examples"})
+_DEFINITIONS = ("definitions", "$defs")
 _LOCAL_DEFINITION = re.compile(r"#/(?:definitions|\$defs)/")
 #: Keywords that change where a reference lands, or land by name: a schema using them is compiled whole.
 _BASE_CHANGING = frozenset({"$id", "$anchor", "$dynamicAnchor", "$recursiveAnchor", "$dynamicRef", "$recursiveRef"})
@@ -62,12 +65,41 @@ class _NotReducible(Exception):
     pass
 
 
+#: A definition: (``definitions`` or ``$defs``, its name).
+_Definition = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class _Schema:
-    """A reducible schema, parsed, and its top-level property names."""
+    """A reducible schema, parsed, its top-level property names, and which definitions each part references."""
 
     document: dict[str, Any]
     properties: frozenset[str]
+    #: The definitions each property (by name) and each definition references; None: a reference to no
+    #: definition the schema has (every definition is then kept).
+    references: dict[str | _Definition, frozenset[_Definition]] | None
+    #: The definitions the top-level keywords besides properties and definitions reference.
+    top_references: frozenset[_Definition]
+
+    def reduced(self, checked: frozenset[str]) -> dict[str, Any]:
+        """The document with every property not ``checked`` reduced to ``{}`` and every definition nothing kept
+        references left out (Helm parses and compiles what is there: unused definitions cost too)."""
+        properties = self.document["properties"]
+        document = dict(self.document, properties={
+            name: properties[name] if name in checked else {} for name in properties})
+        if self.references is not None:
+            used: set[_Definition] = set()
+            pending = [*self.top_references, *(d for name in checked for d in self.references.get(name, ()))]
+            while pending:
+                definition = pending.pop()
+                if definition not in used:
+                    used.add(definition)
+                    pending.extend(self.references.get(definition, ()))
+            for container in _DEFINITIONS:
+                if isinstance(self.document.get(container), dict):
+                    document[container] = {name: schema for name, schema in self.document[container].items()
+                                           if (container, name) in used}
+        return document
 
 
 def _reducible(data: bytes) -> _Schema | None:
@@ -85,7 +117,34 @@ def _reducible(data: bytes) -> _Schema | None:
         document = {key: _portable(value) for key, value in document.items()}
     except (ValueError, RecursionError, _NotReducible):
         return None
-    return _Schema(document, frozenset(document["properties"]))
+    definitions = {(container, name) for container in _DEFINITIONS if isinstance(document.get(container), dict)
+                   for name in document[container]}
+    parts: dict[str | _Definition, Any] = dict(document["properties"])
+    parts.update({definition: document[definition[0]][definition[1]] for definition in definitions})
+    references = {part: frozenset(_referenced(schema)) for part, schema in parts.items()}
+    top = frozenset(_referenced([value for key, value in document.items()
+                                 if key not in ("properties", *_DEFINITIONS)]))
+    known = top.union(*references.values()) <= definitions
+    return _Schema(document, frozenset(document["properties"]), references if known else None, top)
+
+
+def _referenced(node: Any) -> set[_Definition]:
+    """The definitions ``$ref`` names below ``node`` (``#/definitions/a/properties/b`` references ``a``)."""
+    found: set[_Definition] = set()
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, dict):
+            reference = current.get("$ref")
+            if isinstance(reference, str):
+                container, _, rest = reference[2:].partition("/")
+                # A URI fragment holding a JSON pointer: percent-decoded, then ~1 and ~0 unescaped.
+                name = urllib.parse.unquote(rest.split("/", 1)[0]).replace("~1", "/").replace("~0", "~")
+                found.add((container, name))
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return found
 
 
 def _refuse(constant: str) -> Any:
@@ -146,10 +205,7 @@ class ValuesSchemas:
             checked = reducible.properties - left_out
             text = self._texts.get((family, checked))
         if text is None:
-            properties = reducible.document["properties"]
-            document = dict(reducible.document, properties={
-                name: properties[name] if name in checked else {} for name in properties})
-            text = json.dumps(document).encode()
+            text = json.dumps(reducible.reduced(checked)).encode()
             with self._lock:
                 self._texts[(family, checked)] = text
         return text, checked
