@@ -207,6 +207,8 @@ class ValuesSchemas:
         if text is None:
             text = json.dumps(reducible.reduced(checked)).encode()
             with self._lock:
+                if len(self._texts) >= _KEPT:
+                    self._texts.pop(next(iter(self._texts)))
                 self._texts[(family, checked)] = text
         return text, checked
 
