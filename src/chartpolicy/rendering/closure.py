@@ -321,17 +321,21 @@ class ChartAnalysis:
 
         Both are kept whatever is read.
         """
-        key = ("affecting", self.code_key, self.values_signature(values))
+        signature = self.values_signature(values)
+        key = ("affecting", self.code_key, signature)
         cached = _SHARED_RESULTS.get(key)
         if cached is not None:
             return cached
+        # What each template reaches depends on the strings tpl may run only, not on the values judged below.
+        reaches_key = ("reaches", self.code_key, signature[0])
+        reaches = _SHARED_RESULTS.get(reaches_key)
+        if reaches is None:
+            reaches = {path: self._reach([path], extra) for path in self.templates if not is_partial(path)}
+            _remember(reaches_key, reaches)
         noop = _NoOpJudge(self, merged_values)
         any_effect = any(r.fails for r in self._all_regions()) or bool(self.all_mutations)
         failing, mutating = set(), set()
-        for path in self.templates:
-            if is_partial(path):
-                continue
-            reach = self._reach([path], extra)
+        for path, reach in reaches.items():
             if reach.uncertain and any_effect:
                 mutating.add(path)  # it may reach anything
             elif any(not all(noop(m) for m in evaluate(r, True, frozenset()).mutations) for r in reach.regions):
