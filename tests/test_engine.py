@@ -130,8 +130,15 @@ dependencies:
 """
 
 
-def _parent(make_chart, tmp_path, *, vendored: str | None):
-    parent = make_chart({}, name="parent", chart_yaml=DEPENDENT_CHART_YAML, values="sub: {enabled: true}\n")
+def _parent(make_chart, tmp_path, *, vendored: str | None, declared_in: str = "Chart.yaml"):
+    """The parent chart; ``declared_in`` ``requirements.yaml``: an apiVersion v1 chart that declares it there."""
+    chart_yaml = DEPENDENT_CHART_YAML
+    if declared_in == "requirements.yaml":
+        header, dependencies = DEPENDENT_CHART_YAML.split("dependencies:\n")
+        chart_yaml = header.replace("apiVersion: v2", "apiVersion: v1")
+    parent = make_chart({}, name="parent", chart_yaml=chart_yaml, values="sub: {enabled: true}\n")
+    if declared_in == "requirements.yaml":
+        (parent / "requirements.yaml").write_text("dependencies:\n" + dependencies)
     (parent / "templates").mkdir(exist_ok=True)
     if vendored:
         sub = tmp_path / "sub-src" / "sub"
@@ -155,13 +162,15 @@ def test_vendored_dependencies_render_with_their_own_template_paths(engine, make
     assert missing_dependencies(engine, chart, engine.default_values(chart, {})) == []
 
 
+@pytest.mark.parametrize("declared_in", ["Chart.yaml", "requirements.yaml"])
 @pytest.mark.parametrize("where", ["render worker", "this process"])
-def test_a_render_that_disables_a_subchart_does_not_drop_it_from_the_next_render(make_chart, tmp_path, where):
+def test_a_render_that_disables_a_subchart_does_not_drop_it_from_the_next_render(make_chart, tmp_path, where,
+                                                                                  declared_in):
     """Helm's dependency processing removes disabled subcharts from the chart it renders: a kept chart must not be
     that chart, or every later render (another scenario, another test's values) silently loses the subchart."""
     engine = EmbeddedEngine(workers=1) if where == "render worker" else EmbeddedEngine(render_timeout=0)
     try:
-        chart = engine.load(_parent(make_chart, tmp_path, vendored="tgz"))
+        chart = engine.load(_parent(make_chart, tmp_path, vendored="tgz", declared_in=declared_in))
         options = RenderOptions(release="r", namespace="n")
         assert "charts/sub/templates/cm.yaml" in engine.render(chart, {}, options)
         assert "charts/sub/templates/cm.yaml" not in engine.render(chart, {"sub": {"enabled": False}}, options)

@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from chartpolicy.rendering.engine import TEMPLATE_PATH, ChartFiles, with_subcharts_unpacked
+from chartpolicy.rendering.engine import TEMPLATE_PATH, ChartFiles, declared_in, with_subcharts_unpacked
 from chartpolicy.rendering.gotemplate import (
     FileCode,
     Mutation,
@@ -199,12 +199,7 @@ class ChartAnalysis:
             scopes.append(names)
             self.scopes_of_root.setdefault(root, []).append(names)
             parent = "/".join(root.rstrip("/").split("/")[:-2])
-            metadata_path = f"{parent}/Chart.yaml" if parent else "Chart.yaml"
-            try:
-                metadata = yaml.load(self.chart.files.get(metadata_path, b""), Loader=yaml.CSafeLoader) or {}
-            except yaml.YAMLError:
-                metadata = {}
-            for dependency in (metadata.get("dependencies") or []) if isinstance(metadata, dict) else []:
+            for dependency in declared_in(self.chart.files, f"{parent}/" if parent else "", self.chart.source) or []:
                 if isinstance(dependency, dict) and dependency.get("name") == names[-1] and dependency.get("alias"):
                     scopes.append(names[:-1] + (str(dependency["alias"]),))
                     self.scopes_of_root[root].append(names[:-1] + (str(dependency["alias"]),))

@@ -671,6 +671,8 @@ def missing_dependencies(engine: EmbeddedEngine, chart: ChartFiles, merged_value
             "run `helm dependency build`"
         )
     return problems
+
+
 #: A packaged subchart at any depth: (the charts holding it, its file name without .tgz).
 _SUBCHART_ARCHIVE = re.compile(r"^((?:charts/[^/]+/)*)charts/([^/]+)\.tgz$")
 
@@ -709,7 +711,8 @@ def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
     defaults of the values files on its path), or it has only tags and no
     values file nor the values set ``tags``.  Anything else: not proven.
     """
-    switches, defaults = _dependency_switches(chart)
+    reading = _dependencies(chart)
+    defaults = reading.defaults
 
     def value_at(path: str) -> Any:
         """The values' value at ``path``, else the first values file on its path that sets it."""
@@ -721,7 +724,7 @@ def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
                 found = _lookup(default, path[len(prefix):])
         return found
 
-    for condition, tagged in switches:
+    for condition, tagged in reading.switches:
         decided = _condition_decides(condition, value_at)
         if decided is None and tagged and ("tags" in values or any("tags" in d for prefix, d in defaults if not prefix)):
             return False
@@ -732,48 +735,51 @@ def subcharts_kept(chart: ChartFiles, values: Mapping[str, Any]) -> bool:
     return True
 
 
-_SUBCHART_KEYS: dict[str, frozenset[str] | None] = {}
-
-
 def subchart_keys(chart: ChartFiles) -> frozenset[str] | None:
     """The top-level values keys Helm gives ``chart``'s subcharts (each one's name, each dependency's alias);
-    None when a dependency imports values (``import-values`` writes into any top-level key)."""
-    if chart.family in _SUBCHART_KEYS:
-        return _SUBCHART_KEYS[chart.family]
-    declared = list(chart.metadata.get("dependencies") or [])
-    if "requirements.yaml" in chart.files:  # an apiVersion v1 chart's dependencies
-        requirements = _yaml_mapping(chart.files["requirements.yaml"], f"{chart.source}/requirements.yaml") or {}
-        declared += list(requirements.get("dependencies") or [])
-    result: frozenset[str] | None = None
-    if all(isinstance(dependency, Mapping) and not dependency.get("import-values") for dependency in declared):
-        keys = {str(dependency[k]) for dependency in declared for k in ("name", "alias") if dependency.get(k)}
-        files = with_subcharts_unpacked(chart).files
-        for path in files:
-            if re.fullmatch(r"charts/[^/]+/Chart\.yaml", path):
-                keys.add(str((_yaml_mapping(files[path], f"{chart.source}/{path}") or {}).get("name")))
-        result = frozenset(keys)
-    if len(_SUBCHART_KEYS) > 256:
-        _SUBCHART_KEYS.clear()
-    _SUBCHART_KEYS[chart.family] = result
-    return result
+    None when a dependency imports values (``import-values`` writes into any top-level key) or the
+    declarations cannot be read."""
+    return _dependencies(chart).subchart_keys
 
 
-_SWITCHES: dict[str, tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]] = {}
+def declared_in(files: Mapping[str, bytes], directory: str, source: str) -> list[Any] | None:
+    """The dependencies a chart directory (``""``, ``charts/x/``) declares as Helm's loader reads them:
+    Chart.yaml's, and requirements.yaml's (an apiVersion v1 chart's); None when either cannot be read."""
+    declared: list[Any] = []
+    for name in ("Chart.yaml", "requirements.yaml"):
+        if directory + name in files:
+            document = _yaml_mapping(files[directory + name], f"{source}/{directory}{name}")
+            if document is None:
+                return None
+            found = document.get("dependencies") or []
+            declared += found if isinstance(found, list) else [found]
+    return declared
 
 
-def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]], list[tuple[str, Mapping[str, Any]]]]:
-    """(every dependency's condition paths from the top and whether it has tags; the values files by the
-    values path they sit at), for a chart and its subcharts at any depth.
+@dataclass(frozen=True)
+class _DependencyReading:
+    """What a chart's dependency declarations decide, at any depth, read once per family."""
 
-    Kept by the chart's family (reading a subchart's values again costs 15-25 ms).
-    """
-    key = chart.family
-    found = _SWITCHES.get(key)
+    #: Every dependency's condition paths from the top, and whether it has tags.
+    switches: list[tuple[list[str], bool]]
+    #: The values files by the values path they sit at.
+    defaults: list[tuple[str, Mapping[str, Any]]]
+    #: See :func:`subchart_keys`.
+    subchart_keys: frozenset[str] | None
+
+
+_DEPENDENCY_READINGS: dict[str, _DependencyReading] = {}
+
+
+def _dependencies(chart: ChartFiles) -> _DependencyReading:
+    """The chart's dependency reading, kept by its family (reading a subchart's values again costs 15-25 ms)."""
+    found = _DEPENDENCY_READINGS.get(chart.family)
     if found is not None:
         return found
     files = with_subcharts_unpacked(chart).files
     switches: list[tuple[list[str], bool]] = []
     defaults: list[tuple[str, Mapping[str, Any]]] = []
+    keys: set[str] | None = None
     # Chart directories, shallowest first: "" then "charts/sub/" then "charts/sub/charts/lib/".
     directories = sorted({p[: -len("Chart.yaml")] for p in files if p.endswith("Chart.yaml")
                           and re.fullmatch(r"(?:charts/[^/]+/)*Chart\.yaml", p)}, key=lambda d: d.count("/"))
@@ -782,11 +788,19 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
         prefix = prefixes.get(directory)
         metadata = _yaml_mapping(files.get(directory + "Chart.yaml", b""), f"{chart.source}/{directory}Chart.yaml")
         values_file = _yaml_mapping(files.get(directory + "values.yaml", b""), f"{chart.source}/{directory}values.yaml")
-        if prefix is None or metadata is None or values_file is None:
+        declared = declared_in(files, directory, chart.source)
+        if directory == "":
+            if declared is None or not all(isinstance(d, Mapping) and not d.get("import-values") for d in declared):
+                keys = None
+            else:
+                keys = {str(d[k]) for d in declared for k in ("name", "alias") if d.get(k)}
+        elif keys is not None and directory.count("/") == 2:  # a subchart of the top chart: its key is its name
+            keys = None if metadata is None else keys | {str(metadata.get("name"))}
+        if prefix is None or metadata is None or values_file is None or declared is None:
             switches.append((["?"], True))  # unreadable or unplaced: never proven
             continue
         defaults.append((prefix, values_file))
-        for dependency in metadata.get("dependencies") or []:
+        for dependency in declared:
             if not isinstance(dependency, Mapping):
                 continue
             name = str(dependency.get("name") or "")
@@ -794,10 +808,11 @@ def _dependency_switches(chart: ChartFiles) -> tuple[list[tuple[list[str], bool]
             condition = [prefix + p.strip() for p in str(dependency.get("condition") or "").split(",") if p.strip()]
             if condition or dependency.get("tags"):
                 switches.append((condition, bool(dependency.get("tags"))))
-    if len(_SWITCHES) > 256:
-        _SWITCHES.clear()
-    _SWITCHES[key] = (switches, defaults)
-    return switches, defaults
+    if len(_DEPENDENCY_READINGS) > 256:
+        _DEPENDENCY_READINGS.clear()
+    reading = _DependencyReading(switches, defaults, None if keys is None else frozenset(keys))
+    _DEPENDENCY_READINGS[chart.family] = reading
+    return reading
 
 
 def _yaml_mapping(data: bytes, where: str) -> Mapping[str, Any] | None:

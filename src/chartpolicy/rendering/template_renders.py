@@ -29,6 +29,7 @@ from chartpolicy.rendering.engine import (
     ChartFiles,
     HelmRenderFailure,
     RenderOptions,
+    declared_in,
     dependency_enabled,
     helm_default_kube_version,
     helm_yaml_reading,
@@ -198,7 +199,7 @@ class TemplateRenders:
         files = with_subcharts_unpacked(chart).files
         merged = self.renderer.merged_values(chart, values)
         # A subchart's directory is its chart's name (an alias names only its values).
-        declared = {str(d.get("name")): d for d in (chart.metadata.get("dependencies") or []) if isinstance(d, dict)}
+        declared = {str(d.get("name")): d for d in declared_in(files, "", chart.source) or [] if isinstance(d, dict)}
         crds = []
         for path in sorted(files):
             parts = path.split("/")
