@@ -190,13 +190,17 @@ class ValuesSchemas:
         if schema is None:
             return None, frozenset()
         with self._lock:
-            if family not in self._schemas:
+            known = family in self._schemas
+        if not known:
+            parsed = _reducible(schema)  # a large schema parses in tens of milliseconds: other renders go on
+            with self._lock:
                 if len(self._schemas) >= _KEPT:
                     self._schemas.clear()
                     self._proven.clear()
                     self._texts.clear()
-                self._schemas[family] = _reducible(schema)
-            reducible = self._schemas[family]
+                self._schemas.setdefault(family, parsed)
+        with self._lock:
+            reducible = self._schemas.get(family)
             if reducible is None:
                 return None, frozenset()
             left_out = self._proven.get(family, set()) - set(values) - never_reduced
